@@ -1,0 +1,47 @@
+"""Helpers shared by the benchmarks: provenance of a run and writing bench/results/NAME.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+from ponder import models
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def git_commit() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def model_provenance(name: str) -> dict:
+    """Registry name, file and sha256 (verified when pulled) of the model a benchmark ran."""
+    path = models.resolve(name)
+    sha = models.spec(name).sha256 if name in models.REGISTRY else models.sha256_file(path)
+    return {"name": name, "file": path.name, "sha256": sha}
+
+
+def write_result(name: str, headline: dict, *, models_used: list[str], seeds: list[int], details: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"{name}.json"
+    record = {
+        "benchmark": name,
+        **headline,
+        "models": [model_provenance(m) for m in models_used],
+        "seeds": seeds,
+        "commit": git_commit(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
+        "details": details,
+    }
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    return out

@@ -1,0 +1,539 @@
+"""The embedded backend: llama.cpp in-process, with batched multi-sequence decoding and prefix KV reuse.
+
+One engine thread owns one llama.cpp context (unified KV cache, ``n_slots`` sequence ids) and runs a
+continuous-batching loop. Each step builds one ``llama_batch`` holding the next token of every sequence being
+decoded plus chunks of prompts being prefilled, calls ``llama_decode`` once, and samples every sequence from its
+own sampler chain (seeded). For a request with ``n`` samples the prompt is evaluated once and its KV shared with
+``n - 1`` more sequences by ``llama_memory_seq_cp``; a prompt that starts with tokens already in the cache (an
+earlier request's prompt, a partial reasoning trace being continued) copies them instead of evaluating them.
+Requests submitted from any thread join the running batch at the next step, so concurrent callers share decode
+steps instead of queueing behind each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import concurrent.futures
+import ctypes
+import itertools
+import os
+import queue
+import random
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import llama_cpp
+import numpy as np
+
+from ponder.backends.kv_slots import SlotTable
+from ponder.backends.llama_model import LlamaModel
+from ponder.errors import BackendError, ContextOverflow, InvalidRequest
+from ponder.types import Completion, GenerationRequest, Sample, TokenLogprob, Usage
+
+
+def default_threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Sizing of the embedded engine.
+
+    ``n_ctx`` is the number of KV cells shared by all sequences (unified cache); ``n_slots`` how many sequences
+    (being decoded or kept as prefix cache) exist at once; ``n_batch`` the most tokens one ``llama_decode`` takes.
+    """
+
+    n_ctx: int = 16384
+    n_slots: int = 64
+    n_batch: int = 2048
+    n_threads: int = field(default_factory=default_threads)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.n_slots <= 256:
+            raise InvalidRequest(f"n_slots must be in [1, 256], got {self.n_slots}")
+        if self.n_ctx < 256:
+            raise InvalidRequest(f"n_ctx must be >= 256, got {self.n_ctx}")
+        if self.n_batch < self.n_slots:
+            raise InvalidRequest(f"n_batch ({self.n_batch}) must be >= n_slots ({self.n_slots})")
+
+
+@dataclass
+class EngineStats:
+    """Counters since the engine started; read them to see what work was really done."""
+
+    requests: int = 0
+    requests_cancelled: int = 0
+    prompt_tokens: int = 0
+    prompt_tokens_evaluated: int = 0
+    prompt_tokens_reused: int = 0
+    completion_tokens: int = 0
+    decode_calls: int = 0
+    active_sequences: int = 0
+    queued_requests: int = 0
+
+
+class _Seq:
+    """One sample being decoded."""
+
+    def __init__(self, req: _Req, index: int, slot: int, sampler, pos: int):
+        self.req, self.index, self.slot, self.sampler, self.pos = req, index, slot, sampler, pos
+        self.generated: list[int] = []
+        self.text = ""
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.logprobs: list[TokenLogprob] | None = [] if req.request.params.logprobs is not None else None
+        self.next_token: int | None = None
+        self.finish: str | None = None
+
+
+class _Req:
+    def __init__(self, request: GenerationRequest, handle: RequestHandle):
+        self.request, self.handle = request, handle
+        self.t0 = time.perf_counter()
+        self.tokens: list[int] = []
+        self.cached = 0
+        self.next_prompt = 0  # index in tokens of the next prompt token to evaluate
+        self.slots: list[int] = []
+        self.seqs: list[_Seq] = []
+        self.samples: list[Sample | None] = [None] * request.n
+        self.admitted_at = 0
+
+    @property
+    def prefilling(self) -> bool:
+        return bool(self.slots) and not self.seqs
+
+
+class RequestHandle:
+    """What :meth:`LlamaEngine.submit` returns: a future Completion, and a way to stop decoding it."""
+
+    def __init__(self) -> None:
+        self.future: concurrent.futures.Future[Completion] = concurrent.futures.Future()
+        self.cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        """Stop decoding this request at the next step (its slots are released; the future is cancelled)."""
+        self.cancelled.set()
+
+
+class LlamaEngine:
+    def __init__(self, model_path: Path | str, config: EngineConfig | None = None):
+        self.config = config or EngineConfig()
+        self.model = LlamaModel(model_path)
+        cfg = self.config
+        cp = llama_cpp.llama_context_default_params()
+        cp.n_ctx = cfg.n_ctx
+        cp.n_batch = cfg.n_batch
+        cp.n_ubatch = min(512, cfg.n_batch)
+        cp.n_seq_max = cfg.n_slots
+        cp.n_threads = cp.n_threads_batch = cfg.n_threads
+        cp.kv_unified = True
+        cp.no_perf = True
+        ctx = llama_cpp.llama_init_from_model(self.model.ptr, cp)
+        if not ctx:
+            self.model.close()
+            raise BackendError(f"llama.cpp could not create a context (n_ctx={cfg.n_ctx}, n_slots={cfg.n_slots})")
+        self.ctx = ctx
+        self.mem = llama_cpp.llama_get_memory(ctx)
+        self.ctx_limit = min(self.model.n_ctx_train, cfg.n_ctx)
+        self.batch = llama_cpp.llama_batch_init(cfg.n_batch, 0, 1)
+        self.slots = SlotTable(cfg.n_slots)
+        self.stats = EngineStats()
+        eog = sorted(self.model.eog_ids)
+        self._eog_bias = (llama_cpp.llama_logit_bias * len(eog))(*[llama_cpp.llama_logit_bias(t, float("-inf")) for t in eog])
+        self._inbox: queue.SimpleQueue[_Req | None] = queue.SimpleQueue()
+        self._pending: list[_Req] = []
+        self._active: list[_Req] = []
+        self._admissions = itertools.count()
+        self._seed_rng = random.Random()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="ponder-llamacpp", daemon=True)
+        self._thread.start()
+
+    # -- public ----------------------------------------------------------------------------------------
+
+    def submit(self, request: GenerationRequest) -> RequestHandle:
+        if self._closed:
+            raise BackendError("the llama.cpp engine is closed")
+        if request.n > self.config.n_slots:
+            raise InvalidRequest(f"n={request.n} exceeds this engine's n_slots={self.config.n_slots}")
+        handle = RequestHandle()
+        self._inbox.put(_Req(request, handle))
+        return handle
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._inbox.put(None)
+        self._thread.join()
+        llama_cpp.llama_batch_free(self.batch)
+        llama_cpp.llama_free(self.ctx)
+        self.model.close()
+
+    # -- loop ------------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            idle = not self._active and not self._pending
+            try:
+                item = self._inbox.get() if idle else self._inbox.get_nowait()
+                while True:
+                    if item is None:
+                        return self._shutdown()
+                    self._pending.append(item)
+                    item = self._inbox.get_nowait()
+            except queue.Empty:
+                pass
+            try:
+                self._step()
+            except Exception as exc:  # never let the engine thread die silently
+                for req in self._active + self._pending:
+                    self._fail(req, BackendError(f"llama.cpp engine error: {exc!r}"))
+                self._active, self._pending = [], []
+
+    def _shutdown(self) -> None:
+        for req in self._active + self._pending:
+            self._fail(req, BackendError("the llama.cpp engine was closed"))
+
+    def _step(self) -> None:
+        self._expire()
+        self._admit()
+        self.stats.queued_requests = len(self._pending)
+        self.stats.active_sequences = sum(1 for r in self._active for s in r.seqs if s.finish is None)
+        while True:
+            entries = self._plan_batch()
+            if not entries:
+                return
+            rc = self._decode(entries)
+            if rc == 0:
+                break
+            if rc == 1 and self._make_room():
+                continue
+            victim = max(self._active, key=lambda r: r.admitted_at)
+            self._fail(victim, ContextOverflow(
+                f"the KV cache ({self.config.n_ctx} cells) is full: this request does not fit beside the others; "
+                "ask for fewer samples or tokens, or start the engine with a larger n_ctx"))
+        self._after_decode(entries)
+
+    # -- admission -------------------------------------------------------------------------------------
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for req in list(self._pending) + list(self._active):
+            if req.handle.cancelled.is_set():
+                self.stats.requests_cancelled += 1
+                self._drop(req)
+                req.handle.future.cancel()
+            elif req.request.deadline is not None and now >= req.request.deadline:
+                self._finish_all(req, "deadline")
+
+    def _admit(self) -> None:
+        """Admit pending requests in order; once one waits for free slots, the later ones wait behind it."""
+        waiting = []
+        for req in list(self._pending):
+            outcome = "no_slots" if waiting and waiting[-1][1] == "no_slots" else self._try_admit(req)
+            if outcome != "admitted":
+                waiting.append((req, outcome))
+        self._pending = [req for req, _ in waiting]
+
+    def _try_admit(self, req: _Req) -> str:
+        """'admitted' (or failed, which also leaves the queue), 'no_slots', or 'wait_prefix'."""
+        if not req.tokens:
+            try:
+                req.tokens = self.model.encode_prompt(req.request.prompt, req.request.prefix)
+            except Exception as exc:
+                self._fail(req, exc if isinstance(exc, InvalidRequest) else InvalidRequest(f"cannot encode the prompt: {exc}"))
+                return "admitted"
+            if not req.tokens:
+                self._fail(req, InvalidRequest("the prompt is empty"))
+                return "admitted"
+            if len(req.tokens) >= self.ctx_limit:
+                self._fail(req, ContextOverflow(
+                    f"the prompt is {len(req.tokens)} tokens; this model's context holds {self.ctx_limit}"))
+                return "admitted"
+        if self.slots.n_available() < req.request.n:
+            return "no_slots"
+        match = self.slots.best_prefix(req.tokens)
+        if match.pending:
+            return "wait_prefix"  # its best prefix is being evaluated right now: copy it next step, not recompute it
+        protect = frozenset([match.slot]) if match.slot is not None else frozenset()
+        slots = []
+        for _ in range(req.request.n):
+            slot = self.slots.acquire(protect)
+            if slot is None:  # only the protected source is left: give up the prefix rather than wait
+                for s in slots:
+                    self.slots.release(s)
+                return "no_slots"
+            llama_cpp.llama_memory_seq_rm(self.mem, slot, -1, -1)
+            slots.append(slot)
+        s0 = slots[0]
+        if match.slot is not None and match.length > 0:
+            llama_cpp.llama_memory_seq_cp(self.mem, match.slot, s0, 0, match.length)
+        req.cached = match.length
+        req.next_prompt = match.length
+        req.slots = slots
+        req.admitted_at = next(self._admissions)
+        self.slots.assign(s0, req.tokens)
+        self.slots.mark_evaluated(s0, match.length)
+        self.stats.requests += 1
+        self.stats.prompt_tokens += len(req.tokens)
+        self.stats.prompt_tokens_reused += match.length
+        self._active.append(req)
+        return "admitted"
+
+    # -- one decode step -------------------------------------------------------------------------------
+
+    def _plan_batch(self) -> list[tuple[int, int, int, bool, object]]:
+        """(token, position, slot, wants_logits, owner) rows: decoding sequences first, then prompt chunks."""
+        rows: list[tuple[int, int, int, bool, object]] = []
+        for req in self._active:
+            for seq in req.seqs:
+                if seq.finish is None and seq.next_token is not None:
+                    rows.append((seq.next_token, seq.pos, seq.slot, True, seq))
+        room = self.config.n_batch - len(rows)
+        for req in self._active:
+            if not req.prefilling or room <= 0:
+                continue
+            start = req.next_prompt
+            end = min(len(req.tokens), start + room)
+            for i in range(start, end):
+                last = i == len(req.tokens) - 1
+                rows.append((req.tokens[i], i, req.slots[0], last, req))
+            room -= end - start
+        return rows
+
+    def _decode(self, rows) -> int:
+        b = self.batch
+        for i, (tok, pos, slot, logits, _) in enumerate(rows):
+            b.token[i] = tok
+            b.pos[i] = pos
+            b.n_seq_id[i] = 1
+            b.seq_id[i][0] = slot
+            b.logits[i] = logits
+        b.n_tokens = len(rows)
+        self.stats.decode_calls += 1
+        rc = llama_cpp.llama_decode(self.ctx, b)
+        if rc < 0 or rc > 1:
+            raise BackendError(f"llama_decode failed with code {rc}")
+        return rc
+
+    def _make_room(self) -> bool:
+        slot = self.slots.evict_lru()
+        if slot is None:
+            return False
+        llama_cpp.llama_memory_seq_rm(self.mem, slot, -1, -1)
+        return True
+
+    def _after_decode(self, rows) -> None:
+        prompt_done: dict[int, tuple[_Req, int]] = {}
+        evaluated: dict[int, int] = {}
+        for i, (_, pos, slot, logits, owner) in enumerate(rows):
+            evaluated[slot] = pos + 1
+            if isinstance(owner, _Req):
+                self.stats.prompt_tokens_evaluated += 1
+                owner.next_prompt = pos + 1
+                if logits:
+                    prompt_done[id(owner)] = (owner, i)
+        for slot, n in evaluated.items():
+            self.slots.mark_evaluated(slot, n)
+        for i, (_, pos, _, _, owner) in enumerate(rows):
+            if isinstance(owner, _Seq) and owner.finish is None:
+                owner.pos = pos + 1
+                owner.next_token = None
+                self._sample(owner, i)
+        for req, i in prompt_done.values():
+            self._fork(req, i)
+        for req in [r for r in self._active if r.seqs and all(s.finish for s in r.seqs)]:
+            self._complete(req)
+
+    def _fork(self, req: _Req, logits_index: int) -> None:
+        """The prompt is in slot 0's KV: share it with the other n - 1 slots and sample every first token."""
+        n_prompt = len(req.tokens)
+        s0 = req.slots[0]
+        for slot in req.slots[1:]:
+            llama_cpp.llama_memory_seq_cp(self.mem, s0, slot, -1, -1)
+            self.slots.assign(slot, req.tokens)
+            self.slots.mark_evaluated(slot, n_prompt)
+        params = req.request.params
+        base_seed = params.seed if params.seed is not None else self._seed_rng.getrandbits(32)
+        for k, slot in enumerate(req.slots):
+            seq = _Seq(req, k, slot, self._make_sampler(params, (base_seed + k) & 0xFFFFFFFF), n_prompt)
+            req.seqs.append(seq)
+            self._sample(seq, logits_index)
+
+    def _make_sampler(self, params, seed: int):
+        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+        add = lambda s: llama_cpp.llama_sampler_chain_add(chain, s)  # noqa: E731
+        if params.ignore_eos and self._eog_bias:
+            add(llama_cpp.llama_sampler_init_logit_bias(self.model.n_vocab, len(self._eog_bias), self._eog_bias))
+        if params.greedy:
+            add(llama_cpp.llama_sampler_init_greedy())
+            return chain
+        if params.top_k > 0:
+            add(llama_cpp.llama_sampler_init_top_k(params.top_k))
+        if params.top_p < 1.0:
+            add(llama_cpp.llama_sampler_init_top_p(params.top_p, 1))
+        if params.min_p > 0.0:
+            add(llama_cpp.llama_sampler_init_min_p(params.min_p, 1))
+        add(llama_cpp.llama_sampler_init_temp(params.temperature))
+        add(llama_cpp.llama_sampler_init_dist(seed))
+        return chain
+
+    def _sample(self, seq: _Seq, logits_index: int) -> None:
+        params = seq.req.request.params
+        tok = llama_cpp.llama_sampler_sample(seq.sampler, self.ctx, logits_index)
+        if seq.logprobs is not None:
+            seq.logprobs.append(self._logprob(logits_index, tok, params.logprobs or 0))
+        self.stats.completion_tokens += 1
+        if tok in self.model.eog_ids and not params.ignore_eos:
+            if seq.logprobs:
+                seq.logprobs.pop()  # the end-of-generation token is not part of the text
+            return self._finish(seq, "eos")
+        seq.generated.append(tok)
+        before = len(seq.text)
+        seq.text += seq.decoder.decode(self.model.piece(tok))
+        if params.stop:
+            window = max(0, before - max(len(s) for s in params.stop) + 1)
+            hits = [i for i in (seq.text.find(s, window) for s in params.stop) if i >= 0]
+            if hits:
+                seq.text = seq.text[: min(hits)]
+                return self._finish(seq, "stop")
+        if len(seq.generated) >= params.max_tokens or seq.pos + 1 >= self.ctx_limit:
+            return self._finish(seq, "length")
+        seq.next_token = tok
+        self.slots.append(seq.slot, tok)
+
+    def _logprob(self, logits_index: int, token: int, k: int) -> TokenLogprob:
+        ptr = llama_cpp.llama_get_logits_ith(self.ctx, logits_index)
+        logits = np.ctypeslib.as_array(ptr, shape=(self.model.n_vocab,))
+        m = float(logits.max())
+        lse = m + float(np.log(np.exp(logits - m, dtype=np.float64).sum()))
+        top: tuple[tuple[str, float], ...] = ()
+        if k > 0:
+            idx = np.argpartition(-logits, k)[:k]
+            idx = idx[np.argsort(-logits[idx])]
+            top = tuple((self._text(int(t)), float(logits[t]) - lse) for t in idx)
+        return TokenLogprob(self._text(token), float(logits[token]) - lse, top)
+
+    def _text(self, token: int) -> str:
+        return self.model.piece(token).decode("utf-8", errors="replace")
+
+    # -- endings ---------------------------------------------------------------------------------------
+
+    def _finish(self, seq: _Seq, reason: str) -> None:
+        seq.finish = reason
+        seq.text += seq.decoder.decode(b"", final=True) if reason != "stop" else ""
+        seq.req.samples[seq.index] = Sample(
+            text=seq.text,
+            token_ids=tuple(seq.generated),
+            finish_reason=reason,  # type: ignore[arg-type]
+            logprobs=tuple(seq.logprobs) if seq.logprobs is not None else None,
+        )
+        llama_cpp.llama_sampler_free(seq.sampler)
+        seq.sampler = None
+        self.slots.release(seq.slot)
+
+    def _finish_all(self, req: _Req, reason: str) -> None:
+        """End every unfinished sample of ``req`` now (deadline): partial text is kept."""
+        for seq in req.seqs:
+            if seq.finish is None:
+                self._finish(seq, reason)
+        for k in range(req.request.n):
+            if req.samples[k] is None:
+                req.samples[k] = Sample(text="", token_ids=(), finish_reason=reason)  # type: ignore[arg-type]
+        for slot in req.slots[len(req.seqs):]:
+            self.slots.release(slot)
+        self._complete(req)
+
+    def _complete(self, req: _Req) -> None:
+        if req in self._active:
+            self._active.remove(req)
+        if req in self._pending:
+            self._pending.remove(req)
+        samples = tuple(s for s in req.samples if s is not None)
+        usage = Usage(
+            prompt_tokens=len(req.tokens),
+            cached_prompt_tokens=req.cached,
+            completion_tokens=sum(s.n_tokens for s in samples),
+            seconds=time.perf_counter() - req.t0,
+            requests=1,
+        )
+        if not req.handle.future.done():
+            req.handle.future.set_result(Completion(samples, usage))
+
+    def _drop(self, req: _Req, keep_cache: bool = True) -> None:
+        """Forget a request: free its samplers and slots (their evaluated KV stays as cache if ``keep_cache``)."""
+        for seq in req.seqs:
+            if seq.finish is None:
+                llama_cpp.llama_sampler_free(seq.sampler)
+                seq.finish = "cancelled"
+                self.slots.release(seq.slot)
+        for slot in req.slots[len(req.seqs):]:
+            self.slots.release(slot)
+        if not keep_cache:
+            for slot in req.slots:
+                llama_cpp.llama_memory_seq_rm(self.mem, slot, -1, -1)
+                self.slots.forget(slot)
+        if req in self._active:
+            self._active.remove(req)
+        if req in self._pending:
+            self._pending.remove(req)
+
+    def _fail(self, req: _Req, exc: BaseException) -> None:
+        self._drop(req, keep_cache=False)
+        if not req.handle.future.done():
+            req.handle.future.set_exception(exc)
+
+
+class LlamaCppGenerator:
+    """The :class:`ponder.protocols.Generator` over an embedded :class:`LlamaEngine`."""
+
+    def __init__(self, model: str | Path, config: EngineConfig | None = None, *, name: str | None = None):
+        from ponder.models import resolve
+
+        path = resolve(str(model))
+        self.engine = LlamaEngine(path, config)
+        self.name = name or (str(model) if not str(model).endswith(".gguf") else Path(model).stem)
+
+    @property
+    def stats(self) -> EngineStats:
+        return self.engine.stats
+
+    def render(self, request: GenerationRequest) -> str:
+        return self.engine.model.render(request.prompt, request.prefix)
+
+    async def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        handles = [self.engine.submit(r) for r in requests]
+        try:
+            return list(await asyncio.gather(*(asyncio.wrap_future(h.future) for h in handles)))
+        except BaseException:
+            for h in handles:
+                h.cancel()
+            raise
+
+    def generate_sync(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        handles = [self.engine.submit(r) for r in requests]
+        try:
+            return [h.future.result() for h in handles]
+        except BaseException:
+            for h in handles:
+                h.cancel()
+            raise
+
+    async def aclose(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def __enter__(self) -> LlamaCppGenerator:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

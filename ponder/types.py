@@ -1,0 +1,178 @@
+"""The shared vocabulary of ponder: frozen, self-validating value objects.
+
+Everything that crosses a boundary (strategy <-> generator, engine <-> CLI/server/store) is one of these.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from ponder.errors import InvalidRequest
+
+Role = Literal["system", "user", "assistant"]
+FinishReason = Literal["stop", "eos", "length", "deadline", "cancelled"]
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise InvalidRequest(message)
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat message."""
+
+    role: Role
+    content: str
+
+    def __post_init__(self) -> None:
+        _check(self.role in ("system", "user", "assistant"), f"message role must be system, user or assistant, got {self.role!r}")
+        _check(isinstance(self.content, str), f"message content must be a string, got {type(self.content).__name__}")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What the model is asked: chat messages (rendered with the model's chat template) or raw text.
+
+    Exactly one of ``messages`` and ``text`` is set. Use :meth:`chat` / :meth:`raw` to build one.
+    """
+
+    messages: tuple[Message, ...] = ()
+    text: str | None = None
+
+    def __post_init__(self) -> None:
+        _check((len(self.messages) > 0) != (self.text is not None), "a prompt has either messages or raw text, not both or neither")
+
+    @classmethod
+    def chat(cls, user: str, system: str | None = None) -> Prompt:
+        msgs = ((Message("system", system),) if system else ()) + (Message("user", user),)
+        return cls(messages=msgs)
+
+    @classmethod
+    def raw(cls, text: str) -> Prompt:
+        return cls(text=text)
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How to sample. Defaults follow llama.cpp's; ``temperature=0`` means greedy.
+
+    >>> SamplingParams(top_p=1.5)
+    Traceback (most recent call last):
+    ...
+    ponder.errors.InvalidRequest: top_p must be in (0, 1], got 1.5
+    """
+
+    temperature: float = 0.7
+    top_p: float = 1.0
+    top_k: int = 0  # 0 = disabled
+    min_p: float = 0.0
+    max_tokens: int = 512
+    stop: tuple[str, ...] = ()
+    seed: int | None = None  # sample i of a request uses seed + i
+    logprobs: int | None = None  # None: no logprobs; k >= 0: chosen token's logprob plus the top k alternatives
+    ignore_eos: bool = False
+
+    def __post_init__(self) -> None:
+        _check(math.isfinite(self.temperature) and self.temperature >= 0, f"temperature must be >= 0, got {self.temperature}")
+        _check(0 < self.top_p <= 1, f"top_p must be in (0, 1], got {self.top_p}")
+        _check(self.top_k >= 0, f"top_k must be >= 0, got {self.top_k}")
+        _check(0 <= self.min_p < 1, f"min_p must be in [0, 1), got {self.min_p}")
+        _check(self.max_tokens >= 1, f"max_tokens must be >= 1, got {self.max_tokens}")
+        _check(self.logprobs is None or 0 <= self.logprobs <= 20, f"logprobs must be in [0, 20], got {self.logprobs}")
+        _check(all(isinstance(s, str) and s for s in self.stop), "stop strings must be non-empty strings")
+        if not isinstance(self.stop, tuple):
+            object.__setattr__(self, "stop", tuple(self.stop))
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """Ask for ``n`` samples continuing ``prompt`` (+ an optional assistant ``prefix``, e.g. a partial reasoning trace).
+
+    Backends that cache KV (the embedded one) evaluate the shared part of prompt and prefix once.
+    ``deadline`` is an absolute ``time.monotonic()`` value; past it, samples end with finish reason ``deadline``.
+    """
+
+    prompt: Prompt
+    n: int = 1
+    params: SamplingParams = field(default_factory=SamplingParams)
+    prefix: str = ""
+    deadline: float | None = None
+
+    def __post_init__(self) -> None:
+        _check(1 <= self.n <= 256, f"n must be in [1, 256], got {self.n}")
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One generated continuation. ``text`` excludes the stop string or end-of-sequence token that ended it."""
+
+    text: str
+    token_ids: tuple[int, ...]
+    finish_reason: FinishReason
+    logprobs: tuple[TokenLogprob, ...] | None = None
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.token_ids)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Compute spent. ``prompt_tokens`` counts the prompt once per request (as the OpenAI API does);
+    ``cached_prompt_tokens`` of those were reused from cache rather than evaluated."""
+
+    prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    requests: int = 0
+
+    @property
+    def evaluated_prompt_tokens(self) -> int:
+        return self.prompt_tokens - self.cached_prompt_tokens
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.cached_prompt_tokens + other.cached_prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.seconds + other.seconds,
+            self.requests + other.requests,
+        )
+
+    @staticmethod
+    def total(usages: Sequence[Usage]) -> Usage:
+        out = Usage()
+        for u in usages:
+            out = out + u
+        return out
+
+    def with_seconds(self, seconds: float) -> Usage:
+        return replace(self, seconds=seconds)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """The answer to one GenerationRequest: its samples, in order, and what they cost."""
+
+    samples: tuple[Sample, ...]
+    usage: Usage
