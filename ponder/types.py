@@ -125,10 +125,11 @@ class Sample:
     token_ids: tuple[int, ...]
     finish_reason: FinishReason
     logprobs: tuple[TokenLogprob, ...] | None = None
+    num_tokens: int | None = None  # set by backends that report a count but not the token ids (HTTP servers)
 
     @property
     def n_tokens(self) -> int:
-        return len(self.token_ids)
+        return self.num_tokens if self.num_tokens is not None else len(self.token_ids)
 
 
 @dataclass(frozen=True)
@@ -176,3 +177,92 @@ class Completion:
 
     samples: tuple[Sample, ...]
     usage: Usage
+
+
+# --- the search vocabulary: what strategies take and return -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A question to answer, with its reference answer when known (evaluation) and how to ask for the answer.
+
+    ``instruction`` is appended to the question so the final answer can be extracted (see
+    :mod:`ponder.scorers.answers`); tasks with their own format set their own, or ``None``.
+    """
+
+    question: str
+    answer: str | None = None
+    system: str | None = None
+    instruction: str | None = "Reason step by step, then give the final answer on the last line as: The answer is <answer>."
+    id: str | None = None
+    metadata: tuple[tuple[str, object], ...] = ()
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.question, str) and self.question.strip() != "", "the question is empty")
+
+    def prompt(self) -> Prompt:
+        text = f"{self.question}\n\n{self.instruction}" if self.instruction else self.question
+        return Prompt.chat(text, self.system)
+
+    def meta(self, key: str, default: object = None) -> object:
+        return dict(self.metadata).get(key, default)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The most a strategy may spend on one problem; ``None`` means no limit on that axis.
+
+    Strategies check it before asking for more and return their best-so-far answer when it runs out.
+
+    >>> Budget(max_samples=0)
+    Traceback (most recent call last):
+    ...
+    ponder.errors.InvalidRequest: max_samples must be >= 1, got 0
+    """
+
+    max_tokens: int | None = None  # generated tokens, all candidates together
+    max_samples: int | None = None  # sampled completions (or tree expansions)
+    max_seconds: float | None = None  # wall time
+
+    def __post_init__(self) -> None:
+        for name in ("max_tokens", "max_samples"):
+            v = getattr(self, name)
+            _check(v is None or (isinstance(v, int) and v >= 1), f"{name} must be >= 1, got {v}")
+        _check(self.max_seconds is None or self.max_seconds > 0, f"max_seconds must be > 0, got {self.max_seconds}")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One finished (or cut-off) attempt at the problem: its text, its extracted answer, and its scores.
+
+    ``key`` is the normalised answer that votes are counted on; ``confidence`` the mean token logprob when known.
+    """
+
+    text: str
+    answer: str | None
+    key: str | None
+    tokens: int
+    finish_reason: FinishReason
+    steps: tuple[str, ...] = ()
+    score: float | None = None
+    step_scores: tuple[float, ...] = ()
+    confidence: float | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a strategy returns: the chosen answer, every candidate it considered, the votes and what it cost."""
+
+    strategy: str
+    answer: str | None
+    candidates: tuple[Candidate, ...]
+    usage: Usage
+    seconds: float
+    params: tuple[tuple[str, object], ...] = ()
+    votes: tuple[tuple[str, float], ...] = ()  # (normalised answer, weight), heaviest first
+    chosen: int | None = None  # index in candidates of the one whose answer was chosen
+    stopped_by: str | None = None  # which budget axis ended the search early, if any
+
+    @property
+    def text(self) -> str | None:
+        return self.candidates[self.chosen].text if self.chosen is not None else None

@@ -101,6 +101,14 @@ class SlotTable:
         slot.state, slot.tokens, slot.evaluated, slot.last_used = "busy", [], 0, next(self._clock)
         return slot.id
 
+    def take(self, slot_id: int, keep: int) -> None:
+        """Claim a cached slot for a new sequence that starts with its first ``keep`` tokens (the caller trims the
+        rest from llama.cpp): no copy at all."""
+        s = self.slots[slot_id]
+        assert s.state == "cached", s.state
+        del s.tokens[keep:]
+        s.state, s.evaluated, s.last_used = "busy", min(s.evaluated, keep), next(self._clock)
+
     def assign(self, slot_id: int, tokens: list[int]) -> None:
         self.slots[slot_id].tokens = list(tokens)
 

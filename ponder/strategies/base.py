@@ -1,0 +1,142 @@
+"""What every strategy shares: sampling options, budget accounting, turning samples into candidates, voting."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ponder.scorers.answers import extract_answer, normalize_answer
+from ponder.types import Budget, Candidate, Completion, Sample, SamplingParams, Usage
+
+
+class SamplingOptions(BaseModel):
+    """Sampling knobs every strategy accepts. Defaults suit reasoning with small instruct models."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    temperature: float = Field(0.7, ge=0, description="0 means greedy")
+    top_p: float = Field(0.95, gt=0, le=1)
+    top_k: int = Field(40, ge=0, description="0 disables top-k")
+    min_p: float = Field(0.0, ge=0, lt=1)
+    max_tokens: int = Field(512, ge=1, description="new tokens per completion")
+    seed: int | None = Field(None, description="sample i uses seed + i; None draws a random seed")
+
+    def sampling(self, **overrides) -> SamplingParams:
+        base = dict(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k, min_p=self.min_p,
+                    max_tokens=self.max_tokens, seed=self.seed)
+        base.update(overrides)
+        return SamplingParams(**base)
+
+
+@dataclass
+class Meter:
+    """Tracks what a strategy has spent against its Budget."""
+
+    budget: Budget
+    started: float = field(default_factory=time.monotonic)
+    usage: Usage = field(default_factory=Usage)
+    samples: int = 0
+
+    @property
+    def deadline(self) -> float | None:
+        return self.started + self.budget.max_seconds if self.budget.max_seconds is not None else None
+
+    def add(self, completions: Sequence[Completion]) -> None:
+        for c in completions:
+            self.usage = self.usage + c.usage
+            self.samples += len(c.samples)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def samples_left(self) -> int | None:
+        return None if self.budget.max_samples is None else max(0, self.budget.max_samples - self.samples)
+
+    def tokens_left(self) -> int | None:
+        return None if self.budget.max_tokens is None else max(0, self.budget.max_tokens - self.usage.completion_tokens)
+
+    def exhausted(self) -> str | None:
+        """The budget axis that is used up, or None."""
+        if self.budget.max_samples is not None and self.samples >= self.budget.max_samples:
+            return "max_samples"
+        if self.budget.max_tokens is not None and self.usage.completion_tokens >= self.budget.max_tokens:
+            return "max_tokens"
+        if self.budget.max_seconds is not None and self.elapsed() >= self.budget.max_seconds:
+            return "max_seconds"
+        return None
+
+    def final_usage(self) -> Usage:
+        return self.usage.with_seconds(self.elapsed())
+
+
+def fit_samples(meter: Meter, n: int, max_tokens: int) -> tuple[int, int]:
+    """How many samples of how many tokens each fit in what is left of the budget (at least one of one token)."""
+    left = meter.samples_left()
+    n = n if left is None else max(0, min(n, left))
+    tok_left = meter.tokens_left()
+    if tok_left is not None and n:
+        max_tokens = max(1, min(max_tokens, tok_left // n))
+    return n, max_tokens
+
+
+def mean_logprob(sample: Sample) -> float | None:
+    if not sample.logprobs:
+        return None
+    return sum(t.logprob for t in sample.logprobs) / len(sample.logprobs)
+
+
+def to_candidate(sample: Sample, *, prefix: str = "", steps: tuple[str, ...] = ()) -> Candidate:
+    text = prefix + sample.text
+    answer = extract_answer(text) if sample.finish_reason in ("stop", "eos") or text else None
+    return Candidate(
+        text=text,
+        answer=answer,
+        key=normalize_answer(answer) if answer is not None else None,
+        tokens=sample.n_tokens,
+        finish_reason=sample.finish_reason,
+        steps=steps,
+        confidence=mean_logprob(sample),
+    )
+
+
+@dataclass(frozen=True)
+class Vote:
+    answer: str | None  # the winning answer as one of its candidates wrote it
+    key: str | None
+    chosen: int | None
+    votes: tuple[tuple[str, float], ...]
+
+
+def vote(candidates: Sequence[Candidate], weights: Sequence[float] | None = None) -> Vote:
+    """Weighted plurality over normalised answers; candidates without an answer do not vote.
+
+    Ties are broken by the summed confidence (``exp`` of mean token logprob) of each tied answer's candidates,
+    then by which answer appeared first. The representative candidate is the most confident one of the winner.
+
+    >>> from ponder.types import Candidate
+    >>> c = lambda k, conf: Candidate(text=k, answer=k, key=k, tokens=1, finish_reason="eos", confidence=conf)
+    >>> vote([c("1", -0.9), c("2", -0.1), c("1", -0.5), c("2", -0.2)]).key   # 2 votes each: "2" is more confident
+    '2'
+    """
+    weights = list(weights) if weights is not None else [1.0] * len(candidates)
+    tally: dict[str, float] = defaultdict(float)
+    conf: dict[str, float] = defaultdict(float)
+    first: dict[str, int] = {}
+    for i, (cand, w) in enumerate(zip(candidates, weights, strict=True)):
+        if cand.key is None:
+            continue
+        tally[cand.key] += w
+        conf[cand.key] += math.exp(cand.confidence) if cand.confidence is not None else 0.0
+        first.setdefault(cand.key, i)
+    if not tally:
+        return Vote(None, None, None, ())
+    order = sorted(tally, key=lambda k: (-tally[k], -conf[k], first[k]))
+    winner = order[0]
+    members = [i for i, c in enumerate(candidates) if c.key == winner]
+    chosen = max(members, key=lambda i: (candidates[i].confidence if candidates[i].confidence is not None else -math.inf, -i))
+    return Vote(candidates[chosen].answer, winner, chosen, tuple((k, round(tally[k], 6)) for k in order))

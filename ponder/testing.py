@@ -1,0 +1,101 @@
+"""Fakes that ship with the package, to prove strategies exactly: a scripted generator with a call history.
+
+>>> import asyncio
+>>> from ponder.types import GenerationRequest, Prompt
+>>> gen = ScriptedGenerator(["The answer is 4", "The answer is 5"])
+>>> [c] = asyncio.run(gen.generate([GenerationRequest(Prompt.chat("2+2?"), n=2)]))
+>>> [s.text for s in c.samples], len(gen.calls)
+(['The answer is 4', 'The answer is 5'], 1)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ponder.errors import BackendError
+from ponder.types import Completion, GenerationRequest, Sample, TokenLogprob, Usage
+
+
+@dataclass(frozen=True)
+class Scripted:
+    """One scripted completion: its text and the logprob every token of it gets."""
+
+    text: str
+    logprob: float = -0.1
+
+
+Script = Sequence[str | Scripted] | Callable[[GenerationRequest, int], str | Scripted]
+
+
+def _words(text: str) -> list[str]:
+    """Tokens of the fake tokenizer: whitespace-separated words, each keeping its leading space."""
+    out: list[str] = []
+    for i, w in enumerate(text.split(" ")):
+        out.append(w if i == 0 else " " + w)
+    return [w for w in out if w]
+
+
+class ScriptedGenerator:
+    """A Generator that answers from a script instead of a model.
+
+    ``script`` is a list of completions handed out in order (one per sample, across calls), or a function
+    ``(request, sample_index) -> text`` for answers that depend on the prompt or prefix. Tokens are words. Stop
+    strings, ``max_tokens`` and logprobs are honoured as a real backend would; ``calls`` records every request.
+    """
+
+    name = "scripted"
+
+    def __init__(self, script: Script):
+        self.script = script
+        self.calls: list[list[GenerationRequest]] = []
+        self._next = 0
+
+    def _take(self, request: GenerationRequest, index: int) -> Scripted:
+        if callable(self.script):
+            item = self.script(request, index)
+        else:
+            if self._next >= len(self.script):
+                raise BackendError(f"the script ran out after {self._next} completions")
+            item = self.script[self._next]
+            self._next += 1
+        return item if isinstance(item, Scripted) else Scripted(item)
+
+    def _sample(self, request: GenerationRequest, index: int) -> Sample:
+        item = self._take(request, index)
+        p = request.params
+        words = _words(item.text)
+        finish = "eos"
+        if len(words) > p.max_tokens:
+            words, finish = words[: p.max_tokens], "length"
+        text = "".join(words)
+        if p.stop:
+            hits = [i for i in (text.find(s) for s in p.stop) if i >= 0]
+            if hits:
+                cut = min(hits)
+                # the fake tokenizer stops at the word that completes the stop string, as a real backend would
+                done = 0
+                kept = []
+                for w in words:
+                    kept.append(w)
+                    done += len(w)
+                    if done >= cut + 1:
+                        break
+                words, text, finish = kept, text[:cut], "stop"
+        logprobs = None
+        if p.logprobs is not None:
+            logprobs = tuple(TokenLogprob(w, item.logprob) for w in words)
+        return Sample(text=text, token_ids=tuple(range(len(words))), finish_reason=finish, logprobs=logprobs)  # type: ignore[arg-type]
+
+    async def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        self.calls.append(list(requests))
+        out = []
+        for r in requests:
+            samples = tuple(self._sample(r, i) for i in range(r.n))
+            prompt_tokens = sum(len(_words(m.content)) for m in r.prompt.messages) + len(_words(r.prompt.text or "")) + len(_words(r.prefix))
+            usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=sum(s.n_tokens for s in samples), requests=1)
+            out.append(Completion(samples, usage))
+        return out
+
+    async def aclose(self) -> None:
+        return None

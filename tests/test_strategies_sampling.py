@@ -1,0 +1,74 @@
+"""The sampling strategies' defining logic, proved on a scripted generator."""
+
+import asyncio
+
+import pytest
+
+from ponder.errors import InvalidRequest
+from ponder.strategies import available, get, parse_spec, run
+from ponder.testing import Scripted, ScriptedGenerator
+from ponder.types import Budget, Problem
+
+PROBLEM = Problem("What is 6 * 7?", answer="42")
+
+
+def go(coro):
+    return asyncio.run(coro)
+
+
+def test_majority_votes_on_normalised_answers_in_one_batch():
+    gen = ScriptedGenerator(["6*7 = 42. The answer is 42.", "The answer is 41", "so \\boxed{42.0}", "The answer is $42$",
+                             "I am not sure"])
+    r = go(run("majority?n=5", PROBLEM, gen, seed=7))
+    assert r.answer in ("42", "42.0") and dict(r.votes) == {"42": 3.0, "41": 1.0}
+    assert len(gen.calls) == 1 and gen.calls[0][0].n == 5  # one request, one batch of five
+    assert gen.calls[0][0].params.seed == 7 and gen.calls[0][0].params.logprobs == 0
+    assert r.candidates[4].key is None and r.chosen is not None and r.candidates[r.chosen].key == "42"
+    assert r.usage.completion_tokens == sum(c.tokens for c in r.candidates)
+
+
+def test_majority_breaks_ties_by_summed_confidence_then_first_seen():
+    gen = ScriptedGenerator([Scripted("The answer is 1", -2.0), Scripted("The answer is 2", -0.1),
+                             Scripted("The answer is 1", -2.0), Scripted("The answer is 2", -0.2)])
+    r = go(run("majority?n=4", PROBLEM, gen))
+    assert r.answer == "2" and r.candidates[r.chosen].confidence == pytest.approx(-0.1)
+    gen = ScriptedGenerator([Scripted("The answer is 1", -0.5), Scripted("The answer is 2", -0.5)])
+    assert go(run("majority?n=2", PROBLEM, gen)).answer == "1"
+
+
+def test_no_answer_at_all_is_reported_as_none():
+    r = go(run("majority?n=2", PROBLEM, ScriptedGenerator(["hmm", "no idea"])))
+    assert r.answer is None and r.votes == () and r.chosen is None
+
+
+def test_budget_caps_samples_and_tokens():
+    gen = ScriptedGenerator(lambda req, i: "word " * 50 + "The answer is 42")
+    r = go(run("majority?n=8&max_tokens=100", PROBLEM, gen, budget=Budget(max_samples=3, max_tokens=90)))
+    req = gen.calls[0][0]
+    assert req.n == 3 and req.params.max_tokens == 30  # 90 tokens shared by 3 samples
+    assert all(c.finish_reason == "length" for c in r.candidates)
+    assert r.usage.completion_tokens <= 90
+
+
+def test_greedy_and_sample_ask_for_one_completion():
+    gen = ScriptedGenerator(["The answer is 42", "The answer is 42"])
+    g = go(run("greedy", PROBLEM, gen))
+    s = go(run("sample?temperature=1.0", PROBLEM, gen))
+    assert gen.calls[0][0].params.temperature == 0 and gen.calls[0][0].n == 1
+    assert gen.calls[1][0].params.temperature == 1.0 and g.answer == s.answer == "42"
+
+
+def test_registry_parses_specs_and_rejects_bad_ones():
+    assert {"greedy", "sample", "majority"} <= set(available())
+    info, params = parse_spec("majority?n=3&temperature=0.2", {"seed": "5"})
+    assert info is get("majority") and (params.n, params.temperature, params.seed) == (3, 0.2, 5)
+    with pytest.raises(InvalidRequest, match="unknown strategy 'vote'; known strategies: .*majority"):
+        parse_spec("vote")
+    with pytest.raises(InvalidRequest, match="n: .*greater than or equal to 1"):
+        parse_spec("majority?n=0")
+    with pytest.raises(InvalidRequest, match="known parameters: .*temperature"):
+        parse_spec("majority?widht=3")
+    with pytest.raises(InvalidRequest, match="temperature"):
+        parse_spec("greedy?temperature=0.5")
+    with pytest.raises(InvalidRequest):
+        parse_spec("majority?n")
