@@ -87,7 +87,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1, help="runs per cell; the median is reported")
     args = ap.parse_args()
     ns = [int(x) for x in args.ns.split(",")]
-    console = Console()
+    console = Console(width=160)
     path = models.resolve(args.model)
     threads = default_threads()
 

@@ -1,0 +1,51 @@
+"""The command line, run as a user runs it: a subprocess, on the real SmolLM2 model."""
+
+import json
+import subprocess
+import sys
+
+
+def ponder(*args, input=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "ponder", *args], capture_output=True, text=True, input=input, timeout=timeout)
+
+
+def test_ask_json_on_the_test_model(smol_path):
+    p = ponder("ask", "What is 2 + 2?", "--model", "smollm2-135m", "--n", "4", "--max-tokens", "64", "--seed", "3", "--json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert {"answer", "votes", "usage", "candidates"} <= set(out)
+    assert len(out["candidates"]) == 4
+    assert out["usage"]["completion_tokens"] == sum(c["tokens"] for c in out["candidates"]) > 0
+    assert sum(out["votes"].values()) == sum(1 for c in out["candidates"] if c["key"] is not None)
+    if out["votes"]:
+        assert out["candidates"][out["chosen"]]["key"] == next(iter(out["votes"]))
+    again = json.loads(ponder("ask", "What is 2 + 2?", "--model", "smollm2-135m", "--n", "4", "--max-tokens", "64",
+                              "--seed", "3", "--json").stdout)
+    assert again["answer"] == out["answer"] and again["votes"] == out["votes"]
+
+
+def test_ask_table_by_default(smol_path):
+    p = ponder("ask", "-", "--model", str(smol_path), "-s", "greedy", "--max-tokens", "32", input="What is 3 + 4?")
+    assert p.returncode == 0, p.stderr
+    assert "answer:" in p.stdout and "completion tokens" in p.stdout
+
+
+def test_bad_input_gets_a_clear_message():
+    p = ponder("ask", "hi", "--strategy", "telepathy")
+    assert p.returncode == 1 and "unknown strategy 'telepathy'; known strategies:" in p.stderr
+    p = ponder("ask", "hi", "--model", "gpt-9")
+    assert p.returncode == 1 and "unknown model 'gpt-9'" in p.stderr
+    p = ponder("ask", "hi", "--param", "nonsense")
+    assert p.returncode == 1 and "KEY=VALUE" in p.stderr
+    p = ponder("ask", "hi", "-s", "greedy", "--n", "3")
+    assert p.returncode == 1 and "invalid parameters for strategy 'greedy'" in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_models_list_and_path(smol_path):
+    p = ponder("models", "list", "--json")
+    rows = {r["name"]: r for r in json.loads(p.stdout)}
+    assert rows["qwen2.5-coder-0.5b"]["default"] and rows["smollm2-135m"]["pulled"]
+    assert ponder("models", "path", "smollm2-135m").stdout.strip() == str(smol_path)
+    p = ponder("models", "path", "nope")
+    assert p.returncode == 1 and "unknown model" in p.stderr

@@ -1,0 +1,172 @@
+"""The embedded llama.cpp backend, end to end on the real SmolLM2 model."""
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from ponder.backends.llamacpp import EngineConfig, LlamaCppGenerator
+from ponder.errors import ContextOverflow, InvalidRequest
+from ponder.protocols import Generator
+from ponder.types import GenerationRequest, Prompt, SamplingParams
+
+Q = Prompt.chat("Write one short sentence about the sea.")
+
+
+def one(gen, **kw):
+    params = kw.pop("params", None) or SamplingParams(**{k: kw.pop(k) for k in list(kw) if k in SamplingParams.__dataclass_fields__})
+    [c] = gen.generate_sync([GenerationRequest(kw.pop("prompt", Q), params=params, **kw)])
+    return c
+
+
+def test_is_a_generator(engine):
+    assert isinstance(engine, Generator)
+
+
+def test_batched_samples_are_distinct_and_reproducible_by_seed(engine):
+    a = one(engine, n=6, temperature=1.0, max_tokens=24, seed=11)
+    b = one(engine, n=6, temperature=1.0, max_tokens=24, seed=11)
+    c = one(engine, n=6, temperature=1.0, max_tokens=24, seed=12)
+    texts = [s.text for s in a.samples]
+    assert len(set(texts)) >= 5, texts
+    assert texts == [s.text for s in b.samples]
+    assert texts != [s.text for s in c.samples]
+    # sample i is seeded seed + i: the second sample of seed 11 and the first of seed 12 draw the same random
+    # stream. They start alike but need not stay bit-identical: a row's logits depend (in the last bits) on its
+    # position in the batch, so a near-tie can later flip. Same request, same batch: identical (checked above).
+    x, y = a.samples[1].token_ids, c.samples[0].token_ids
+    assert x[:4] == y[:4]
+    assert a.usage.completion_tokens == sum(s.n_tokens for s in a.samples)
+
+
+def test_prompt_is_evaluated_once_for_n_samples(engine):
+    prompt = Prompt.chat("Count from one to five in words, please. (evaluated once)")
+    before = engine.stats.prompt_tokens_evaluated
+    c = one(engine, prompt=prompt, n=8, temperature=0.8, max_tokens=8, seed=1)
+    n_prompt = c.usage.prompt_tokens
+    assert engine.stats.prompt_tokens_evaluated - before == n_prompt - c.usage.cached_prompt_tokens
+    assert len(c.samples) == 8
+
+
+def test_continuation_from_a_prefix_matches_the_full_run_and_reuses_its_kv(engine):
+    """Greedy: continuing from the first k generated tokens gives exactly the rest of the full greedy text.
+
+    With temperature > 0 the texts differ for a precise reason: a sample's random stream starts at its seed, so the
+    continuation draws its first random number where the full run drew its (k+1)-th. We check instead that a
+    seeded continuation is reproducible and unaffected by whether its prefix came from the cache.
+    """
+    prompt = Prompt.chat("List three colours of the rainbow.")
+    full = one(engine, prompt=prompt, temperature=0, max_tokens=40).samples[0]
+    model = engine.engine.model
+    k = 12
+    prefix = model.detokenize(list(full.token_ids[:k]))
+    base = model.encode_prompt(prompt)
+    assert model.encode_prompt(prompt, prefix)[len(base):] == list(full.token_ids[:k]), "prefix must re-tokenize identically"
+    cont = one(engine, prompt=prompt, prefix=prefix, temperature=0, max_tokens=40 - k)
+    assert prefix + cont.samples[0].text == full.text
+    # everything but the last prefix token came from the cache: the prompt and k - 1 generated tokens
+    assert cont.usage.prompt_tokens == len(base) + k
+    assert cont.usage.cached_prompt_tokens == len(base) + k - 1
+
+
+def test_branches_from_one_prefix_share_it_and_beam_prompts_decode_together(engine):
+    prompt = Prompt.chat("Solve step by step: 12 + 30 = ?")
+    before = engine.stats.decode_calls
+    reqs = [GenerationRequest(prompt, n=3, prefix=p, params=SamplingParams(temperature=0.9, max_tokens=10, seed=5))
+            for p in ("Step 1:", "First,", "We add")]
+    outs = engine.generate_sync(reqs)
+    assert [len(c.samples) for c in outs] == [3, 3, 3]
+    # three prompts x three branches x 10 tokens, decoded together: far fewer decode calls than 90
+    assert engine.stats.decode_calls - before <= 14
+    # the chat prompt was evaluated at most once for all three prefixes
+    assert sum(c.usage.cached_prompt_tokens for c in outs) >= 2 * (outs[0].usage.prompt_tokens - 6)
+
+
+def test_stop_strings_cut_the_text_and_say_so(engine):
+    prompt = Prompt.chat("Describe a forest in two sentences.")
+    free = one(engine, prompt=prompt, temperature=0, max_tokens=48).samples[0].text
+    words = free.split()
+    assert len(words) > 6, free
+    stop = words[4]  # a word in the middle; may span tokens
+    c = one(engine, prompt=prompt, temperature=0, max_tokens=48, stop=("NEVER-SEEN", stop))
+    s = c.samples[0]
+    assert s.finish_reason == "stop" and s.text == free[: free.index(stop)]
+    long = one(engine, temperature=0.9, max_tokens=7, seed=3, ignore_eos=True).samples[0]
+    assert long.finish_reason == "length" and long.n_tokens == 7
+
+
+def test_logprobs_are_normalised_and_top_k_is_sorted(engine):
+    c = one(engine, temperature=0, max_tokens=12, logprobs=3)
+    s = c.samples[0]
+    assert len(s.logprobs) == s.n_tokens
+    for lp in s.logprobs:
+        assert lp.logprob <= 1e-6
+        assert len(lp.top) == 3 and [v for _, v in lp.top] == sorted((v for _, v in lp.top), reverse=True)
+        assert lp.top[0][0] == lp.token and lp.top[0][1] == pytest.approx(lp.logprob)  # greedy picks the argmax
+    assert "".join(lp.token for lp in s.logprobs) == s.text
+    none = one(engine, temperature=0, max_tokens=4).samples[0]
+    assert none.logprobs is None
+
+
+def test_deadline_ends_samples_with_what_they_have(engine):
+    c = one(engine, n=2, temperature=0.9, max_tokens=4000, ignore_eos=True, seed=1, deadline=time.monotonic() + 1.0)
+    assert {s.finish_reason for s in c.samples} == {"deadline"}
+    assert all(0 < s.n_tokens < 4000 for s in c.samples)
+
+
+def test_cancel_stops_decoding_and_frees_slots(engine):
+    req = GenerationRequest(Q, n=4, params=SamplingParams(temperature=0.9, max_tokens=4000, ignore_eos=True))
+    handle = engine.engine.submit(req)
+    time.sleep(0.5)
+    handle.cancel()
+    t = time.monotonic()
+    while not handle.future.done() and time.monotonic() - t < 10:
+        time.sleep(0.05)
+    assert handle.future.cancelled()
+    assert one(engine, temperature=0, max_tokens=4).samples[0].text  # the engine still serves
+
+
+def test_async_callers_share_the_engine(engine):
+    async def main():
+        reqs = [[GenerationRequest(Prompt.chat(f"Say the number {i}."), n=2, params=SamplingParams(max_tokens=6, seed=i))]
+                for i in range(4)]
+        return await asyncio.gather(*(engine.generate(r) for r in reqs))
+
+    outs = asyncio.run(main())
+    assert [len(o[0].samples) for o in outs] == [2, 2, 2, 2]
+
+
+def test_bad_requests_fail_alone_and_clearly(engine, smol_path):
+    with pytest.raises(InvalidRequest, match="exceeds this engine's n_slots=32"):
+        one(engine, n=33)
+    huge = Prompt.raw("word " * 9000)
+    with pytest.raises(ContextOverflow, match="context holds"):
+        one(engine, prompt=huge, max_tokens=4)
+    assert one(engine, temperature=0, max_tokens=3).samples[0].n_tokens > 0
+
+
+def test_kv_full_fails_the_newest_request_not_the_engine(smol_path):
+    gen = LlamaCppGenerator(smol_path, EngineConfig(n_ctx=512, n_slots=8, n_batch=512))
+    try:
+        params = SamplingParams(temperature=0.9, max_tokens=400, ignore_eos=True, seed=1)
+        with pytest.raises(ContextOverflow, match="KV cache"):
+            gen.generate_sync([GenerationRequest(Q, n=4, params=params)])
+        c = gen.generate_sync([GenerationRequest(Q, n=1, params=SamplingParams(temperature=0, max_tokens=8))])[0]
+        assert c.samples[0].n_tokens > 0
+    finally:
+        gen.close()
+
+
+def test_submitting_from_many_threads(engine):
+    results = []
+
+    def worker(i):
+        results.append(one(engine, prompt=Prompt.chat(f"Name animal number {i}."), n=2, max_tokens=5, seed=i))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(results) == 4
