@@ -99,3 +99,28 @@ class ScriptedGenerator:
 
     async def aclose(self) -> None:
         return None
+
+
+class ScriptedScorer:
+    """A Scorer from two functions: ``outcome(text) -> score`` and ``step(step_text) -> score`` (each may return
+    None to abstain). Records every trace it was asked about."""
+
+    name = "scripted"
+
+    def __init__(self, outcome: Callable[[str], float | None] | None = None, step: Callable[[str], float | None] | None = None):
+        self.outcome = outcome or (lambda text: None)
+        self.step = step or (lambda text: None)
+        self.outcome_calls: list[list[str]] = []
+        self.step_calls: list[list[tuple[str, ...]]] = []
+
+    async def score(self, problem, traces) -> list[float | None]:
+        self.outcome_calls.append([t.text for t in traces])
+        return [self.outcome(t.text) for t in traces]
+
+    async def score_steps(self, problem, traces) -> list[list[float] | None]:
+        self.step_calls.append([t.steps for t in traces])
+        out = []
+        for t in traces:
+            scores = [self.step(s) for s in t.steps]
+            out.append(None if any(s is None for s in scores) else scores)
+        return out

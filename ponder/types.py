@@ -247,6 +247,15 @@ class Candidate:
     score: float | None = None
     step_scores: tuple[float, ...] = ()
     confidence: float | None = None
+    token_logprobs: tuple[float, ...] | None = field(default=None, repr=False)  # chosen-token logprobs, when known
+    step_logprobs: tuple[tuple[float, ...], ...] | None = field(default=None, repr=False)
+
+    def trace(self) -> Trace:
+        steps = self.steps or (self.text,)
+        step_lp = self.step_logprobs
+        if step_lp is None and self.token_logprobs is not None:
+            step_lp = (self.token_logprobs,) if len(steps) == 1 else None
+        return Trace(self.text, steps, step_lp, self.finish_reason in ("eos", "stop"))
 
 
 @dataclass(frozen=True)
@@ -262,7 +271,33 @@ class Result:
     votes: tuple[tuple[str, float], ...] = ()  # (normalised answer, weight), heaviest first
     chosen: int | None = None  # index in candidates of the one whose answer was chosen
     stopped_by: str | None = None  # which budget axis ended the search early, if any
+    scorer: str | None = None  # the scorer that judged the candidates, if any
+    extra: tuple[tuple[str, object], ...] = ()  # strategy-specific facts (samples to pass, tree size, ...)
 
     @property
     def text(self) -> str | None:
         return self.candidates[self.chosen].text if self.chosen is not None else None
+
+
+@dataclass(frozen=True)
+class Trace:
+    """What a scorer judges: a (partial or complete) response, its reasoning steps, and its token logprobs.
+
+    ``steps`` are the response split at the strategy's step delimiter (tree search) or ``(text,)``;
+    ``step_logprobs[i]`` holds the chosen-token logprobs of step ``i`` when the generator returned them.
+    """
+
+    text: str
+    steps: tuple[str, ...] = ()
+    step_logprobs: tuple[tuple[float, ...], ...] | None = None
+    complete: bool = True
+
+    @property
+    def logprobs(self) -> tuple[float, ...] | None:
+        if self.step_logprobs is None:
+            return None
+        return tuple(x for step in self.step_logprobs for x in step)
+
+    @classmethod
+    def of(cls, text: str, logprobs: Sequence[float] | None = None, complete: bool = True) -> Trace:
+        return cls(text, (text,), (tuple(logprobs),) if logprobs is not None else None, complete)

@@ -13,18 +13,16 @@ server's own message.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
-from ponder.errors import BackendError, BackendUnavailable, ContextOverflow, InvalidRequest
+from ponder.errors import BackendError, BackendUnavailable, InvalidRequest
+from ponder.http import DeadlinePassed, post_json
 from ponder.types import Completion, GenerationRequest, Sample, TokenLogprob, Usage
 
-RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
-_TRANSIENT = (httpx.TransportError,)  # connect/read/write errors and timeouts, protocol errors
 
 
 class OpenAIHTTPGenerator:
@@ -67,45 +65,12 @@ class OpenAIHTTPGenerator:
 
     async def _post(self, path: str, body: dict[str, Any], deadline: float | None) -> dict[str, Any]:
         client, sem = self._ensure_client()
-        url = self.base_url + path
-        last: str = ""
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                await asyncio.sleep(self._delay(attempt, last_retry_after))
-            last_retry_after = None
-            timeout = None
-            if deadline is not None:
-                timeout = deadline - time.monotonic()
-                if timeout <= 0:
-                    raise _DeadlinePassed()
-            try:
-                async with sem:
-                    self.http_requests += 1
-                    resp = await asyncio.wait_for(client.post(url, json=body), timeout)
-            except TimeoutError:
-                raise _DeadlinePassed() from None
-            except _TRANSIENT as exc:
-                last = f"{type(exc).__name__}: {exc}".rstrip(": ")
-                continue
-            if resp.status_code in RETRY_STATUS:
-                last = f"HTTP {resp.status_code}: {_error_text(resp)}"
-                last_retry_after = _retry_after(resp)
-                continue
-            if resp.status_code >= 400:
-                msg = _error_text(resp)
-                if any(s in msg.lower() for s in ("context length", "context window", "maximum context", "too long", "exceed")):
-                    raise ContextOverflow(f"{url} rejected the request as too long: {msg}")
-                raise BackendError(f"{url} answered HTTP {resp.status_code}: {msg}")
-            try:
-                return resp.json()
-            except ValueError:
-                raise BackendError(f"{url} answered with something that is not JSON: {resp.text[:200]!r}") from None
-        raise BackendUnavailable(f"could not get an answer from {url} after {self.max_retries + 1} attempts; last error: {last}")
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, 60.0)
-        return self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random())
+        def count() -> None:
+            self.http_requests += 1
+
+        return await post_json(client, self.base_url + path, body, max_retries=self.max_retries, backoff=self.backoff,
+                               deadline=deadline, semaphore=sem, on_attempt=count)
 
     async def _model_name(self) -> str:
         if self.model is None:
@@ -193,7 +158,7 @@ class OpenAIHTTPGenerator:
                 for got, u in parts:
                     samples.extend(got)
                     usage = usage + u
-        except _DeadlinePassed:
+        except DeadlinePassed:
             pass
         samples += [Sample("", (), "deadline") for _ in range(n - len(samples))]
         return Completion(tuple(samples), usage.with_seconds(time.perf_counter() - t0))
@@ -220,29 +185,6 @@ class OpenAIHTTPGenerator:
                 asyncio.run(self.aclose())
             except RuntimeError:
                 self._client = None
-
-
-class _DeadlinePassed(Exception):
-    pass
-
-
-def _error_text(resp: httpx.Response) -> str:
-    try:
-        data = resp.json()
-        err = data.get("error", data) if isinstance(data, dict) else data
-        if isinstance(err, dict):
-            return str(err.get("message") or err.get("detail") or err)[:500]
-        return str(err)[:500]
-    except ValueError:
-        return resp.text[:500] or resp.reason_phrase
-
-
-def _retry_after(resp: httpx.Response) -> float | None:
-    value = resp.headers.get("retry-after")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _finish(choice: dict[str, Any]) -> str:

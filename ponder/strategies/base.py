@@ -6,12 +6,13 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ponder.scorers.answers import extract_answer, normalize_answer
-from ponder.types import Budget, Candidate, Completion, Sample, SamplingParams, Usage
+from ponder.protocols import Scorer
+from ponder.types import Budget, Candidate, Completion, Problem, Result, Sample, SamplingParams, Usage
 
 
 class SamplingOptions(BaseModel):
@@ -90,17 +91,65 @@ def mean_logprob(sample: Sample) -> float | None:
     return sum(t.logprob for t in sample.logprobs) / len(sample.logprobs)
 
 
-def to_candidate(sample: Sample, *, prefix: str = "", steps: tuple[str, ...] = ()) -> Candidate:
+def chosen_logprobs(sample: Sample) -> tuple[float, ...] | None:
+    return tuple(t.logprob for t in sample.logprobs) if sample.logprobs is not None else None
+
+
+def to_candidate(sample: Sample, *, prefix: str = "", steps: tuple[str, ...] = (), tokens: int | None = None,
+                 step_logprobs: tuple[tuple[float, ...], ...] | None = None) -> Candidate:
+    """A candidate from a finished sample (``prefix``: text generated before it, e.g. earlier steps)."""
     text = prefix + sample.text
-    answer = extract_answer(text) if sample.finish_reason in ("stop", "eos") or text else None
+    answer = extract_answer(text) if text else None
+    lps = chosen_logprobs(sample)
+    if step_logprobs is not None:
+        all_lps = tuple(x for s in step_logprobs for x in s)
+        confidence = sum(all_lps) / len(all_lps) if all_lps else None
+    else:
+        all_lps, confidence = lps, mean_logprob(sample)
     return Candidate(
         text=text,
         answer=answer,
         key=normalize_answer(answer) if answer is not None else None,
-        tokens=sample.n_tokens,
+        tokens=sample.n_tokens if tokens is None else tokens,
         finish_reason=sample.finish_reason,
         steps=steps,
-        confidence=mean_logprob(sample),
+        confidence=confidence,
+        token_logprobs=all_lps,
+        step_logprobs=step_logprobs,
+    )
+
+
+def with_answer(c: Candidate, text: str) -> Candidate:
+    answer = extract_answer(text) if text else None
+    return replace(c, text=text, answer=answer, key=normalize_answer(answer) if answer is not None else None)
+
+
+async def score_candidates(scorer: Scorer, problem: Problem, candidates: Sequence[Candidate]) -> tuple[Candidate, ...]:
+    """The candidates with ``score`` set by the scorer's outcome judgement (``None`` where it abstains)."""
+    if not candidates:
+        return ()
+    scores = await scorer.score(problem, [c.trace() for c in candidates])
+    return tuple(replace(c, score=s) for c, s in zip(candidates, scores, strict=True))
+
+
+def result(name: str, problem_params: BaseModel, meter: Meter, candidates: Sequence[Candidate], *, chosen: int | None,
+           votes: tuple[tuple[str, float], ...] = (), scorer: Scorer | None = None, stopped_by: str | None = None,
+           extra: dict | None = None) -> Result:
+    """The Result of a strategy run, with usage and time taken from the meter."""
+    if stopped_by is None and any(c.finish_reason == "deadline" for c in candidates):
+        stopped_by = "max_seconds"
+    return Result(
+        strategy=name,
+        answer=candidates[chosen].answer if chosen is not None else None,
+        candidates=tuple(candidates),
+        usage=meter.final_usage(),
+        seconds=meter.elapsed(),
+        params=tuple(problem_params.model_dump().items()),
+        votes=votes,
+        chosen=chosen,
+        stopped_by=stopped_by,
+        scorer=getattr(scorer, "name", None),
+        extra=tuple((extra or {}).items()),
     )
 
 

@@ -1,6 +1,6 @@
 """The built-in strategies, each a :class:`StrategyInfo` named by an entry point in ``pyproject.toml``."""
 
-from ponder.strategies import sampling
+from ponder.strategies import sampling, sequential, tree
 from ponder.strategies.registry import StrategyInfo
 
 GREEDY = StrategyInfo("greedy", sampling.greedy, sampling.GreedyParams, "one completion at temperature 0")
@@ -9,4 +9,41 @@ MAJORITY = StrategyInfo(
     "majority", sampling.majority, sampling.MajorityParams,
     "self-consistency: sample n paths in one batch, vote on the final answer",
     paper="Wang et al. 2022, Self-Consistency Improves Chain of Thought Reasoning, arXiv:2203.11171",
+)
+BEST_OF_N = StrategyInfo(
+    "best_of_n", sampling.best_of_n, sampling.BestOfNParams, "n samples, the scorer picks the best",
+    paper="Cobbe et al. 2021, Training Verifiers to Solve Math Word Problems, arXiv:2110.14168", default_scorer="judge",
+)
+WEIGHTED_BEST_OF_N = StrategyInfo(
+    "weighted_best_of_n", sampling.weighted_best_of_n, sampling.WeightedBestOfNParams,
+    "n samples, votes weighted by the scorer's scores",
+    paper="Snell et al. 2024, Scaling LLM Test-Time Compute Optimally, arXiv:2408.03314", default_scorer="judge",
+)
+VERIFIED_SAMPLING = StrategyInfo(
+    "verified_sampling", sampling.verified_sampling, sampling.VerifiedSamplingParams,
+    "sample in rounds until a candidate passes the verifier",
+    paper="Brown et al. 2024, Large Language Monkeys, arXiv:2407.21787", default_scorer="judge",
+)
+BEAM = StrategyInfo(
+    "beam", tree.beam, tree.BeamParams, "step-level beam search guided by step scores",
+    paper="Snell et al. 2024, arXiv:2408.03314; search-and-learn", default_scorer="confidence",
+)
+DVTS = StrategyInfo(
+    "dvts", tree.dvts, tree.DVTSParams, "diverse verifier tree search: independent greedy subtrees",
+    paper="Beeching, Tunstall, Rush 2024, Scaling test-time compute with open models (HuggingFace)",
+    default_scorer="confidence",
+)
+MCTS = StrategyInfo(
+    "mcts", tree.mcts, tree.MCTSParams, "Monte-Carlo tree search over reasoning steps (UCT/PUCT)",
+    paper="Kocsis & Szepesvári 2006 (UCT); Qi et al. 2024 rStar, arXiv:2408.06195", default_scorer="confidence",
+)
+BUDGET_FORCING = StrategyInfo(
+    "budget_forcing", sequential.budget_forcing, sequential.BudgetForcingParams,
+    "s1: extend short thinking with 'Wait', cut long thinking and force the answer",
+    paper="Muennighoff et al. 2025, s1: Simple test-time scaling, arXiv:2501.19393",
+)
+SELF_REFINE = StrategyInfo(
+    "self_refine", sequential.self_refine, sequential.SelfRefineParams,
+    "critique and revise k rounds, keep the best-scored version",
+    paper="Madaan et al. 2023, Self-Refine, arXiv:2303.17651", default_scorer="judge",
 )

@@ -12,22 +12,21 @@ Built-in strategies are registered exactly as plug-ins are: as entry points in t
 >>> parse_spec("majorty")
 Traceback (most recent call last):
 ...
-ponder.errors.InvalidRequest: unknown strategy 'majorty'; known strategies: greedy, majority, sample
+ponder.errors.InvalidRequest: unknown strategy 'majorty'; known strategies: beam, best_of_n, ...mcts, sample, self_refine, ...
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from ponder.errors import InvalidRequest
-from ponder.protocols import Generator
+from ponder.protocols import Generator, Scorer
+from ponder.specs import load_entry_points, split_spec, validate
 from ponder.types import Budget, Problem, Result
 
 GROUP = "ponder.strategies"
@@ -42,34 +41,16 @@ class StrategyInfo:
     params: type[BaseModel]
     summary: str
     paper: str = ""
-    needs_scorer: bool = False
+    default_scorer: str | None = None  # scorer spec used when none is given; None: the strategy uses no scorer
 
     def parse_params(self, values: Mapping[str, Any] | None = None) -> BaseModel:
-        try:
-            return self.params.model_validate(dict(values or {}))
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'params'}: {e['msg']}"
-                + (f" (known parameters: {', '.join(self.params.model_fields)})" if e["type"] == "extra_forbidden" else "")
-                for e in exc.errors()
-            )
-            raise InvalidRequest(f"invalid parameters for strategy {self.name!r}: {problems}") from None
+        return validate(self.params, values or {}, f"strategy {self.name!r}")
 
 
 @functools.cache
 def available() -> dict[str, StrategyInfo]:
     """Every installed strategy by name (built-ins and plug-ins alike)."""
-    found: dict[str, StrategyInfo] = {}
-    for ep in importlib.metadata.entry_points(group=GROUP):
-        info = ep.load()
-        if not isinstance(info, StrategyInfo):
-            raise TypeError(f"entry point {ep.name} = {ep.value} is not a StrategyInfo")
-        if info.name != ep.name:
-            raise TypeError(f"entry point {ep.name} names a strategy called {info.name!r}")
-        found[info.name] = info
-    if not found:
-        raise RuntimeError("no strategies are registered: is ponder installed (pip install -e .)?")
-    return dict(sorted(found.items()))
+    return load_entry_points(GROUP, StrategyInfo)
 
 
 def get(name: str) -> StrategyInfo:
@@ -81,21 +62,26 @@ def get(name: str) -> StrategyInfo:
 
 def parse_spec(spec: str, overrides: Mapping[str, Any] | None = None) -> tuple[StrategyInfo, BaseModel]:
     """``name?k=v&k=v`` plus ``overrides`` (which win) -> the strategy and its validated parameters."""
-    name, _, query = spec.strip().partition("?")
-    info = get(name.strip())
-    values: dict[str, Any] = {}
-    try:
-        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
-    except ValueError:
-        raise InvalidRequest(f"malformed strategy spec {spec!r}: expected NAME or NAME?key=value&key=value") from None
-    for key, value in pairs:
-        values[key] = value
+    name, values = split_spec(spec, "strategy")
+    info = get(name)
     values.update(overrides or {})
     return info, info.parse_params(values)
 
 
-async def run(spec: str, problem: Problem, generator: Generator, *, scorer=None, budget: Budget | None = None,
-              **overrides: Any) -> Result:
-    """Run a strategy by spec: ``await run("majority?n=8", Problem("2+2?"), generator)``."""
+def resolve_scorer(info: StrategyInfo, scorer: Scorer | str | None, generator: Generator) -> Scorer | None:
+    """The scorer a strategy runs with: the one given (an instance or a spec), else the strategy's default."""
+    from ponder.scorers.registry import build_scorer
+
+    if isinstance(scorer, str):
+        return build_scorer(scorer, generator)
+    if scorer is None and info.default_scorer is not None:
+        return build_scorer(info.default_scorer, generator)
+    return scorer
+
+
+async def run(spec: str, problem: Problem, generator: Generator, *, scorer: Scorer | str | None = None,
+              budget: Budget | None = None, **overrides: Any) -> Result:
+    """Run a strategy by spec: ``await run("majority?n=8", Problem("2+2?"), generator)``; ``scorer`` is a Scorer,
+    a scorer spec such as ``"judge"``, or None for the strategy's default."""
     info, params = parse_spec(spec, overrides)
-    return await info.run(problem, generator, scorer, budget or Budget(), params)
+    return await info.run(problem, generator, resolve_scorer(info, scorer, generator), budget or Budget(), params)

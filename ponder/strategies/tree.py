@@ -1,0 +1,343 @@
+"""Search over reasoning steps: beam search and DVTS guided by step scores, and Monte-Carlo tree search.
+
+A step is the text up to the step delimiter (a blank line by default). Every expansion is one ``generate`` call
+carrying one request per node being expanded, each asking for ``k`` continuations of that node's text as an
+assistant ``prefix`` and stopping at the delimiter: the backend decodes them in one batch and, on the embedded
+backend, reuses the KV of every node's prefix instead of evaluating it again.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from ponder.protocols import Generator, Scorer
+from ponder.scorers.base import aggregate
+from ponder.strategies.base import Meter, SamplingOptions, chosen_logprobs, result, vote
+from ponder.scorers.answers import extract_answer, normalize_answer
+from ponder.types import Budget, Candidate, GenerationRequest, Problem, Result, Trace
+
+
+class StepOptions(SamplingOptions):
+    step_delimiter: str = Field("\n\n", min_length=1, description="where one reasoning step ends")
+    max_step_tokens: int = Field(160, ge=1, description="new tokens per step")
+    max_depth: int = Field(8, ge=1, description="steps before the remaining text is completed in one go")
+    aggregate: Literal["last", "min", "prod", "mean"] = Field("last", description="step scores -> one score")
+    select: Literal["best", "weighted"] = Field("best", description="final pick: best score, or score-weighted vote")
+
+
+@dataclass(eq=False)
+class Node:
+    """A partial (or complete) reasoning trace in the search tree."""
+
+    text: str = ""  # everything generated on this path, delimiters included: the prefix of the next step
+    steps: tuple[str, ...] = ()
+    step_logprobs: tuple[tuple[float, ...], ...] = ()
+    finish: str | None = None  # None while open; eos / length / deadline once terminal
+    tokens: int = 0  # generated on this path
+    score: float | None = None
+    step_scores: tuple[float, ...] = ()
+    parent: Node | None = field(default=None, repr=False)
+    children: list[Node] = field(default_factory=list, repr=False)
+    visits: int = 0
+    value_sum: float = 0.0
+    prior: float = 1.0
+
+    @property
+    def depth(self) -> int:
+        return len(self.steps)
+
+    @property
+    def q(self) -> float:
+        return self.value_sum / self.visits if self.visits else 0.0
+
+    def trace(self) -> Trace:
+        return Trace(self.text, self.steps, self.step_logprobs, self.finish == "eos")
+
+    def candidate(self) -> Candidate:
+        answer = extract_answer(self.text) if self.text else None
+        flat = tuple(x for s in self.step_logprobs for x in s)
+        return Candidate(
+            text=self.text, answer=answer, key=normalize_answer(answer) if answer is not None else None,
+            tokens=self.tokens, finish_reason=self.finish or "length", steps=self.steps, score=self.score,  # type: ignore[arg-type]
+            step_scores=self.step_scores, confidence=(sum(flat) / len(flat)) if flat else None, token_logprobs=flat,
+            step_logprobs=self.step_logprobs,
+        )
+
+
+class Stepper:
+    """Expands nodes through the generator and scores them through the scorer, within the meter's budget."""
+
+    def __init__(self, problem: Problem, generator: Generator, scorer: Scorer, meter: Meter, params: StepOptions):
+        self.problem, self.generator, self.scorer, self.meter, self.p = problem, generator, scorer, meter, params
+        self.prompt = problem.prompt()
+        self.expansions = 0
+        self.nodes = 0
+
+    def _max_tokens(self, n_sequences: int, per_sequence: int) -> int:
+        left = self.meter.tokens_left()
+        return per_sequence if left is None else max(1, min(per_sequence, left // max(1, n_sequences)))
+
+    async def expand(self, nodes: list[Node], k: int | list[int], *, final: bool = False) -> list[list[Node]]:
+        """``k`` children for each node (a step each; with ``final``, the whole rest of the answer)."""
+        ks = k if isinstance(k, list) else [k] * len(nodes)
+        left = self.meter.samples_left()
+        if left is not None:  # trim the widest requests first so the expansion fits the sample budget
+            while sum(ks) > left and max(ks) > 0:
+                ks[ks.index(max(ks))] -= 1
+        pairs = [(node, kk) for node, kk in zip(nodes, ks, strict=True) if kk > 0]
+        if not pairs:
+            return [[] for _ in nodes]
+        per = self.p.max_tokens if final else self.p.max_step_tokens
+        max_tokens = self._max_tokens(sum(kk for _, kk in pairs), per)
+        stop = () if final else (self.p.step_delimiter,)
+        params = self.p.sampling(max_tokens=max_tokens, stop=stop, logprobs=0)
+        if params.seed is not None:
+            params = self.p.sampling(max_tokens=max_tokens, stop=stop, logprobs=0, seed=params.seed + 1000 * self.expansions)
+        self.expansions += 1
+        requests = [GenerationRequest(self.prompt, n=kk, params=params, prefix=node.text, deadline=self.meter.deadline)
+                    for node, kk in pairs]
+        completions = await self.generator.generate(requests)
+        self.meter.add(completions)
+        out: dict[int, list[Node]] = {}
+        for (node, _), completion in zip(pairs, completions, strict=True):
+            kids = []
+            for s in completion.samples:
+                lps = chosen_logprobs(s) or ()
+                ended_step = s.finish_reason == "stop" and not final
+                text = node.text + s.text + (self.p.step_delimiter if ended_step else "")
+                finish = None if (ended_step or (s.finish_reason == "length" and not final)) else s.finish_reason
+                child = Node(text=text, steps=node.steps + (s.text,), step_logprobs=node.step_logprobs + (lps,),
+                             finish=finish, tokens=node.tokens + s.n_tokens, parent=node)
+                kids.append(child)
+            node.children.extend(kids)
+            self.nodes += len(kids)
+            out[id(node)] = kids
+        return [out.get(id(node), []) for node in nodes]
+
+    async def score(self, nodes: list[Node]) -> None:
+        """Set each node's step scores and aggregate score (0 where the scorer abstains)."""
+        if not nodes:
+            return
+        scores = await self.scorer.score_steps(self.problem, [n.trace() for n in nodes])
+        for node, s in zip(nodes, scores, strict=True):
+            node.step_scores = tuple(s) if s else ()
+            agg = aggregate(node.step_scores, self.p.aggregate)
+            node.score = agg if agg is not None else 0.0
+
+    def pick(self, leaves: list[Node]) -> tuple[list[Candidate], int | None, tuple[tuple[str, float], ...]]:
+        candidates = [leaf.candidate() for leaf in leaves]
+        if not candidates:
+            return [], None, ()
+        if self.p.select == "weighted":
+            v = vote(candidates, [c.score or 0.0 for c in candidates])
+            return candidates, v.chosen, v.votes
+        chosen = max(range(len(candidates)), key=lambda i: ((candidates[i].score or 0.0), candidates[i].key is not None, -i))
+        return candidates, chosen, ()
+
+
+# -- beam search ----------------------------------------------------------------------------------------------
+
+
+class BeamParams(StepOptions):
+    width: int = Field(4, ge=1, le=64, description="partial traces generated per step")
+    keep: int = Field(2, ge=1, le=64, description="best partial traces kept per step; each gets width/keep children")
+
+    @model_validator(mode="after")
+    def _divides(self):
+        if self.width % self.keep:
+            raise ValueError(f"width ({self.width}) must be a multiple of keep ({self.keep})")
+        return self
+
+
+async def beam(problem: Problem, generator: Generator, scorer: Scorer, budget: Budget, params: BeamParams) -> Result:
+    """Step-level beam search guided by a process reward model (Snell et al. 2024, arXiv:2408.03314; Yao et al.
+    2023; HuggingFace search-and-learn): sample ``width`` first steps; at every depth score the open traces, keep
+    the ``keep`` best and give each ``width / keep`` continuations; traces that end are set aside. At
+    ``max_depth`` (or when the budget runs low) the kept traces are completed in one go. The answer is the
+    best-scored complete trace (or the score-weighted vote with ``select=weighted``)."""
+    meter = Meter(budget)
+    st = Stepper(problem, generator, scorer, meter, params)
+    root = Node()
+    finished: list[Node] = []
+    [frontier] = await st.expand([root], params.width)
+    kept_per_depth: list[int] = []
+    stopped = None
+    while True:
+        await st.score(frontier)
+        finished += [n for n in frontier if n.finish]
+        open_nodes = [n for n in frontier if not n.finish]
+        if not open_nodes:
+            break
+        kept = sorted(open_nodes, key=lambda n: -(n.score or 0.0))[: params.keep]
+        kept_per_depth.append(len(kept))
+        stopped = meter.exhausted()
+        if kept[0].depth >= params.max_depth or stopped:
+            if stopped != "max_samples" and stopped != "max_seconds":
+                done = await st.expand(kept, 1, final=True)
+                last = [c for kids in done for c in kids]
+                await st.score(last)
+                finished += last
+            else:
+                finished += kept
+            break
+        frontier = [c for kids in await st.expand(kept, params.width // params.keep) for c in kids]
+        if not frontier:
+            finished += kept
+            break
+    candidates, chosen, votes = st.pick(finished)
+    return result("beam", params, meter, candidates, chosen=chosen, votes=votes, scorer=scorer, stopped_by=stopped,
+                  extra={"expansions": st.expansions, "nodes": st.nodes, "kept_per_depth": kept_per_depth})
+
+
+# -- diverse verifier tree search ------------------------------------------------------------------------------
+
+
+class DVTSParams(StepOptions):
+    width: int = Field(4, ge=1, le=64, description="partial traces generated per step, over all subtrees")
+    expand: int = Field(2, ge=1, le=64, description="children per subtree per step; width/expand subtrees")
+
+    @model_validator(mode="after")
+    def _divides(self):
+        if self.width % self.expand:
+            raise ValueError(f"width ({self.width}) must be a multiple of expand ({self.expand})")
+        return self
+
+
+async def dvts(problem: Problem, generator: Generator, scorer: Scorer, budget: Budget, params: DVTSParams) -> Result:
+    """Diverse verifier tree search (Beeching et al. 2024, HuggingFace "Scaling test-time compute"): split the
+    width into ``width / expand`` independent subtrees, each starting from its own first step; every step, each
+    subtree expands ``expand`` children of its current node and greedily keeps the best-scored one. Subtrees
+    never compete with each other, which keeps the final candidates diverse."""
+    meter = Meter(budget)
+    st = Stepper(problem, generator, scorer, meter, params)
+    n_sub = params.width // params.expand
+    [heads] = await st.expand([Node()], n_sub)
+    await st.score(heads)
+    leaves: list[Node] = [h for h in heads if h.finish]
+    active = [h for h in heads if not h.finish]
+    stopped = None
+    while active:
+        stopped = meter.exhausted()
+        if active[0].depth >= params.max_depth or stopped:
+            if stopped not in ("max_samples", "max_seconds"):
+                done = [c for kids in await st.expand(active, 1, final=True) for c in kids]
+                await st.score(done)
+                leaves += done
+            else:
+                leaves += active
+            break
+        groups = await st.expand(active, params.expand)
+        await st.score([c for g in groups for c in g])
+        nxt = []
+        for node, kids in zip(active, groups, strict=True):
+            if not kids:
+                leaves.append(node)
+                continue
+            best = max(kids, key=lambda n: n.score or 0.0)
+            (leaves if best.finish else nxt).append(best)
+        active = nxt
+    candidates, chosen, votes = st.pick(leaves)
+    return result("dvts", params, meter, candidates, chosen=chosen, votes=votes, scorer=scorer, stopped_by=stopped,
+                  extra={"subtrees": n_sub, "expansions": st.expansions, "nodes": st.nodes})
+
+
+# -- Monte-Carlo tree search -----------------------------------------------------------------------------------
+
+
+class MCTSParams(StepOptions):
+    iterations: int = Field(32, ge=1, description="selection-expansion-evaluation-backup rounds")
+    expand: int = Field(2, ge=1, le=32, description="children sampled when a leaf is expanded")
+    exploration: float = Field(1.4, ge=0, description="c in UCT / PUCT")
+    selection: Literal["uct", "puct"] = "uct"
+    rollout: bool = Field(False, description="value a new node by completing it and scoring the outcome, "
+                                             "instead of by its step score")
+
+
+def uct(child: Node, parent_visits: int, c: float, puct: bool) -> float:
+    """UCT: Q + c sqrt(ln N / n) (Kocsis & Szepesvári 2006), unvisited first; PUCT: Q + c P sqrt(N) / (1 + n)."""
+    if puct:
+        return child.q + c * child.prior * math.sqrt(max(1, parent_visits)) / (1 + child.visits)
+    if child.visits == 0:
+        return math.inf
+    return child.q + c * math.sqrt(math.log(max(1, parent_visits)) / child.visits)
+
+
+def select_leaf(root: Node, c: float, puct: bool) -> list[Node]:
+    """The path from the root to the node to expand next, following the highest UCT/PUCT score."""
+    path = [root]
+    node = root
+    while node.children and not node.finish:
+        node = max(node.children, key=lambda ch: (uct(ch, node.visits, c, puct), -node.children.index(ch)))
+        path.append(node)
+    return path
+
+
+def backup(path: list[Node], value: float) -> None:
+    for node in path:
+        node.visits += 1
+        node.value_sum += value
+
+
+async def mcts(problem: Problem, generator: Generator, scorer: Scorer, budget: Budget, params: MCTSParams) -> Result:
+    """Monte-Carlo tree search over reasoning steps (as in rStar, Qi et al. 2024, and ReST-MCTS*, Zhang et al.
+    2024): each iteration selects a leaf by UCT (or PUCT with the step's probability as prior), expands it with
+    ``expand`` sampled next steps, values each new node by its step score (or, with ``rollout``, by completing it
+    and scoring the outcome), and backs the values up the path. Complete traces found on the way are the
+    candidates; the answer is the best-valued one (or the score-weighted vote with ``select=weighted``)."""
+    meter = Meter(budget)
+    st = Stepper(problem, generator, scorer, meter, params)
+    root = Node()
+    terminals: list[Node] = []
+    puct = params.selection == "puct"
+    iterations = 0
+    stopped = None
+    for _ in range(params.iterations):
+        stopped = meter.exhausted()
+        if stopped:
+            break
+        path = select_leaf(root, params.exploration, puct)
+        leaf = path[-1]
+        if leaf.finish:  # a terminal was selected again: back up its value once more
+            backup(path, leaf.score or 0.0)
+            iterations += 1
+            continue
+        final = leaf.depth >= params.max_depth
+        [kids] = await st.expand([leaf], params.expand, final=final)
+        if not kids:
+            break
+        for kid in kids:
+            lps = kid.step_logprobs[-1] if kid.step_logprobs else ()
+            kid.prior = math.exp(sum(lps) / len(lps)) if lps else 1.0
+        await st.score(kids)
+        values = [k.score or 0.0 for k in kids]
+        if params.rollout:
+            open_kids = [k for k in kids if not k.finish]
+            rolled = [r for rs in await st.expand(open_kids, 1, final=True) for r in rs] if open_kids else []
+            if rolled:
+                outcome = await scorer.score(problem, [r.trace() for r in rolled])
+                for r, v in zip(rolled, outcome, strict=True):
+                    r.parent.children.remove(r)  # a rollout values its node; it is not part of the tree
+                    r.score = v if v is not None else 0.0
+                    terminals.append(r)
+                    values[kids.index(r.parent)] = r.score
+        for kid, v in zip(kids, values, strict=True):
+            backup(path + [kid], v)
+            if kid.finish:
+                terminals.append(kid)
+        iterations += 1
+    if not terminals:  # nothing finished within the budget: complete the most visited path
+        node = root
+        while node.children:
+            node = max(node.children, key=lambda ch: (ch.visits, ch.q))
+        if node is not root and stopped not in ("max_seconds",):
+            done = [c for kids in await st.expand([node], 1, final=True) for c in kids]
+            await st.score(done)
+            terminals += done
+    candidates, chosen, votes = st.pick(terminals)
+    return result("mcts", params, meter, candidates, chosen=chosen, votes=votes, scorer=scorer, stopped_by=stopped,
+                  extra={"iterations": iterations, "expansions": st.expansions, "nodes": st.nodes,
+                         "root_visits": root.visits})
