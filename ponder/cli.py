@@ -49,6 +49,8 @@ def result_json(result: Result, model: str) -> dict[str, Any]:
         "params": dict(result.params),
         "model": model,
         "stopped_by": result.stopped_by,
+        "scorer": result.scorer,
+        "extra": {k: v for k, v in result.extra},
         "usage": {
             "prompt_tokens": u.prompt_tokens,
             "cached_prompt_tokens": u.cached_prompt_tokens,
@@ -119,6 +121,7 @@ def ask(
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="new tokens per completion")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="same seed, same answer")] = None,
     param: Annotated[list[str], typer.Option("--param", "-p", help="strategy parameter KEY=VALUE (repeatable)")] = [],  # noqa: B006
+    scorer: Annotated[str | None, typer.Option("--scorer", help="scorer spec, e.g. judge, confidence, code, reward?url=…")] = None,
     system: Annotated[str | None, typer.Option("--system", help="system prompt")] = None,
     budget_tokens: Annotated[int | None, typer.Option("--budget-tokens", help="most completion tokens in all")] = None,
     budget_seconds: Annotated[float | None, typer.Option("--budget-seconds", help="most wall seconds")] = None,
@@ -146,7 +149,10 @@ def ask(
     except PonderError as exc:
         _fail(str(exc))
     try:
-        result = asyncio.run(_run_with_progress(info.run(problem, generator, None, budget, params), generator, as_json))
+        from ponder.strategies.registry import resolve_scorer
+
+        chosen_scorer = resolve_scorer(info, scorer, generator)
+        result = asyncio.run(_run_with_progress(info.run(problem, generator, chosen_scorer, budget, params), generator, as_json))
     except PonderError as exc:
         _fail(str(exc))
     finally:
@@ -155,6 +161,28 @@ def ask(
         print(json.dumps(result_json(result, model), ensure_ascii=False))
     else:
         _print_result(result, model, show_paths)
+
+
+@app.command("strategies")
+def strategies_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The registered strategies, their parameters with defaults, default scorer and source."""
+    from ponder.strategies import available
+
+    rows = []
+    for name, info in available().items():
+        params = {k: f.default for k, f in info.params.model_fields.items()}
+        rows.append({"name": name, "summary": info.summary, "default_scorer": info.default_scorer, "paper": info.paper,
+                     "params": params})
+    if as_json:
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    table = Table()
+    for col in ("name", "what it does", "scorer", "parameters (defaults)"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], r["summary"], r["default_scorer"] or "-",
+                      ", ".join(f"{k}={v}" for k, v in r["params"].items()))
+    out.print(table)
 
 
 @models_app.command("list")

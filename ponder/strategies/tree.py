@@ -333,10 +333,12 @@ async def mcts(problem: Problem, generator: Generator, scorer: Scorer, budget: B
         node = root
         while node.children:
             node = max(node.children, key=lambda ch: (ch.visits, ch.q))
-        if node is not root and stopped not in ("max_seconds",):
+        if node is not root and stopped not in ("max_seconds", "max_samples"):
             done = [c for kids in await st.expand([node], 1, final=True) for c in kids]
             await st.score(done)
             terminals += done
+        if not terminals and node is not root:
+            terminals = [node]  # the budget is spent: the best partial trace is the answer so far
     candidates, chosen, votes = st.pick(terminals)
     return result("mcts", params, meter, candidates, chosen=chosen, votes=votes, scorer=scorer, stopped_by=stopped,
                   extra={"iterations": iterations, "expansions": st.expansions, "nodes": st.nodes,
