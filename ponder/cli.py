@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -161,6 +162,48 @@ def ask(
         print(json.dumps(result_json(result, model), ensure_ascii=False))
     else:
         _print_result(result, model, show_paths)
+
+
+@app.command()
+def serve(
+    model: Annotated[str, typer.Option("--model", "-m", help="registry name or .gguf path for the embedded model")] = models.DEFAULT_MODEL,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    strategy: Annotated[str, typer.Option("--strategy", help="default strategy spec")] = "majority?n=4",
+    upstream: Annotated[str | None, typer.Option("--upstream", help="an OpenAI-compatible server to search over instead")] = None,
+    upstream_model: Annotated[str | None, typer.Option("--upstream-model", help="the upstream server's model name")] = None,
+    upstream_api_key: Annotated[str | None, typer.Option("--upstream-api-key", envvar="PONDER_UPSTREAM_API_KEY")] = None,
+    api_key: Annotated[str | None, typer.Option("--api-key", envvar="PONDER_API_KEY", help="require this bearer token")] = None,
+    max_concurrent: Annotated[int, typer.Option("--max-concurrent", help="searches running at once")] = 16,
+    max_queue: Annotated[int, typer.Option("--max-queue", help="searches waiting; beyond that 429")] = 64,
+    max_seconds: Annotated[float, typer.Option("--max-seconds", help="deadline per request (cap)")] = 300.0,
+    max_tokens_total: Annotated[int, typer.Option("--max-tokens-total", help="generated tokens per request (cap)")] = 32768,
+    threads: Annotated[int | None, typer.Option("--threads")] = None,
+) -> None:
+    """Serve the OpenAI chat and completions API with test-time search behind it."""
+    import uvicorn
+
+    from ponder.backends import open_generator
+    from ponder.server import ServeConfig, create_app
+    from ponder.strategies import parse_spec
+
+    try:
+        parse_spec(strategy)
+        if upstream:
+            generator = open_generator(upstream_model, url=upstream, api_key=upstream_api_key, max_concurrency=max_concurrent)
+            name = upstream_model or "upstream"
+        else:
+            generator = open_generator(model, threads=threads)
+            name = model if not model.endswith(".gguf") else Path(model).stem
+        config = ServeConfig(model_name=name, default_strategy=strategy, api_key=api_key, max_concurrent=max_concurrent,
+                             max_queue=max_queue, max_seconds=max_seconds, max_tokens_total=max_tokens_total)
+    except PonderError as exc:
+        _fail(str(exc))
+    err.print(f"ponder serving {name} on http://{host}:{port}/v1 (default strategy {strategy})", highlight=False)
+    try:
+        uvicorn.run(create_app(generator, config), host=host, port=port, log_level="warning")
+    finally:
+        asyncio.run(generator.aclose())
 
 
 @app.command("strategies")

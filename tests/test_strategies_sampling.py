@@ -38,7 +38,7 @@ def test_majority_breaks_ties_by_summed_confidence_then_first_seen():
 
 def test_no_answer_at_all_is_reported_as_none():
     r = go(run("majority?n=2", PROBLEM, ScriptedGenerator(["hmm", "no idea"])))
-    assert r.answer is None and r.votes == () and r.chosen is None
+    assert r.answer is None and r.votes == () and r.text in ("hmm", "no idea")  # the trace is still there to read
 
 
 def test_budget_caps_samples_and_tokens():

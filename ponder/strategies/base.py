@@ -138,6 +138,8 @@ def result(name: str, problem_params: BaseModel, meter: Meter, candidates: Seque
     """The Result of a strategy run, with usage and time taken from the meter."""
     if stopped_by is None and any(c.finish_reason == "deadline" for c in candidates):
         stopped_by = "max_seconds"
+    if chosen is None and candidates:  # no answer anywhere: still hand back the most confident trace to read
+        chosen = max(range(len(candidates)), key=lambda i: (candidates[i].confidence if candidates[i].confidence is not None else -math.inf, -i))
     return Result(
         strategy=name,
         answer=candidates[chosen].answer if chosen is not None else None,

@@ -1,0 +1,451 @@
+"""``ponder serve``: the OpenAI chat and completions API in front of any strategy and any Generator.
+
+Every request picks a strategy (an ``extra_body`` ``ponder.strategy``, else a model-name prefix such as
+``majority-16/qwen2.5-coder-0.5b``, else ``reasoning_effort``, else the server's default), runs it within a
+budget capped by the server, and answers in the OpenAI schema: the final answer as the message content, the chosen
+trace as ``reasoning_content``, usage counting every token the search spent, and a ``ponder`` field with votes,
+candidates and the strategy. Concurrent requests share the generator (the embedded engine batches them together).
+A bounded queue answers 429 when full; a client that disconnects has its search cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ponder.errors import BackendError, BackendUnavailable, ContextOverflow, InvalidRequest, PonderError
+from ponder.protocols import Generator
+from ponder.server.schema import ChatRequest, CompletionRequest
+from ponder.strategies.registry import StrategyInfo, get, parse_spec, resolve_scorer
+from ponder.types import Budget, Problem, Result
+
+EFFORTS = {"minimal": "greedy", "low": "greedy", "medium": "majority?n=4", "high": "majority?n=16"}
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """What the server allows. Requests may ask for less, never for more (a larger budget is a 400)."""
+
+    model_name: str
+    default_strategy: str = "majority?n=4"
+    efforts: dict[str, str] = field(default_factory=lambda: dict(EFFORTS))
+    api_key: str | None = None
+    max_concurrent: int = 16  # searches running at once (their samples are batched together by the backend)
+    max_queue: int = 64  # searches waiting for a turn; beyond that: 429
+    max_seconds: float = 300.0  # deadline of every search (default and cap)
+    max_tokens_total: int = 32768  # generated tokens per request, all samples of all choices
+    max_samples: int = 256
+    max_n: int = 8
+    max_prompt_chars: int = 32000
+    progress_interval: float = 0.5
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, type_: str = "invalid_request_error", param: str | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.type, self.param, self.headers = status, message, type_, param, headers or {}
+
+    def response(self) -> JSONResponse:
+        body = {"error": {"message": self.message, "type": self.type, "param": self.param, "code": None}}
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+@dataclass
+class Plan:
+    """A validated request: what to run, on what, within what."""
+
+    info: StrategyInfo
+    params: Any
+    problem: Problem
+    budget: Budget
+    n: int
+    scorer_spec: str | None
+    model: str
+    stream_usage: bool = False
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("ponder_requests_total", "requests answered", ["strategy", "status"], registry=self.registry)
+        self.tokens = Counter("ponder_tokens_total", "tokens spent", ["strategy", "kind"], registry=self.registry)
+        self.latency = Histogram("ponder_request_seconds", "request latency", ["strategy"], registry=self.registry,
+                                 buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300))
+        self.queue = Gauge("ponder_queue_depth", "searches waiting for a turn", registry=self.registry)
+        self.active = Gauge("ponder_active_searches", "searches running", registry=self.registry)
+
+
+_ALIAS = re.compile(r"^(?P<name>[a-z_]+)-(?P<k>\d+)$")
+
+
+def strategy_from_model(model: str) -> tuple[str | None, str]:
+    """``majority-16/qwen`` -> (``majority-16``, ``qwen``); ``qwen`` -> (None, ``qwen``)."""
+    if "/" in model:
+        prefix, base = model.split("/", 1)
+        return prefix, base
+    return None, model
+
+
+def alias_to_spec(alias: str) -> str:
+    """``majority-16`` -> ``majority?n=16``; ``beam-8`` -> ``beam?width=8``; ``mcts-32`` -> ``mcts?iterations=32``."""
+    m = _ALIAS.match(alias)
+    if not m:
+        return alias
+    info = get(m.group("name"))
+    for key in ("n", "width", "iterations", "rounds", "batch"):
+        if key in info.params.model_fields:
+            return f"{info.name}?{key}={m.group('k')}"
+    raise InvalidRequest(f"strategy {info.name!r} takes no size; use {info.name!r} without '-{m.group('k')}'")
+
+
+class PonderServer:
+    def __init__(self, generator: Generator, config: ServeConfig):
+        self.generator, self.config = generator, config
+        self.metrics = Metrics()
+        self._sem = asyncio.Semaphore(config.max_concurrent)
+        self._waiting = 0
+        self._active = 0
+
+    # -- planning ------------------------------------------------------------------------------------------------
+
+    def plan(self, req: ChatRequest | CompletionRequest) -> Plan:
+        c = self.config
+        if req.n > c.max_n:
+            raise ApiError(400, f"n must be at most {c.max_n} on this server, got {req.n}", param="n")
+        opts = req.ponder
+        prefix, base = strategy_from_model(req.model)
+        try:
+            if opts is not None and opts.strategy:
+                spec = opts.strategy
+            elif prefix:
+                spec = alias_to_spec(prefix)
+            elif req.reasoning_effort:
+                spec = c.efforts[req.reasoning_effort]
+            else:
+                spec = c.default_strategy
+            name = spec.partition("?")[0]
+            info = get(name)
+            overrides: dict[str, Any] = dict(opts.params) if opts else {}
+            fields = info.params.model_fields
+            max_tokens = getattr(req, "max_completion_tokens", None) or req.max_tokens
+            for key, value in (("temperature", req.temperature), ("top_p", req.top_p), ("seed", req.seed),
+                               ("max_tokens", max_tokens)):
+                if value is not None and key in fields and key not in overrides:
+                    overrides[key] = value
+            info, params = parse_spec(spec, overrides)
+        except InvalidRequest as exc:
+            raise ApiError(400, str(exc), param="ponder.strategy") from None
+        budget = self._budget(opts.budget if opts else None)
+        problem = self._problem(req, opts.instruction if opts else None)
+        stream_usage = bool((req.stream_options or {}).get("include_usage"))
+        return Plan(info, params, problem, budget, req.n, opts.scorer if opts else None, req.model, stream_usage)
+
+    def _budget(self, asked) -> Budget:
+        c = self.config
+        caps = {"max_tokens": c.max_tokens_total, "max_samples": c.max_samples, "max_seconds": c.max_seconds}
+        values = dict(caps)
+        if asked is not None:
+            for key, cap in caps.items():
+                v = getattr(asked, key)
+                if v is None:
+                    continue
+                if v > cap:
+                    raise ApiError(400, f"budget {key}={v} is above this server's cap of {cap}", param=f"ponder.budget.{key}")
+                values[key] = v
+        return Budget(**values)
+
+    def _problem(self, req, instruction: str | None) -> Problem:
+        if isinstance(req, ChatRequest):
+            system = "\n\n".join(m.text() for m in req.messages if m.role in ("system", "developer")) or None
+            turns = [m for m in req.messages if m.role not in ("system", "developer")]
+            last_user = max(i for i, m in enumerate(turns) if m.role == "user" and m.text().strip())
+            question = turns[last_user].text()
+            earlier = turns[:last_user]
+            if earlier:
+                history = "\n\n".join(f"{m.role}: {m.text()}" for m in earlier)
+                question = f"Conversation so far:\n{history}\n\nNow answer:\n{question}"
+        else:
+            system, question = None, req.prompt
+        if len(question) + len(system or "") > self.config.max_prompt_chars:
+            raise ApiError(400, f"the prompt is {len(question) + len(system or '')} characters; this server takes at most "
+                                f"{self.config.max_prompt_chars}", param="messages")
+        kw = {} if instruction is None else {"instruction": instruction or None}
+        try:
+            return Problem(question, system=system, **kw)
+        except InvalidRequest as exc:
+            raise ApiError(400, str(exc), param="messages") from None
+
+    # -- running -------------------------------------------------------------------------------------------------
+
+    async def solve(self, plan: Plan) -> list[Result]:
+        """Run the plan's strategy ``n`` times (different seeds) once a slot is free; 429 if the queue is full."""
+        c = self.config
+        if self._active + self._waiting >= c.max_concurrent + c.max_queue:
+            raise ApiError(429, f"ponder is busy: {self._active} searches running and {self._waiting} waiting; retry shortly",
+                           type_="rate_limit_error", headers={"Retry-After": "1"})
+        self._waiting += 1
+        self.metrics.queue.set(self._waiting)
+        try:
+            await self._sem.acquire()
+        finally:
+            self._waiting -= 1
+            self.metrics.queue.set(self._waiting)
+        self._active += 1
+        self.metrics.active.set(self._active)
+        try:
+            try:
+                scorer = resolve_scorer(plan.info, plan.scorer_spec, self.generator)
+            except InvalidRequest as exc:
+                raise ApiError(400, str(exc), param="ponder.scorer") from None
+            runs = []
+            for i in range(plan.n):
+                params = plan.params
+                if plan.n > 1 and getattr(params, "seed", None) is not None:
+                    params = params.model_copy(update={"seed": params.seed + 7919 * i})
+                budget = plan.budget
+                if plan.n > 1 and budget.max_tokens is not None:
+                    budget = replace(budget, max_tokens=max(1, budget.max_tokens // plan.n))
+                runs.append(plan.info.run(plan.problem, self.generator, scorer, budget, params))
+            return list(await asyncio.gather(*runs))
+        finally:
+            self._active -= 1
+            self.metrics.active.set(self._active)
+            self._sem.release()
+
+    def record(self, plan: Plan, results: list[Result], status: str, seconds: float) -> None:
+        name = plan.info.name
+        self.metrics.requests.labels(name, status).inc()
+        self.metrics.latency.labels(name).observe(seconds)
+        for r in results:
+            self.metrics.tokens.labels(name, "prompt").inc(r.usage.prompt_tokens)
+            self.metrics.tokens.labels(name, "completion").inc(r.usage.completion_tokens)
+
+
+# -- responses ------------------------------------------------------------------------------------------------
+
+
+def _usage(results: list[Result]) -> dict[str, Any]:
+    prompt = sum(r.usage.prompt_tokens for r in results)
+    cached = sum(r.usage.cached_prompt_tokens for r in results)
+    completion = sum(r.usage.completion_tokens for r in results)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": cached},
+            "completion_tokens_details": {"reasoning_tokens": completion}}
+
+
+def _content(r: Result) -> str:
+    if r.answer is not None:
+        return r.answer
+    return r.text or ""
+
+
+def _finish(r: Result) -> str:
+    if r.chosen is None:
+        return "length"
+    return "length" if r.candidates[r.chosen].finish_reason in ("length", "deadline") and r.answer is None else "stop"
+
+
+def _ponder_field(results: list[Result]) -> dict[str, Any]:
+    r0 = results[0]
+    return {
+        "strategy": r0.strategy, "params": dict(r0.params), "scorer": r0.scorer,
+        "choices": [{"answer": r.answer, "votes": dict(r.votes), "stopped_by": r.stopped_by, "seconds": round(r.seconds, 3),
+                     "extra": {k: v for k, v in r.extra},
+                     "candidates": [{"answer": c.answer, "score": c.score, "tokens": c.tokens, "finish_reason": c.finish_reason}
+                                    for c in r.candidates]} for r in results],
+    }
+
+
+def chat_response(plan: Plan, results: list[Result], rid: str, created: int) -> dict[str, Any]:
+    return {
+        "id": rid, "object": "chat.completion", "created": created, "model": plan.model,
+        "choices": [{"index": i, "message": {"role": "assistant", "content": _content(r), "reasoning_content": r.text or ""},
+                     "logprobs": None, "finish_reason": _finish(r)} for i, r in enumerate(results)],
+        "usage": _usage(results), "ponder": _ponder_field(results),
+    }
+
+
+def completion_response(plan: Plan, results: list[Result], rid: str, created: int) -> dict[str, Any]:
+    return {
+        "id": rid, "object": "text_completion", "created": created, "model": plan.model,
+        "choices": [{"index": i, "text": r.text or "", "logprobs": None, "finish_reason": _finish(r)} for i, r in enumerate(results)],
+        "usage": _usage(results), "ponder": _ponder_field(results),
+    }
+
+
+def _sse(obj: Any) -> bytes:
+    return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n".encode()
+
+
+class BearerAuth:
+    """Pure ASGI middleware (unlike ``@app.middleware``, it leaves disconnect detection intact): every ``/v1/``
+    route needs ``Authorization: Bearer <key>``."""
+
+    def __init__(self, app, api_key: str):
+        self.app, self.key = app, api_key.encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+            headers = dict(scope.get("headers") or [])
+            given = headers.get(b"authorization", b"")
+            token = given[7:] if given[:7].lower() == b"bearer " else b""
+            if not secrets.compare_digest(token, self.key):
+                response = ApiError(401, "invalid or missing API key (Authorization: Bearer …)", type_="authentication_error").response()
+                return await response(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
+# -- the app --------------------------------------------------------------------------------------------------
+
+
+def create_app(generator: Generator, config: ServeConfig) -> FastAPI:
+    app = FastAPI(title="ponder", version="0.1.0", description="OpenAI-compatible inference-time scaling server")
+    server = PonderServer(generator, config)
+    app.state.ponder = server
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        return exc.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        errs = exc.errors()
+        msg = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in errs[:5])
+        param = ".".join(str(p) for p in errs[0]["loc"][1:]) if errs else None
+        return ApiError(400, f"invalid request: {msg}", param=param).response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        return ApiError(exc.status_code, str(exc.detail), type_="not_found_error" if exc.status_code == 404 else "invalid_request_error").response()
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):  # the last line of defence: never a bare crash
+        return ApiError(500, f"internal error: {type(exc).__name__}: {exc}", type_="server_error").response()
+
+    if config.api_key:
+        app.add_middleware(BearerAuth, api_key=config.api_key)
+
+    @app.get("/health")
+    async def health():
+        return {"status": "ok", "model": config.model_name, "active": server._active, "waiting": server._waiting}
+
+    @app.get("/metrics")
+    async def metrics():
+        return PlainTextResponse(generate_latest(server.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/models")
+    async def models():
+        from ponder.strategies import available
+
+        now = int(time.time())
+        data = [{"id": config.model_name, "object": "model", "created": now, "owned_by": "ponder"}]
+        data += [{"id": f"{name}/{config.model_name}", "object": "model", "created": now, "owned_by": "ponder"} for name in available()]
+        return {"object": "list", "data": data}
+
+    async def run_plan(request: Request, plan: Plan) -> list[Result]:
+        """Solve, cancelling the search if the client goes away; map backend failures to HTTP errors."""
+        task = asyncio.ensure_future(server.solve(plan))
+        t0 = time.monotonic()
+        try:
+            while not task.done():
+                await asyncio.wait([task], timeout=0.25)
+                if not task.done() and await request.is_disconnected():
+                    task.cancel()
+                    server.metrics.requests.labels(plan.info.name, "disconnected").inc()
+                    raise ApiError(499, "client disconnected", type_="client_closed")
+            results = task.result()
+        except ApiError:
+            raise
+        except ContextOverflow as exc:
+            raise ApiError(400, str(exc), param="messages") from None
+        except BackendUnavailable as exc:
+            raise ApiError(502, f"the model backend is unavailable: {exc}", type_="upstream_error") from None
+        except (BackendError, PonderError) as exc:
+            raise ApiError(502, f"the model backend failed: {exc}", type_="upstream_error") from None
+        finally:
+            if not task.done():
+                task.cancel()
+        server.record(plan, results, "ok", time.monotonic() - t0)
+        return results
+
+    async def stream(request: Request, plan: Plan, kind: str) -> AsyncIterator[bytes]:
+        rid, created = f"{'chatcmpl' if kind == 'chat' else 'cmpl'}-{uuid.uuid4().hex}", int(time.time())
+        obj = "chat.completion.chunk" if kind == "chat" else "text_completion"
+        stats = getattr(generator, "stats", None)
+        base = stats.completion_tokens if stats is not None else 0
+        task = asyncio.ensure_future(server.solve(plan))
+        t0 = time.monotonic()
+
+        def chunk(choices, **extra):
+            return _sse({"id": rid, "object": obj, "created": created, "model": plan.model, "choices": choices, **extra})
+
+        try:
+            if kind == "chat":
+                yield chunk([{"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": None} for i in range(plan.n)])
+            while not task.done():
+                await asyncio.wait([task], timeout=config.progress_interval)
+                if not task.done():
+                    progress = {"seconds": round(time.monotonic() - t0, 2)}
+                    if stats is not None:
+                        progress["engine_completion_tokens"] = stats.completion_tokens - base
+                    yield chunk([], ponder={"progress": progress})
+            try:
+                results = task.result()
+            except ApiError as exc:
+                yield _sse({"error": {"message": exc.message, "type": exc.type, "param": exc.param, "code": None}})
+                yield b"data: [DONE]\n\n"
+                return
+            except PonderError as exc:
+                yield _sse({"error": {"message": f"the model backend failed: {exc}", "type": "upstream_error", "param": None, "code": None}})
+                yield b"data: [DONE]\n\n"
+                return
+            server.record(plan, results, "ok", time.monotonic() - t0)
+            for i, r in enumerate(results):
+                if kind == "chat":
+                    yield chunk([{"index": i, "delta": {"reasoning_content": r.text or ""}, "finish_reason": None}])
+                    yield chunk([{"index": i, "delta": {"content": _content(r)}, "finish_reason": None}])
+                    yield chunk([{"index": i, "delta": {}, "finish_reason": _finish(r)}])
+                else:
+                    yield chunk([{"index": i, "text": r.text or "", "logprobs": None, "finish_reason": _finish(r)}])
+            tail = {"ponder": _ponder_field(results)}
+            if plan.stream_usage:
+                tail["usage"] = _usage(results)
+            yield chunk([], **tail)
+            yield b"data: [DONE]\n\n"
+        finally:
+            if not task.done():  # the client went away: stop the search, and the backend stops decoding it
+                task.cancel()
+                server.metrics.requests.labels(plan.info.name, "disconnected").inc()
+
+    @app.post("/v1/chat/completions")
+    async def chat(body: ChatRequest, request: Request):
+        plan = server.plan(body)
+        if body.stream:
+            return StreamingResponse(stream(request, plan, "chat"), media_type="text/event-stream")
+        results = await run_plan(request, plan)
+        return chat_response(plan, results, f"chatcmpl-{uuid.uuid4().hex}", int(time.time()))
+
+    @app.post("/v1/completions")
+    async def completions(body: CompletionRequest, request: Request):
+        plan = server.plan(body)
+        if body.stream:
+            return StreamingResponse(stream(request, plan, "text"), media_type="text/event-stream")
+        results = await run_plan(request, plan)
+        return completion_response(plan, results, f"cmpl-{uuid.uuid4().hex}", int(time.time()))
+
+    return app

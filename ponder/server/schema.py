@@ -1,0 +1,76 @@
+"""The OpenAI-compatible request bodies ponder accepts, validated once at the edge."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class TextPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart] | None = None
+
+    def text(self) -> str:
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(p.text for p in self.content)
+
+
+class BudgetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_tokens: int | None = Field(None, ge=1, description="generated tokens for the whole search")
+    max_samples: int | None = Field(None, ge=1)
+    max_seconds: float | None = Field(None, gt=0, description="deadline: the best answer so far is returned then")
+
+
+class PonderOptions(BaseModel):
+    """``extra_body={"ponder": {...}}``: choose the strategy, its parameters, its budget and its scorer."""
+
+    model_config = ConfigDict(extra="forbid")
+    strategy: str | None = Field(None, description="strategy name or spec, e.g. beam?width=4")
+    params: dict[str, Any] = Field(default_factory=dict)
+    budget: BudgetIn | None = None
+    scorer: str | None = None
+    instruction: str | None = Field(None, description="replaces ponder's answer-format instruction; '' for none")
+
+
+class _Common(BaseModel):
+    model_config = ConfigDict(extra="allow")  # other OpenAI fields (user, logit_bias, ...) are accepted and ignored
+    model: str = Field(..., min_length=1, max_length=256)
+    n: int = Field(1, ge=1)
+    max_tokens: int | None = Field(None, ge=1, description="tokens per completion the strategy samples")
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    stop: str | list[str] | None = None
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+    ponder: PonderOptions | None = None
+
+
+class ChatRequest(_Common):
+    messages: list[ChatMessage] = Field(..., min_length=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
+
+    @field_validator("messages")
+    @classmethod
+    def _has_user(cls, messages: list[ChatMessage]) -> list[ChatMessage]:
+        if not any(m.role == "user" and m.text().strip() for m in messages):
+            raise ValueError("messages must contain a non-empty user message")
+        return messages
+
+
+class CompletionRequest(_Common):
+    prompt: str = Field(..., min_length=1)
+    reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
