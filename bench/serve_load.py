@@ -82,6 +82,38 @@ async def serial(url: str, n: int) -> tuple[list[tuple[int, float]], float]:
     return out, time.perf_counter() - t
 
 
+def raw_decode_tok_s(batch_sizes=(4, 16, 64), steps: int = 16) -> dict[int, float]:
+    """The hardware's ceiling: tokens/s of a bare llama_decode of B sequences (B=4 is what one majority-4 request
+    decodes alone), on a fresh context of the same model, with the server stopped."""
+    import llama_cpp
+
+    from ponder.backends.llamacpp import default_threads
+    from ponder.backends.llama_model import LlamaModel
+
+    model = LlamaModel(models.resolve(MODEL))
+    out = {}
+    for b in batch_sizes:
+        cp = llama_cpp.llama_context_default_params()
+        cp.n_ctx, cp.n_batch, cp.n_seq_max, cp.kv_unified, cp.flash_attn_type = 8192, 512, 64, True, 1
+        cp.n_threads = cp.n_threads_batch = default_threads()
+        ctx = llama_cpp.llama_init_from_model(model.ptr, cp)
+        batch = llama_cpp.llama_batch_init(512, 0, 1)
+        t = None
+        for step in range(steps + 2):
+            if step == 2:
+                t = time.perf_counter()
+            for s in range(b):
+                batch.token[s], batch.pos[s], batch.n_seq_id[s], batch.logits[s] = 100 + step, step, 1, True
+                batch.seq_id[s][0] = s
+            batch.n_tokens = b
+            assert llama_cpp.llama_decode(ctx, batch) == 0
+        out[b] = b * steps / (time.perf_counter() - t)
+        llama_cpp.llama_batch_free(batch)
+        llama_cpp.llama_free(ctx)
+    model.close()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clients", type=int, default=32)
@@ -113,6 +145,8 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(30)
+    raw = raw_decode_tok_s()
+    ceiling = max(raw.values()) / raw[4]
     codes = [c for c, _ in res]
     ok_lat = sorted(t for c, t in res if c == 200)
     n = len(res)
@@ -125,19 +159,22 @@ def main() -> None:
     p95 = ok_lat[min(len(ok_lat) - 1, int(0.95 * len(ok_lat)))] if ok_lat else float("nan")
     table = Table(title=f"ponder serve, {args.clients} clients x {args.per_client} requests, {STRATEGY}, {MODEL}, max_tokens {MAX_TOKENS}")
     for col in ("requests", "200", "429", "5xx", "other 4xx", "wall s", "req/s", "p50 s", "p95 s", "serial req/s",
-                "throughput vs serial", "RSS MB before/after/again"):
+                "throughput vs serial", "raw decode ceiling", "RSS MB before/after/again"):
         table.add_column(col, justify="right")
     table.add_row(str(n), str(codes.count(200)), str(refused), str(errors_5xx), str(other), f"{wall:.1f}", f"{thr:.2f}",
-                  f"{p50:.2f}", f"{p95:.2f}", f"{thr_serial:.2f}", f"{thr / thr_serial:.2f}x",
+                  f"{p50:.2f}", f"{p95:.2f}", f"{thr_serial:.2f}", f"{thr / thr_serial:.2f}x", f"{ceiling:.2f}x",
                   f"{rss_before:.0f}/{rss_after:.0f}/{rss_after2:.0f}")
     console.print(table)
     headline = {"requests": n, "errors_5xx": errors_5xx, "refused_429": refused, "p50_s": round(p50, 3),
                 "p95_s": round(p95, 3), "throughput_vs_serial": round(thr / thr_serial, 3)}
     console.print(headline)
+    console.print("raw llama_decode tok/s by batch size: " + ", ".join(f"B={b}: {v:.0f}" for b, v in raw.items()) +
+                  f" -> batching across requests can gain at most {ceiling:.2f}x over one majority-4 request at a time on this CPU")
     out = write_result("serve_load", headline, models_used=[MODEL], seeds=[SEED],
                        details={"clients": args.clients, "per_client": args.per_client, "serial_requests": args.serial,
                                 "strategy": STRATEGY, "max_tokens": MAX_TOKENS, "wall_s": wall, "throughput_rps": thr,
                                 "serial_throughput_rps": thr_serial, "other_4xx": other, "server_alive_after": alive,
+                                "raw_decode_tok_s": {str(k): v for k, v in raw.items()}, "raw_ceiling_vs_b4": ceiling,
                                 "rss_mb": {"before": rss_before, "after": rss_after, "after_again": rss_after2},
                                 "cpu": cpu_name(), "threads": os.cpu_count()})
     console.print(f"wrote {out}")
