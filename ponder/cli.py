@@ -206,6 +206,99 @@ def serve(
         asyncio.run(generator.aclose())
 
 
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in value.split(",") if x.strip())
+
+
+@app.command("eval")
+def eval_cmd(
+    task: Annotated[str, typer.Option("--task", help="rg:NAME[?config], humaneval, jsonl:PATH, module:attr")],
+    models_: Annotated[str, typer.Option("--model", "-m", help="comma-separated models")] = models.DEFAULT_MODEL,
+    strategies: Annotated[str, typer.Option("--strategies", "-s", help="comma-separated strategy specs")] = "greedy,majority",
+    budgets: Annotated[str, typer.Option("--budgets", help="comma-separated budgets")] = "1,2,4,8,16",
+    limit: Annotated[int, typer.Option("--limit", help="items")] = 20,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    workers: Annotated[int, typer.Option("--workers", help="items searched at once (batched together)")] = 4,
+    run: Annotated[str | None, typer.Option("--run", help="run name (default: derived from the options)")] = None,
+    db: Annotated[Path, typer.Option("--db", help="SQLite store")] = Path("ponder-eval.sqlite"),
+    scorer: Annotated[str | None, typer.Option("--scorer", help="scorer spec for strategies that use one")] = None,
+    url: Annotated[str | None, typer.Option("--url", help="evaluate models served by an OpenAI-compatible server")] = None,
+    threads: Annotated[int | None, typer.Option("--threads")] = None,
+) -> None:
+    """Evaluate strategies x budgets on a task; every sample goes to the store; re-running resumes."""
+    from ponder.backends import open_generator
+    from ponder.evaluation.runner import EvalConfig, Progress, evaluate
+    from ponder.evaluation.store import Store
+    from ponder.strategies import parse_spec
+    from ponder.tasks import load_task
+
+    try:
+        budget_list = tuple(int(b) for b in _csv(budgets))
+        if not budget_list or min(budget_list) < 1:
+            raise ValueError
+    except ValueError:
+        _fail(f"--budgets expects positive integers like 1,2,4,8, got {budgets!r}")
+    try:
+        specs = _csv(strategies)
+        for spec in specs:
+            parse_spec(spec)
+        the_task = load_task(task)
+    except PonderError as exc:
+        _fail(str(exc))
+    run_name = run or f"{task}|{models_}|{strategies}|{budgets}|{limit}|{seed}"
+    config = EvalConfig(run=run_name, task=the_task.name, models=_csv(models_), strategies=specs, budgets=budget_list,
+                        limit=limit, seed=seed, workers=workers, scorer=scorer)
+    store = Store(db)
+    from rich.progress import BarColumn, Progress as Bar, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    with Bar(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+             TimeRemainingColumn(), console=err) as bar:
+        tid = bar.add_task("evaluating", total=None)
+        progress = Progress(on_change=lambda p: bar.update(tid, total=p.total, completed=p.done))
+        try:
+            asyncio.run(evaluate(store, the_task, config,
+                                 lambda m: open_generator(m, url=url, threads=threads), progress))
+        except PonderError as exc:
+            _fail(str(exc))
+    err.print(f"run {run_name!r} stored in {db} ({progress.done - progress.skipped} computed, {progress.skipped} already stored)",
+              highlight=False)
+    from ponder.evaluation.report import summarize
+
+    table = Table(title=run_name)
+    for col in ("model", "strategy", "budget", "items", "accuracy", "95% CI", "tokens", "seconds"):
+        table.add_column(col)
+    for r in summarize(store, run_name):
+        table.add_row(r["model"], r["strategy"], str(r["budget"]), str(r["items"]), f"{r['accuracy']:.3f}",
+                      f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]", f"{r['completion_tokens']:.0f}", f"{r['seconds']:.1f}")
+    out.print(table)
+
+
+@app.command()
+def report(
+    run: Annotated[str, typer.Argument(help="the run name")],
+    db: Annotated[Path, typer.Option("--db")] = Path("ponder-eval.sqlite"),
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("ponder-report"),
+    prompt_price: Annotated[float, typer.Option("--prompt-price", help="$ per million prompt tokens")] = 0.0,
+    completion_price: Annotated[float, typer.Option("--completion-price", help="$ per million generated tokens")] = 0.0,
+    machine_price: Annotated[float, typer.Option("--machine-price", help="$ per machine-hour")] = 0.0,
+    export_to: Annotated[Path | None, typer.Option("--export", help="also write the results to .jsonl or .csv")] = None,
+) -> None:
+    """Write the HTML report, PNG figures and summary JSON of a stored run."""
+    from ponder.evaluation.report import Prices, export, write_report
+    from ponder.evaluation.store import Store
+
+    if not db.exists():
+        _fail(f"no evaluation store at {db}")
+    store = Store(db)
+    if store.run_config(run) is None:
+        _fail(f"no run {run!r} in {db}")
+    paths = write_report(store, run, out_dir, Prices(prompt_price, completion_price, machine_price))
+    if export_to is not None:
+        paths["export"] = export(store, run, export_to)
+    for name, p in paths.items():
+        print(p)
+
+
 @app.command("strategies")
 def strategies_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The registered strategies, their parameters with defaults, default scorer and source."""

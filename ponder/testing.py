@@ -124,3 +124,21 @@ class ScriptedScorer:
             scores = [self.step(s) for s in t.steps]
             out.append(None if any(s is None for s in scores) else scores)
         return out
+
+
+class ArithmeticTask:
+    """A tiny deterministic task (sums of two numbers) for tests and examples of a custom Task."""
+
+    name = "arithmetic"
+
+    def problems(self, limit, seed):
+        from ponder.types import Problem
+
+        n = limit or 10
+        return [Problem(f"What is {seed + i} + {2 * i + 3}?", answer=str(seed + 3 * i + 3), id=f"sum-{seed}-{i}") for i in range(n)]
+
+    def score(self, problem, text: str) -> float:
+        from ponder.scorers.answers import extract_answer
+        from ponder.scorers.reference import equivalent
+
+        return float(equivalent(extract_answer(text), problem.answer))

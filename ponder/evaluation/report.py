@@ -1,0 +1,150 @@
+"""Summaries, curves and a self-contained HTML report of a stored evaluation run."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from ponder.evaluation.metrics import bootstrap_ci, mean_pass_at_k
+from ponder.evaluation.store import Store
+
+
+@dataclass(frozen=True)
+class Prices:
+    """Dollars per million tokens, and per machine-hour, for the cost columns."""
+
+    prompt_per_m: float = 0.0
+    completion_per_m: float = 0.0
+    machine_per_hour: float = 0.0
+
+
+def summarize(store: Store, run: str, prices: Prices = Prices(), seed: int = 0) -> list[dict]:
+    groups: dict[tuple[str, str, int], list] = defaultdict(list)
+    for r in store.results(run):
+        groups[(r["model"], r["strategy"], r["budget"])].append(r)
+    rows = []
+    for (model, strategy, budget), rs in sorted(groups.items()):
+        acc, lo, hi = bootstrap_ci([r["correct"] for r in rs], seed=seed)
+        n = len(rs)
+        prompt = sum(r["prompt_tokens"] for r in rs) / n
+        completion = sum(r["completion_tokens"] for r in rs) / n
+        seconds = sum(r["seconds"] for r in rs) / n
+        rows.append({
+            "model": model, "strategy": strategy, "budget": budget, "items": n, "accuracy": acc, "ci_low": lo, "ci_high": hi,
+            "completion_tokens": completion, "prompt_tokens": prompt, "seconds": seconds,
+            "cost_usd": (prompt * prices.prompt_per_m + completion * prices.completion_per_m) / 1e6 + seconds / 3600 * prices.machine_per_hour,
+            "machine_seconds": seconds,
+        })
+    return rows
+
+
+def coverage(store: Store, run: str) -> dict[tuple[str, str], list[tuple[int, float]]]:
+    """pass@k for k = 1, 2, 4, ... up to the samples drawn, per (model, strategy), from the stored samples."""
+    counts: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for s in store.all_samples(run):
+        counts[(s["model"], s["strategy"])][s["item"]].append(s["correct"])
+    out = {}
+    for key, items in counts.items():
+        n_min = min(len(v) for v in items.values())
+        pairs = [(n_min, sum(1 for x in v[:n_min] if x > 0)) for v in items.values()]
+        ks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128, 256) if k <= n_min]
+        out[key] = [(k, mean_pass_at_k(pairs, k)) for k in ks]
+    return out
+
+
+def _plot(summary: list[dict], cov, out: Path) -> dict[str, Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = {}
+    series = defaultdict(list)
+    for r in summary:
+        series[(r["model"], r["strategy"])].append(r)
+    for fname, xkey, xlabel in (("accuracy_vs_tokens.png", "completion_tokens", "generated tokens per problem (log)"),
+                                ("accuracy_vs_seconds.png", "seconds", "wall seconds per problem (log)")):
+        fig, ax = plt.subplots(figsize=(7.5, 4.8))
+        for (model, strategy), rs in sorted(series.items()):
+            rs = sorted(rs, key=lambda r: r[xkey])
+            xs = [max(r[xkey], 1e-3) for r in rs]
+            ys = [r["accuracy"] for r in rs]
+            err = [[r["accuracy"] - r["ci_low"] for r in rs], [r["ci_high"] - r["accuracy"] for r in rs]]
+            ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=f"{strategy} · {model}")
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("accuracy (95% bootstrap interval)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        paths[fname] = out / fname
+        fig.savefig(paths[fname], dpi=110)
+        plt.close(fig)
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    for (model, strategy), pts in sorted(cov.items()):
+        if pts:
+            ax.plot([k for k, _ in pts], [v for _, v in pts], marker="o", label=f"{strategy} · {model}")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("k samples")
+    ax.set_ylabel("pass@k coverage (unbiased estimator)")
+    ax.grid(alpha=0.3)
+    if cov:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    paths["coverage.png"] = out / "coverage.png"
+    fig.savefig(paths["coverage.png"], dpi=110)
+    plt.close(fig)
+    return paths
+
+
+def write_report(store: Store, run: str, out: str | Path, prices: Prices = Prices()) -> dict[str, Path]:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = summarize(store, run, prices)
+    cov = coverage(store, run)
+    paths = _plot(summary, cov, out)
+    (out / "summary.json").write_text(json.dumps({"run": run, "config": store.run_config(run), "summary": summary,
+                                                  "coverage": {f"{m}/{s}": v for (m, s), v in cov.items()}}, indent=2))
+    paths["summary.json"] = out / "summary.json"
+    rows = "".join(
+        f"<tr><td>{html.escape(r['model'])}</td><td>{html.escape(r['strategy'])}</td><td>{r['budget']}</td><td>{r['items']}</td>"
+        f"<td>{r['accuracy']:.3f}</td><td>[{r['ci_low']:.3f}, {r['ci_high']:.3f}]</td><td>{r['completion_tokens']:.0f}</td>"
+        f"<td>{r['prompt_tokens']:.0f}</td><td>{r['seconds']:.2f}</td><td>{r['cost_usd']:.6f}</td></tr>"
+        for r in summary)
+    imgs = "".join(
+        f'<figure><img alt="{name}" src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}"><figcaption>{name}</figcaption></figure>'
+        for name, p in paths.items() if name.endswith(".png"))
+    cfg = html.escape(json.dumps(store.run_config(run), indent=1))
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>ponder report: {html.escape(run)}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:nth-child(-n+2){{text-align:left}}img{{max-width:100%}}
+figure{{display:inline-block;margin:0 1em 1em 0;max-width:48%}}</style></head><body>
+<h1>ponder evaluation: {html.escape(run)}</h1><pre>{cfg}</pre>{imgs}
+<table><tr><th>model</th><th>strategy</th><th>budget</th><th>items</th><th>accuracy</th><th>95% CI</th>
+<th>generated tokens</th><th>prompt tokens</th><th>seconds</th><th>cost $</th></tr>{rows}</table></body></html>"""
+    (out / "report.html").write_text(page, encoding="utf-8")
+    paths["report.html"] = out / "report.html"
+    return paths
+
+
+def export(store: Store, run: str, path: str | Path) -> Path:
+    """Results as JSONL (``.jsonl``) or CSV (``.csv``, readable by ``pandas.read_csv``)."""
+    path = Path(path)
+    rows = [dict(r) for r in store.results(run)]
+    if path.suffix == ".csv":
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["run"])
+            w.writeheader()
+            w.writerows(rows)
+    else:
+        buf = io.StringIO()
+        for r in rows:
+            buf.write(json.dumps(r) + "\n")
+        path.write_text(buf.getvalue(), encoding="utf-8")
+    return path

@@ -1,0 +1,190 @@
+"""Run a grid of models x strategies x budgets on a task, storing every result and sample as it goes.
+
+Sampling strategies (``sample``, ``majority``, ``best_of_n``, ``weighted_best_of_n``) are run once per item at the
+largest budget; the result at budget k is derived from the first k samples (as search-and-learn subsamples), so a
+whole curve costs one run of its largest budget. Other strategies map the budget onto their size parameter
+(``BUDGET_AXIS``) and run once per budget; ``greedy`` runs once. Everything is keyed in the store, so a killed run
+resumes where it stopped and a finished one recomputes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ponder.evaluation.store import Key, Store
+from ponder.protocols import Generator
+from ponder.strategies.base import vote
+from ponder.strategies.registry import parse_spec, resolve_scorer
+from ponder.tasks import Task
+from ponder.types import Budget, Candidate, Problem
+
+REUSE = {"sample", "majority", "best_of_n", "weighted_best_of_n"}
+BUDGET_AXIS: dict[str, Callable[[int], dict[str, int]]] = {
+    "beam": lambda k: {"width": k, "keep": k // 2 if k % 2 == 0 else 1},
+    "dvts": lambda k: {"width": k, "expand": 2 if k % 2 == 0 else 1},
+    "mcts": lambda k: {"iterations": 2 * k},
+    "verified_sampling": lambda k: {"max_samples": k, "batch": min(k, 4)},
+    "self_refine": lambda k: {"rounds": max(1, k - 1)},
+    "budget_forcing": lambda k: {"n": k},
+}
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    run: str
+    task: str
+    models: tuple[str, ...]
+    strategies: tuple[str, ...]
+    budgets: tuple[int, ...] = (1, 2, 4, 8, 16)
+    limit: int = 20
+    seed: int = 0
+    workers: int = 4
+    scorer: str | None = None
+    max_seconds_per_item: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
+
+
+@dataclass
+class Progress:
+    total: int = 0
+    done: int = 0
+    skipped: int = 0
+    started: float = field(default_factory=time.monotonic)
+    on_change: Callable[[Progress], None] | None = None
+
+    def advance(self, n: int = 1, skipped: bool = False) -> None:
+        self.done += n
+        if skipped:
+            self.skipped += n
+        if self.on_change:
+            self.on_change(self)
+
+    @property
+    def eta_seconds(self) -> float | None:
+        fresh = self.done - self.skipped
+        if fresh <= 0:
+            return None
+        return (time.monotonic() - self.started) / fresh * (self.total - self.done)
+
+
+def _canonical(params: dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True, default=str)
+
+
+def units(strategy_name: str, budgets: tuple[int, ...]) -> list[int]:
+    """The budgets a strategy is evaluated at (greedy has one)."""
+    return [1] if strategy_name == "greedy" else list(budgets)
+
+
+class Evaluator:
+    def __init__(self, store: Store, task: Task, config: EvalConfig, progress: Progress | None = None):
+        self.store, self.task, self.config = store, task, config
+        self.progress = progress or Progress()
+
+    def plan_size(self, n_items: int) -> int:
+        return sum(len(units(parse_spec(s)[0].name, self.config.budgets)) for s in self.config.strategies) * n_items * len(self.config.models)
+
+    async def run_model(self, model: str, generator: Generator, problems: list[Problem]) -> None:
+        sem = asyncio.Semaphore(self.config.workers)
+
+        async def item(problem: Problem) -> None:
+            async with sem:
+                for spec in self.config.strategies:
+                    await self._strategy(model, generator, problem, spec)
+
+        await asyncio.gather(*(item(p) for p in problems))
+
+    async def _strategy(self, model: str, generator: Generator, problem: Problem, spec: str) -> None:
+        info, base_params = parse_spec(spec)
+        name = info.name
+        params_json = _canonical(base_params.model_dump())
+        key = Key(self.config.run, self.task.name, problem.id or problem.question[:64], model, name, params_json, self.config.seed)
+        budgets = units(name, self.config.budgets)
+        todo = [b for b in budgets if not self.store.has_result(key, b)]
+        if not todo:
+            self.progress.advance(len(budgets), skipped=True)
+            return
+        self.progress.advance(len(budgets) - len(todo), skipped=True)
+        scorer = resolve_scorer(info, self.config.scorer, generator)
+        budget = Budget(max_seconds=self.config.max_seconds_per_item)
+        seed_params = {"seed": self.config.seed} if "seed" in info.params.model_fields else {}
+        if name in REUSE:
+            rows = self.store.samples(key)
+            need = max(budgets)
+            if len(rows) < need:
+                overrides = {**seed_params, "n": need} if name != "sample" else seed_params
+                if name == "sample":  # one sample per draw; draw the largest budget's worth with distinct seeds
+                    results = [await info.run(problem, generator, scorer, budget,
+                                              info.parse_params({**base_params.model_dump(), "seed": self.config.seed + i}))
+                               for i in range(need)]
+                    cands = [r.candidates[0] for r in results]
+                    usage_prompt = sum(r.usage.prompt_tokens for r in results)
+                    seconds = sum(r.seconds for r in results)
+                else:
+                    r = await info.run(problem, generator, scorer, budget, info.parse_params({**base_params.model_dump(), **overrides}))
+                    cands, usage_prompt, seconds = list(r.candidates), r.usage.prompt_tokens, r.seconds
+                total_tokens = sum(c.tokens for c in cands) or 1
+                self.store.put_samples(key, [
+                    {"idx": i, "text": c.text, "answer": c.answer, "key": c.key, "tokens": c.tokens, "finish": c.finish_reason,
+                     "confidence": c.confidence, "score": c.score, "correct": self.task.score(problem, c.text),
+                     "prompt_tokens": usage_prompt if i == 0 else 0, "seconds": seconds * c.tokens / total_tokens}
+                    for i, c in enumerate(cands)])
+                rows = self.store.samples(key)
+            for b in todo:
+                self.store.put_result(key, b, self._derive(name, problem, rows[:b]))
+                self.progress.advance()
+            return
+        for b in todo:
+            axis = BUDGET_AXIS.get(name, lambda k: {})(b)
+            params = info.parse_params({**base_params.model_dump(), **seed_params, **axis})
+            r = await info.run(problem, generator, scorer, budget, params)
+            text = r.text or ""
+            correct = self.task.score(problem, text) if text else 0.0
+            n_correct = sum(1 for c in r.candidates if self.task.score(problem, c.text) > 0) if len(r.candidates) > 1 else int(correct > 0)
+            self.store.put_result(key, b, {
+                "answer": r.answer, "reference": problem.answer, "correct": correct, "prompt_tokens": r.usage.prompt_tokens,
+                "cached_prompt_tokens": r.usage.cached_prompt_tokens, "completion_tokens": r.usage.completion_tokens,
+                "seconds": r.seconds, "n_candidates": len(r.candidates), "n_correct": n_correct, "stopped_by": r.stopped_by})
+            self.progress.advance()
+
+    def _derive(self, name: str, problem: Problem, rows) -> dict[str, Any]:
+        """The budget-k result of a sampling strategy from its first k stored samples."""
+        cands = [Candidate(text=r["text"], answer=r["answer"], key=r["key"], tokens=r["tokens"], finish_reason=r["finish"],
+                           score=r["score"], confidence=r["confidence"]) for r in rows]
+        if name == "majority":
+            chosen = vote(cands).chosen
+        elif name == "weighted_best_of_n":
+            chosen = vote(cands, [c.score or 0.0 for c in cands]).chosen
+        elif name == "best_of_n":
+            scored = [i for i, c in enumerate(cands) if c.score is not None]
+            chosen = max(scored, key=lambda i: (cands[i].score, -i)) if scored else vote(cands).chosen
+        else:  # sample: budget k means k independent draws; the reported answer is the first (pass@k is the coverage)
+            chosen = 0
+        correct = rows[chosen]["correct"] if chosen is not None else 0.0
+        return {"answer": cands[chosen].answer if chosen is not None else None, "reference": problem.answer,
+                "correct": correct, "prompt_tokens": sum(r["prompt_tokens"] for r in rows), "cached_prompt_tokens": 0,
+                "completion_tokens": sum(r["tokens"] for r in rows), "seconds": sum(r["seconds"] for r in rows),
+                "n_candidates": len(rows), "n_correct": sum(1 for r in rows if r["correct"] > 0), "stopped_by": None}
+
+
+async def evaluate(store: Store, task: Task, config: EvalConfig, open_generator: Callable[[str], Generator],
+                   progress: Progress | None = None) -> Progress:
+    """Run the whole grid; safe to call again on the same run (it continues where it stopped)."""
+    store.start_run(config.run, config.as_dict())
+    problems = list(task.problems(config.limit, config.seed))
+    ev = Evaluator(store, task, config, progress)
+    ev.progress.total = ev.plan_size(len(problems))
+    for model in config.models:
+        generator = open_generator(model)
+        try:
+            await ev.run_model(model, generator, problems)
+        finally:
+            await generator.aclose()
+    return ev.progress

@@ -1,0 +1,110 @@
+"""The evaluation store: SQLite in WAL mode, one row per (item, model, strategy, params, budget, seed) result and
+one row per sampled candidate, so a killed run resumes where it stopped and a re-run recomputes nothing stored."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run TEXT PRIMARY KEY, created REAL NOT NULL, config TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+    run TEXT NOT NULL, task TEXT NOT NULL, item TEXT NOT NULL, model TEXT NOT NULL, strategy TEXT NOT NULL,
+    params TEXT NOT NULL, budget INTEGER NOT NULL, seed INTEGER NOT NULL,
+    answer TEXT, reference TEXT, correct REAL NOT NULL, prompt_tokens INTEGER NOT NULL, cached_prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL, seconds REAL NOT NULL, n_candidates INTEGER NOT NULL, n_correct INTEGER NOT NULL,
+    stopped_by TEXT, created REAL NOT NULL,
+    PRIMARY KEY (run, task, item, model, strategy, params, budget, seed)
+);
+CREATE TABLE IF NOT EXISTS samples (
+    run TEXT NOT NULL, task TEXT NOT NULL, item TEXT NOT NULL, model TEXT NOT NULL, strategy TEXT NOT NULL,
+    params TEXT NOT NULL, seed INTEGER NOT NULL, idx INTEGER NOT NULL,
+    text TEXT NOT NULL, answer TEXT, key TEXT, tokens INTEGER NOT NULL, finish TEXT NOT NULL, confidence REAL, score REAL,
+    correct REAL NOT NULL, prompt_tokens INTEGER NOT NULL, seconds REAL NOT NULL,
+    PRIMARY KEY (run, task, item, model, strategy, params, seed, idx)
+);
+"""
+
+
+@dataclass(frozen=True)
+class Key:
+    run: str
+    task: str
+    item: str
+    model: str
+    strategy: str
+    params: str  # canonical JSON of the strategy's parameters (minus the budget axis)
+    seed: int
+
+
+class Store:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self.db = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+        self.db.row_factory = sqlite3.Row
+
+    def close(self) -> None:
+        self.db.close()
+
+    def start_run(self, run: str, config: dict[str, Any]) -> None:
+        with self._lock:
+            row = self.db.execute("SELECT config FROM runs WHERE run = ?", (run,)).fetchone()
+            if row is None:
+                self.db.execute("INSERT INTO runs VALUES (?, ?, ?)", (run, time.time(), json.dumps(config, sort_keys=True)))
+
+    def run_config(self, run: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT config FROM runs WHERE run = ?", (run,)).fetchone()
+        return json.loads(row["config"]) if row else None
+
+    def has_result(self, key: Key, budget: int) -> bool:
+        return self.db.execute(
+            "SELECT 1 FROM results WHERE run=? AND task=? AND item=? AND model=? AND strategy=? AND params=? AND budget=? AND seed=?",
+            (key.run, key.task, key.item, key.model, key.strategy, key.params, budget, key.seed)).fetchone() is not None
+
+    def samples(self, key: Key) -> list[sqlite3.Row]:
+        return self.db.execute(
+            "SELECT * FROM samples WHERE run=? AND task=? AND item=? AND model=? AND strategy=? AND params=? AND seed=? ORDER BY idx",
+            (key.run, key.task, key.item, key.model, key.strategy, key.params, key.seed)).fetchall()
+
+    def put_samples(self, key: Key, rows: list[dict[str, Any]]) -> None:
+        """All candidates of one sampling run, in one transaction (all or nothing)."""
+        with self._lock:
+            self.db.execute("BEGIN")
+            try:
+                for r in rows:
+                    self.db.execute(
+                        "INSERT OR IGNORE INTO samples VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (key.run, key.task, key.item, key.model, key.strategy, key.params, key.seed, r["idx"], r["text"],
+                         r["answer"], r["key"], r["tokens"], r["finish"], r["confidence"], r["score"], r["correct"],
+                         r["prompt_tokens"], r["seconds"]))
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+
+    def put_result(self, key: Key, budget: int, r: dict[str, Any]) -> None:
+        with self._lock:
+            self.db.execute(
+                "INSERT OR IGNORE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (key.run, key.task, key.item, key.model, key.strategy, key.params, budget, key.seed, r["answer"],
+                 r["reference"], r["correct"], r["prompt_tokens"], r["cached_prompt_tokens"], r["completion_tokens"],
+                 r["seconds"], r["n_candidates"], r["n_correct"], r["stopped_by"], time.time()))
+
+    def results(self, run: str) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM results WHERE run = ? ORDER BY model, strategy, budget, item", (run,)).fetchall()
+
+    def all_samples(self, run: str) -> Iterator[sqlite3.Row]:
+        yield from self.db.execute("SELECT * FROM samples WHERE run = ? ORDER BY model, strategy, item, idx", (run,))

@@ -1,0 +1,149 @@
+"""The evaluator end to end on SmolLM2: every task family, the store, resume after a kill, metrics, the report."""
+
+import asyncio
+import csv
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ponder.evaluation.metrics import bootstrap_ci, mean_pass_at_k, pass_at_k
+from ponder.evaluation.report import coverage, export, summarize, write_report
+from ponder.evaluation.runner import EvalConfig, Progress, evaluate
+from ponder.evaluation.store import Store
+from ponder.tasks import load_task
+from ponder.errors import InvalidRequest
+
+
+def test_pass_at_k_matches_hand_computed_cases():
+    # n=5, c=2, k=2: 1 - C(3,2)/C(5,2) = 1 - 3/10
+    assert pass_at_k(5, 2, 2) == pytest.approx(0.7)
+    # n=4, c=1, k=3: 1 - C(3,3)/C(4,3) = 1 - 1/4
+    assert pass_at_k(4, 1, 3) == pytest.approx(0.75)
+    assert pass_at_k(3, 0, 3) == 0.0 and pass_at_k(3, 1, 3) == 1.0
+    assert mean_pass_at_k([(4, 1), (4, 0)], 1) == pytest.approx(0.125)
+    with pytest.raises(ValueError):
+        pass_at_k(3, 4, 1)
+
+
+def test_bootstrap_is_seeded_and_brackets_the_mean():
+    values = [1, 0, 0, 1, 1, 0, 1, 1, 0, 1]
+    a, b = bootstrap_ci(values, seed=3), bootstrap_ci(values, seed=3)
+    assert a == b and a[1] <= a[0] <= a[2] and a[0] == pytest.approx(0.6)
+    spread = [0.1 * i ** 1.3 for i in range(30)]
+    assert bootstrap_ci(spread, seed=4) != bootstrap_ci(spread, seed=5)  # the seed is really used
+
+
+def run_eval(engine, store, task, strategies, budgets, limit=2, run="r"):
+    cfg = EvalConfig(run=run, task=task.name, models=("smol",), strategies=strategies, budgets=budgets, limit=limit, seed=1, workers=2)
+    return asyncio.run(evaluate(store, task, cfg, lambda m: _Shared(engine)))
+
+
+class _Shared:
+    """The session engine, not closed by the evaluator."""
+
+    def __init__(self, engine):
+        self.engine, self.name = engine, engine.name
+
+    async def generate(self, requests):
+        return await self.engine.generate(requests)
+
+    async def aclose(self):
+        pass
+
+
+def test_jsonl_task_grid_store_and_rerun(engine, tmp_path):
+    data = tmp_path / "qa.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in [
+        {"question": "What is 2 + 2?", "answer": "4"}, {"question": "What is 3 + 5?", "answer": 8, "id": "b"},
+        {"question": "Capital of France?", "answer": "Paris", "checker": "contains"}]) + "\n")
+    store = Store(tmp_path / "eval.sqlite")
+    task = load_task(f"jsonl:{data}")
+    strategies = ("greedy?max_tokens=32", "majority?max_tokens=32")
+    p = run_eval(engine, store, task, strategies, (1, 2, 4), limit=3)
+    assert p.total == 3 * (1 + 3) and p.done == p.total and p.skipped == 0
+    rows = store.results("r")
+    assert len(rows) == 12
+    maj = [r for r in rows if r["strategy"] == "majority"]
+    # budgets reuse samples: 4 drawn per item, budget k reads the first k
+    assert {r["n_candidates"] for r in maj} == {1, 2, 4}
+    samples = list(store.all_samples("r"))
+    assert len(samples) == 3 * 4
+    by_item = {}
+    for r in maj:
+        by_item.setdefault(r["item"], {})[r["budget"]] = r["completion_tokens"]
+    for toks in by_item.values():
+        assert toks[1] <= toks[2] <= toks[4]
+    again = run_eval(engine, store, task, strategies, (1, 2, 4), limit=3)
+    assert again.skipped == again.total  # nothing recomputed
+    summary = summarize(store, "r")
+    assert {(s["strategy"], s["budget"]) for s in summary} == {("greedy", 1), ("majority", 1), ("majority", 2), ("majority", 4)}
+    cov = coverage(store, "r")
+    assert [k for k, _ in cov[("smol", "majority")]] == [1, 2, 4]
+    paths = write_report(store, "r", tmp_path / "report")
+    for name in ("accuracy_vs_tokens.png", "coverage.png", "accuracy_vs_seconds.png"):
+        assert paths[name].stat().st_size > 5000 and paths[name].read_bytes()[:4] == b"\x89PNG"
+    page = paths["report.html"].read_text()
+    assert page.count("<tr><td>smol</td><td>majority</td>") == 3 and "<td>greedy</td>" in page
+    out = export(store, "r", tmp_path / "r.csv")
+    assert len(list(csv.DictReader(out.open()))) == 12
+    assert len(export(store, "r", tmp_path / "r.jsonl").read_text().splitlines()) == 12
+
+
+def test_reasoning_gym_humaneval_and_custom_tasks(engine, tmp_path):
+    store = Store(tmp_path / "e.sqlite")
+    rg = load_task("rg:chain_sum?min_terms=2&max_terms=2")
+    run_eval(engine, store, rg, ("greedy?max_tokens=48",), (1,), limit=2, run="rg")
+    assert len(store.results("rg")) == 2
+    problem = rg.problems(2, 1)[0]
+    assert rg.score(problem, f"The answer is {problem.answer}") == 1.0 and rg.score(problem, "no idea") == 0.0
+    he = load_task("humaneval")
+    run_eval(engine, store, he, ("greedy?max_tokens=64",), (1,), limit=1, run="he")
+    assert len(store.results("he")) == 1
+    p0 = he.problems(1, 0)[0]
+    canonical = "    return any(abs(a - b) < threshold for i, a in enumerate(numbers) for b in numbers[i + 1:])\n"
+    assert he.score(p0, canonical) == 1.0 and he.score(p0, "    return True\n") == 0.0
+    custom = load_task("ponder.testing:ArithmeticTask")
+    run_eval(engine, store, custom, ("majority?max_tokens=32",), (1, 2), limit=2, run="custom")
+    assert len(store.results("custom")) == 4
+    with pytest.raises(InvalidRequest):
+        load_task("nope")
+    with pytest.raises(InvalidRequest, match="does not exist"):
+        load_task("jsonl:/no/such/file.jsonl")
+
+
+def test_a_killed_run_resumes_without_losing_or_duplicating(smol_path, tmp_path):
+    db = tmp_path / "kill.sqlite"
+    cmd = [sys.executable, "-m", "ponder", "eval", "--task", "ponder.testing:ArithmeticTask", "--model", "smollm2-135m",
+           "--strategies", "greedy?max_tokens=24,majority?max_tokens=24", "--budgets", "1,2", "--limit", "8",
+           "--workers", "1", "--run", "k", "--db", str(db)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t_end = time.monotonic() + 240
+    n = 0
+    while time.monotonic() < t_end:
+        time.sleep(0.3)
+        if db.exists():
+            try:
+                n = sqlite3.connect(db).execute("SELECT count(*) FROM results").fetchone()[0]
+            except sqlite3.OperationalError:
+                n = 0
+            if n >= 4:
+                break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    assert 4 <= n < 24, n
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "already stored" in done.stderr
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT count(*) FROM results").fetchone()[0] == 8 * 3
+    assert con.execute("SELECT count(DISTINCT item || strategy || budget) FROM results").fetchone()[0] == 24
+    assert con.execute("SELECT count(*) FROM samples").fetchone()[0] == 8 * 2
+    rep = subprocess.run([sys.executable, "-m", "ponder", "report", "k", "--db", str(db), "--out", str(tmp_path / "rep")],
+                         capture_output=True, text=True, timeout=300)
+    assert rep.returncode == 0 and (tmp_path / "rep" / "report.html").exists()
