@@ -81,18 +81,26 @@ def test_jsonl_task_grid_store_and_rerun(engine, tmp_path):
         assert toks[1] <= toks[2] <= toks[4]
     again = run_eval(engine, store, task, strategies, (1, 2, 4), limit=3)
     assert again.skipped == again.total  # nothing recomputed
+    # weighted best-of-n reads the same samples and adds only one judgement per sample
+    before = engine.stats.completion_tokens
+    cfg = EvalConfig(run="r", task=task.name, models=("smol",), strategies=("weighted_best_of_n?max_tokens=32",),
+                     budgets=(1, 2, 4), limit=3, seed=1, workers=2, scorer="confidence")
+    asyncio.run(evaluate(store, task, cfg, lambda m: _Shared(engine)))
+    assert engine.stats.completion_tokens == before and len(list(store.all_samples("r"))) == 12
+    assert store.db.execute("SELECT count(*) FROM scores").fetchone()[0] == 12
+    assert len(store.results("r")) == 12 + 3 * 3
     summary = summarize(store, "r")
-    assert {(s["strategy"], s["budget"]) for s in summary} == {("greedy", 1), ("majority", 1), ("majority", 2), ("majority", 4)}
+    assert {(s["strategy"], s["budget"]) for s in summary} >= {("greedy", 1), ("majority", 1), ("majority", 2), ("majority", 4)}
     cov = coverage(store, "r")
-    assert [k for k, _ in cov[("smol", "majority")]] == [1, 2, 4]
+    assert [k for k, _ in cov[("smol", "samples")]] == [1, 2, 4]
     paths = write_report(store, "r", tmp_path / "report")
     for name in ("accuracy_vs_tokens.png", "coverage.png", "accuracy_vs_seconds.png"):
         assert paths[name].stat().st_size > 5000 and paths[name].read_bytes()[:4] == b"\x89PNG"
     page = paths["report.html"].read_text()
     assert page.count("<tr><td>smol</td><td>majority</td>") == 3 and "<td>greedy</td>" in page
     out = export(store, "r", tmp_path / "r.csv")
-    assert len(list(csv.DictReader(out.open()))) == 12
-    assert len(export(store, "r", tmp_path / "r.jsonl").read_text().splitlines()) == 12
+    assert len(list(csv.DictReader(out.open()))) == 21
+    assert len(export(store, "r", tmp_path / "r.jsonl").read_text().splitlines()) == 21
 
 
 def test_reasoning_gym_humaneval_and_custom_tasks(engine, tmp_path):

@@ -1,8 +1,9 @@
 """Run a grid of models x strategies x budgets on a task, storing every result and sample as it goes.
 
-Sampling strategies (``sample``, ``majority``, ``best_of_n``, ``weighted_best_of_n``) are run once per item at the
-largest budget; the result at budget k is derived from the first k samples (as search-and-learn subsamples), so a
-whole curve costs one run of its largest budget. Other strategies map the budget onto their size parameter
+Sampling strategies (``sample``, ``majority``, ``best_of_n``, ``weighted_best_of_n``) share one set of samples per
+item and sampling parameters, drawn once at the largest budget; the result at budget k is derived from the first k
+samples (as search-and-learn subsamples), and scorer judgements are stored per sample, so a whole set of curves
+costs one sampling run of the largest budget plus one judgement per sample and scorer. Other strategies map the budget onto their size parameter
 (``BUDGET_AXIS``) and run once per budget; ``greedy`` runs once. Everything is keyed in the store, so a killed run
 resumes where it stopped and a finished one recomputes nothing.
 """
@@ -18,10 +19,10 @@ from typing import Any
 
 from ponder.evaluation.store import Key, Store
 from ponder.protocols import Generator
-from ponder.strategies.base import vote
-from ponder.strategies.registry import parse_spec, resolve_scorer
+from ponder.strategies.base import SamplingOptions, vote
+from ponder.strategies.registry import get, parse_spec, resolve_scorer
 from ponder.tasks import Task
-from ponder.types import Budget, Candidate, Problem
+from ponder.types import Budget, Candidate, Problem, Trace
 
 REUSE = {"sample", "majority", "best_of_n", "weighted_best_of_n"}
 BUDGET_AXIS: dict[str, Callable[[int], dict[str, int]]] = {
@@ -80,13 +81,14 @@ def _canonical(params: dict[str, Any]) -> str:
 
 def units(strategy_name: str, budgets: tuple[int, ...]) -> list[int]:
     """The budgets a strategy is evaluated at (greedy has one)."""
-    return [1] if strategy_name == "greedy" else list(budgets)
+    return [1] if strategy_name in ("greedy", "sample") else list(budgets)
 
 
 class Evaluator:
     def __init__(self, store: Store, task: Task, config: EvalConfig, progress: Progress | None = None):
         self.store, self.task, self.config = store, task, config
         self.progress = progress or Progress()
+        self._locks: dict[tuple, asyncio.Lock] = {}
 
     def plan_size(self, n_items: int) -> int:
         return sum(len(units(parse_spec(s)[0].name, self.config.budgets)) for s in self.config.strategies) * n_items * len(self.config.models)
@@ -116,29 +118,12 @@ class Evaluator:
         budget = Budget(max_seconds=self.config.max_seconds_per_item)
         seed_params = {"seed": self.config.seed} if "seed" in info.params.model_fields else {}
         if name in REUSE:
-            rows = self.store.samples(key)
-            need = max(budgets)
-            if len(rows) < need:
-                overrides = {**seed_params, "n": need} if name != "sample" else seed_params
-                if name == "sample":  # one sample per draw; draw the largest budget's worth with distinct seeds
-                    results = [await info.run(problem, generator, scorer, budget,
-                                              info.parse_params({**base_params.model_dump(), "seed": self.config.seed + i}))
-                               for i in range(need)]
-                    cands = [r.candidates[0] for r in results]
-                    usage_prompt = sum(r.usage.prompt_tokens for r in results)
-                    seconds = sum(r.seconds for r in results)
-                else:
-                    r = await info.run(problem, generator, scorer, budget, info.parse_params({**base_params.model_dump(), **overrides}))
-                    cands, usage_prompt, seconds = list(r.candidates), r.usage.prompt_tokens, r.seconds
-                total_tokens = sum(c.tokens for c in cands) or 1
-                self.store.put_samples(key, [
-                    {"idx": i, "text": c.text, "answer": c.answer, "key": c.key, "tokens": c.tokens, "finish": c.finish_reason,
-                     "confidence": c.confidence, "score": c.score, "correct": self.task.score(problem, c.text),
-                     "prompt_tokens": usage_prompt if i == 0 else 0, "seconds": seconds * c.tokens / total_tokens}
-                    for i, c in enumerate(cands)])
-                rows = self.store.samples(key)
+            rows = await self._shared_samples(model, generator, problem, info, base_params, max(budgets))
+            scores = None
+            if name in ("best_of_n", "weighted_best_of_n"):
+                scores = await self._scores(model, problem, info, base_params, rows, scorer)
             for b in todo:
-                self.store.put_result(key, b, self._derive(name, problem, rows[:b]))
+                self.store.put_result(key, b, self._derive(name, problem, rows[:b], scores))
                 self.progress.advance()
             return
         for b in todo:
@@ -154,10 +139,54 @@ class Evaluator:
                 "seconds": r.seconds, "n_candidates": len(r.candidates), "n_correct": n_correct, "stopped_by": r.stopped_by})
             self.progress.advance()
 
-    def _derive(self, name: str, problem: Problem, rows) -> dict[str, Any]:
+    def _samples_key(self, model: str, problem: Problem, base_params) -> Key:
+        """Sampling strategies share one set of samples per item: keyed by the sampling parameters alone."""
+        sampling = {k: v for k, v in base_params.model_dump().items() if k in SamplingOptions.model_fields and k != "seed"}
+        return Key(self.config.run, self.task.name, problem.id or problem.question[:64], model, "samples",
+                   _canonical(sampling), self.config.seed)
+
+    async def _shared_samples(self, model, generator, problem, info, base_params, need: int):
+        skey = self._samples_key(model, problem, base_params)
+        rows = self.store.samples(skey)
+        if len(rows) >= need:
+            return rows
+        async with self._sampling_lock(skey):
+            rows = self.store.samples(skey)
+            if len(rows) >= need:
+                return rows
+            majority = get("majority")
+            sampling = {k: v for k, v in base_params.model_dump().items() if k in SamplingOptions.model_fields}
+            params = majority.parse_params({**sampling, "seed": self.config.seed + len(rows), "n": need - len(rows)})
+            r = await majority.run(problem, generator, None, Budget(max_seconds=self.config.max_seconds_per_item), params)
+            total_tokens = sum(c.tokens for c in r.candidates) or 1
+            self.store.put_samples(skey, [
+                {"idx": len(rows) + i, "text": c.text, "answer": c.answer, "key": c.key, "tokens": c.tokens,
+                 "finish": c.finish_reason, "confidence": c.confidence, "score": None,
+                 "correct": self.task.score(problem, c.text), "prompt_tokens": r.usage.prompt_tokens if i == 0 else 0,
+                 "seconds": r.seconds * c.tokens / total_tokens}
+                for i, c in enumerate(r.candidates)])
+            return self.store.samples(skey)
+
+    def _sampling_lock(self, key: Key) -> asyncio.Lock:
+        return self._locks.setdefault((key.item, key.model, key.params), asyncio.Lock())
+
+    async def _scores(self, model, problem, info, base_params, rows, scorer) -> list[float | None]:
+        """The scorer's score of every shared sample, computed once per scorer and stored."""
+        skey = self._samples_key(model, problem, base_params)
+        name = getattr(scorer, "name", "scorer")
+        have = self.store.scores(skey, name)
+        missing = [r for r in rows if r["idx"] not in have]
+        if missing:
+            traces = [Trace.of(r["text"]) for r in missing]
+            got = await scorer.score(problem, traces)
+            self.store.put_scores(skey, name, {r["idx"]: s for r, s in zip(missing, got, strict=True)})
+            have = self.store.scores(skey, name)
+        return [have.get(r["idx"]) for r in rows]
+
+    def _derive(self, name: str, problem: Problem, rows, scores: list[float | None] | None = None) -> dict[str, Any]:
         """The budget-k result of a sampling strategy from its first k stored samples."""
         cands = [Candidate(text=r["text"], answer=r["answer"], key=r["key"], tokens=r["tokens"], finish_reason=r["finish"],
-                           score=r["score"], confidence=r["confidence"]) for r in rows]
+                           score=scores[i] if scores else None, confidence=r["confidence"]) for i, r in enumerate(rows)]
         if name == "majority":
             chosen = vote(cands).chosen
         elif name == "weighted_best_of_n":
@@ -165,7 +194,7 @@ class Evaluator:
         elif name == "best_of_n":
             scored = [i for i, c in enumerate(cands) if c.score is not None]
             chosen = max(scored, key=lambda i: (cands[i].score, -i)) if scored else vote(cands).chosen
-        else:  # sample: budget k means k independent draws; the reported answer is the first (pass@k is the coverage)
+        else:  # sample: one draw, the first; coverage over k draws is pass@k in the report
             chosen = 0
         correct = rows[chosen]["correct"] if chosen is not None else 0.0
         return {"answer": cands[chosen].answer if chosen is not None else None, "reference": problem.answer,

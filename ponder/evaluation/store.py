@@ -31,6 +31,11 @@ CREATE TABLE IF NOT EXISTS samples (
     correct REAL NOT NULL, prompt_tokens INTEGER NOT NULL, seconds REAL NOT NULL,
     PRIMARY KEY (run, task, item, model, strategy, params, seed, idx)
 );
+CREATE TABLE IF NOT EXISTS scores (
+    run TEXT NOT NULL, task TEXT NOT NULL, item TEXT NOT NULL, model TEXT NOT NULL, strategy TEXT NOT NULL,
+    params TEXT NOT NULL, seed INTEGER NOT NULL, idx INTEGER NOT NULL, scorer TEXT NOT NULL, score REAL,
+    PRIMARY KEY (run, task, item, model, strategy, params, seed, idx, scorer)
+);
 """
 
 
@@ -102,6 +107,24 @@ class Store:
                 (key.run, key.task, key.item, key.model, key.strategy, key.params, budget, key.seed, r["answer"],
                  r["reference"], r["correct"], r["prompt_tokens"], r["cached_prompt_tokens"], r["completion_tokens"],
                  r["seconds"], r["n_candidates"], r["n_correct"], r["stopped_by"], time.time()))
+
+    def scores(self, key: Key, scorer: str) -> dict[int, float | None]:
+        rows = self.db.execute(
+            "SELECT idx, score FROM scores WHERE run=? AND task=? AND item=? AND model=? AND strategy=? AND params=? AND seed=? AND scorer=?",
+            (key.run, key.task, key.item, key.model, key.strategy, key.params, key.seed, scorer)).fetchall()
+        return {r["idx"]: r["score"] for r in rows}
+
+    def put_scores(self, key: Key, scorer: str, scores: dict[int, float | None]) -> None:
+        with self._lock:
+            self.db.execute("BEGIN")
+            try:
+                for idx, score in scores.items():
+                    self.db.execute("INSERT OR IGNORE INTO scores VALUES (?,?,?,?,?,?,?,?,?,?)",
+                                    (key.run, key.task, key.item, key.model, key.strategy, key.params, key.seed, idx, scorer, score))
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
 
     def results(self, run: str) -> list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM results WHERE run = ? ORDER BY model, strategy, budget, item", (run,)).fetchall()

@@ -1,5 +1,6 @@
 """reasoning-gym procedural tasks (seeded generators with their own scorers). ponder extracts the final answer
-first, then hands it to the generator's scorer (``gsm_symbolic``'s scorer reads the first number it sees)."""
+first, then hands it to the generator's scorer (``gsm_symbolic``'s scorer reads the first number it sees); an item
+counts as solved only with full marks."""
 
 from __future__ import annotations
 
@@ -54,6 +55,8 @@ class ReasoningGymTask:
         if ans is None:
             return 0.0
         try:
-            return float(self._dataset(size, seed).score_answer(answer=ans, entry=problem.meta("entry")))
+            raw = float(self._dataset(size, seed).score_answer(answer=ans, entry=problem.meta("entry")))
         except Exception:
             return 0.0
+        # solved means full marks: reasoning-gym gives small "well-formatted but wrong" credit (0.01 on gsm_symbolic)
+        return 1.0 if raw >= 0.999 else 0.0

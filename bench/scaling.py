@@ -1,0 +1,90 @@
+"""The headline: does Qwen2.5-Coder-0.5B with search beat the 3x larger Qwen2.5-Coder-1.5B answering directly,
+and at what cost? On reasoning-gym gsm_symbolic (fixed seed), in one resumable run:
+
+- 0.5B: greedy, majority, weighted_best_of_n (self-judge P(yes)), beam, mcts at budgets 1, 2, 4, 8, 16;
+- 1.5B: greedy, and majority at budgets 1, 2, 4.
+
+Everything goes to bench/results/scaling.sqlite (not committed); killing and re-running continues where it
+stopped. At the end it writes bench/results/scaling.json, the figure bench/results/scaling.png and the report.
+
+    .venv/bin/python -m bench.scaling [--limit 100] [--workers 4] [--phases 1,2,3,4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress as Bar, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from bench.common import RESULTS, cpu_name, write_result
+from ponder.backends import open_generator
+from ponder.evaluation.report import summarize, write_report
+from ponder.evaluation.runner import EvalConfig, Progress, evaluate
+from ponder.evaluation.store import Store
+from ponder.tasks import load_task
+
+SMALL, LARGE = "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"
+SEED = 2024
+TASK = "rg:gsm_symbolic"
+RUN = "scaling"
+MAX_TOKENS = 384
+PHASES = {
+    1: (SMALL, ("greedy", "majority"), (1, 2, 4, 8, 16)),
+    2: (LARGE, ("greedy", "majority"), (1, 2, 4)),
+    3: (SMALL, ("weighted_best_of_n",), (1, 2, 4, 8, 16)),
+    4: (SMALL, ("beam?max_step_tokens=96", "mcts?max_step_tokens=96"), (1, 2, 4, 8, 16)),
+}
+
+
+def spec(s: str) -> str:
+    return s + ("&" if "?" in s else "?") + f"max_tokens={MAX_TOKENS}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--limit", type=int, default=100)
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--phases", default="1,2,3,4")
+    args = ap.parse_args()
+    console = Console(width=150)
+    store = Store(RESULTS / "scaling.sqlite")
+    task = load_task(TASK)
+    for ph in [int(p) for p in args.phases.split(",")]:
+        model, strategies, budgets = PHASES[ph]
+        cfg = EvalConfig(run=RUN, task=task.name, models=(model,), strategies=tuple(spec(s) for s in strategies),
+                         budgets=budgets, limit=args.limit, seed=SEED, workers=args.workers)
+        with Bar(TextColumn(f"phase {ph}: {model} {', '.join(strategies)}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                 TimeElapsedColumn(), TimeRemainingColumn(), console=console) as bar:
+            tid = bar.add_task("", total=None)
+            progress = Progress(on_change=lambda p: bar.update(tid, total=p.total, completed=p.done))
+            asyncio.run(evaluate(store, task, cfg, lambda m: open_generator(m), progress))
+    rows = summarize(store, RUN, seed=SEED)
+    for r in rows:
+        console.print(f"{r['model']:<20} {r['strategy']:<20} budget {r['budget']:>2}: accuracy {r['accuracy']:.3f} "
+                      f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] over {r['items']} items, {r['completion_tokens']:.0f} tokens, {r['seconds']:.1f} s")
+    small = [r for r in rows if r["model"] == SMALL and r["items"] >= args.limit]
+    large_greedy = [r for r in rows if r["model"] == LARGE and r["strategy"] == "greedy"]
+    best = max(small, key=lambda r: (r["accuracy"], -r["completion_tokens"])) if small else None
+    headline = {
+        "best_small_accuracy": round(best["accuracy"], 4) if best else None,
+        "best_small_strategy": best["strategy"] if best else None,
+        "best_small_budget": best["budget"] if best else None,
+        "large_greedy_accuracy": round(large_greedy[0]["accuracy"], 4) if large_greedy else None,
+    }
+    paths = write_report(store, RUN, RESULTS / "scaling-report")
+    shutil.copy(paths["accuracy_vs_tokens.png"], RESULTS / "scaling.png")
+    out = write_result("scaling", headline, models_used=[SMALL, LARGE], seeds=[SEED],
+                       details={"task": TASK, "limit": args.limit, "max_tokens": MAX_TOKENS, "cpu": cpu_name(), "rows": rows})
+    console.print(headline)
+    console.print(f"wrote {out} and {RESULTS / 'scaling.png'}")
+
+
+if __name__ == "__main__":
+    main()
