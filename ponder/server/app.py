@@ -432,20 +432,20 @@ def create_app(generator: Generator, config: ServeConfig) -> FastAPI:
                 task.cancel()
                 server.metrics.requests.labels(plan.info.name, "disconnected").inc()
 
-    @app.post("/v1/chat/completions")
-    async def chat(body: ChatRequest, request: Request):
+    async def respond(body: ChatRequest | CompletionRequest, request: Request, kind: str):
         plan = server.plan(body)
         if body.stream:
-            return StreamingResponse(stream(request, plan, "chat"), media_type="text/event-stream")
+            return StreamingResponse(stream(request, plan, kind), media_type="text/event-stream")
         results = await run_plan(request, plan)
-        return chat_response(plan, results, f"chatcmpl-{uuid.uuid4().hex}", int(time.time()))
+        make, prefix = (chat_response, "chatcmpl") if kind == "chat" else (completion_response, "cmpl")
+        return make(plan, results, f"{prefix}-{uuid.uuid4().hex}", int(time.time()))
+
+    @app.post("/v1/chat/completions")
+    async def chat(body: ChatRequest, request: Request):
+        return await respond(body, request, "chat")
 
     @app.post("/v1/completions")
     async def completions(body: CompletionRequest, request: Request):
-        plan = server.plan(body)
-        if body.stream:
-            return StreamingResponse(stream(request, plan, "text"), media_type="text/event-stream")
-        results = await run_plan(request, plan)
-        return completion_response(plan, results, f"cmpl-{uuid.uuid4().hex}", int(time.time()))
+        return await respond(body, request, "text")
 
     return app
