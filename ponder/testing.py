@@ -82,6 +82,11 @@ class ScriptedGenerator:
                     if done >= cut + 1:
                         break
                 words, text, finish = kept, text[:cut], "stop"
+        if p.confidence_stop is not None:
+            window, threshold = p.confidence_stop
+            if item.logprob < threshold and len(words) >= window:  # every token has the item's logprob
+                words, finish = words[: int(window)], "low_confidence"
+                text = "".join(words)
         logprobs = None
         if p.logprobs is not None:
             logprobs = tuple(TokenLogprob(w, item.logprob) for w in words)

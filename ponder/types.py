@@ -13,7 +13,7 @@ from typing import Literal
 from ponder.errors import InvalidRequest
 
 Role = Literal["system", "user", "assistant"]
-FinishReason = Literal["stop", "eos", "length", "deadline", "cancelled"]
+FinishReason = Literal["stop", "eos", "length", "deadline", "cancelled", "low_confidence"]
 
 
 def _check(condition: bool, message: str) -> None:
@@ -75,6 +75,10 @@ class SamplingParams:
     seed: int | None = None  # sample i of a request uses seed + i
     logprobs: int | None = None  # None: no logprobs; k >= 0: chosen token's logprob plus the top k alternatives
     ignore_eos: bool = False
+    # (window, threshold): end a sample early (finish reason "low_confidence") once the mean chosen-token logprob of
+    # its last `window` tokens falls below `threshold` (DeepConf's online early termination). Embedded backend only;
+    # other backends ignore it and the strategy filters afterwards.
+    confidence_stop: tuple[int, float] | None = None
 
     def __post_init__(self) -> None:
         _check(math.isfinite(self.temperature) and self.temperature >= 0, f"temperature must be >= 0, got {self.temperature}")
@@ -84,6 +88,8 @@ class SamplingParams:
         _check(self.max_tokens >= 1, f"max_tokens must be >= 1, got {self.max_tokens}")
         _check(self.logprobs is None or 0 <= self.logprobs <= 20, f"logprobs must be in [0, 20], got {self.logprobs}")
         _check(all(isinstance(s, str) and s for s in self.stop), "stop strings must be non-empty strings")
+        _check(self.confidence_stop is None or (int(self.confidence_stop[0]) >= 1 and math.isfinite(self.confidence_stop[1])),
+               f"confidence_stop must be (window >= 1, finite threshold), got {self.confidence_stop}")
         if not isinstance(self.stop, tuple):
             object.__setattr__(self, "stop", tuple(self.stop))
 

@@ -21,6 +21,8 @@ SPECS = {
     "mcts": "mcts?iterations=4&expand=2&max_depth=2&max_step_tokens=24&max_tokens=48&seed=1",
     "budget_forcing": "budget_forcing?min_tokens=40&max_thinking_tokens=64&max_waits=1&seed=1",
     "self_refine": "self_refine?rounds=1&max_tokens=48&seed=1",
+    "adaptive_majority": "adaptive_majority?batch=2&max_samples=6&max_tokens=48&seed=1",
+    "deepconf": "deepconf?warmup=2&n=4&max_tokens=48&window=8&seed=1",
 }
 
 

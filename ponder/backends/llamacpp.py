@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import collections
 import concurrent.futures
 import ctypes
 import itertools
@@ -91,6 +92,9 @@ class _Seq:
         self.logprobs: list[TokenLogprob] | None = [] if req.request.params.logprobs is not None else None
         self.next_token: int | None = None
         self.finish: str | None = None
+        self.window: collections.deque[float] | None = None
+        if req.request.params.confidence_stop is not None:
+            self.window = collections.deque(maxlen=int(req.request.params.confidence_stop[0]))
 
 
 class _Req:
@@ -403,6 +407,12 @@ class LlamaEngine:
         seq.generated.append(tok)
         before = len(seq.text)
         seq.text += seq.decoder.decode(self.model.piece(tok))
+        if seq.window is not None:
+            lp = seq.logprobs[-1].logprob if seq.logprobs else self._logprob(logits_index, tok, 0).logprob
+            seq.window.append(lp)
+            window, threshold = params.confidence_stop
+            if len(seq.window) == seq.window.maxlen and sum(seq.window) / len(seq.window) < threshold:
+                return self._finish(seq, "low_confidence")
         if params.stop:
             window = max(0, before - max(len(s) for s in params.stop) + 1)
             hits = [i for i in (seq.text.find(s, window) for s in params.stop) if i >= 0]

@@ -1,6 +1,6 @@
 """The built-in strategies, each a :class:`StrategyInfo` named by an entry point in ``pyproject.toml``."""
 
-from ponder.strategies import sampling, sequential, tree
+from ponder.strategies import adaptive, sampling, sequential, tree
 from ponder.strategies.registry import StrategyInfo
 
 GREEDY = StrategyInfo("greedy", sampling.greedy, sampling.GreedyParams, "one completion at temperature 0")
@@ -46,4 +46,14 @@ SELF_REFINE = StrategyInfo(
     "self_refine", sequential.self_refine, sequential.SelfRefineParams,
     "critique and revise k rounds, keep the best-scored version",
     paper="Madaan et al. 2023, Self-Refine, arXiv:2303.17651", default_scorer="judge",
+)
+ADAPTIVE_MAJORITY = StrategyInfo(
+    "adaptive_majority", adaptive.adaptive_majority, adaptive.AdaptiveMajorityParams,
+    "majority voting in rounds, stopping once the vote is settled (Beta, Dirichlet or ESC window)",
+    paper="Aggarwal et al. 2023, Adaptive-Consistency, arXiv:2305.11860; Li et al. 2024, ESC, arXiv:2401.10480",
+)
+DEEPCONF = StrategyInfo(
+    "deepconf", adaptive.deepconf, adaptive.DeepConfParams,
+    "warm-up traces set a confidence threshold; later traces stop when their confidence drops; confident ones vote",
+    paper="Fu et al. 2025, Deep Think with Confidence, arXiv:2508.15260",
 )

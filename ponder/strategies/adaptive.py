@@ -1,0 +1,149 @@
+"""Spending compute only where a question needs it: stop sampling once the vote is settled, and stop traces
+whose confidence collapses.
+
+- ``adaptive_majority``: sample in rounds and stop when the vote is settled, by the Beta or Dirichlet criterion of
+  Adaptive-Consistency (Aggarwal et al. 2023, arXiv:2305.11860) or the window criterion of Early-Stopping
+  Self-Consistency (Li et al. 2024, arXiv:2401.10480).
+- ``deepconf``: DeepConf online (Fu et al. 2025, arXiv:2508.15260): a few warm-up traces set a confidence
+  threshold; later traces are stopped by the backend as soon as their sliding-window confidence drops below it
+  (real tokens saved on the embedded backend), and the confident traces vote, weighted by confidence.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from ponder.protocols import Generator
+from ponder.scorers.confidence import trace_confidence
+from ponder.strategies.base import Meter, SamplingOptions, fit_samples, result, to_candidate, vote
+from ponder.types import Budget, Candidate, GenerationRequest, Problem, Result
+
+
+def beta_settled(counts: list[int]) -> float:
+    """P(the leading answer's share beats the runner-up's) under a uniform prior: with top-two counts a, b this is
+    P(X > 1/2) for X ~ Beta(a + 1, b + 1) = P(Binomial(a + b + 1, 1/2) >= b + 1) (Adaptive-Consistency's Beta
+    criterion).
+
+    >>> round(beta_settled([4, 0]), 4), round(beta_settled([2, 2]), 2), round(beta_settled([5]), 4)
+    (0.9688, 0.5, 0.9844)
+    """
+    top = sorted(counts, reverse=True) + [0, 0]
+    a, b = top[0], top[1]
+    n = a + b + 1
+    return sum(math.comb(n, j) for j in range(b + 1, n + 1)) / 2**n
+
+
+def dirichlet_settled(counts: list[int], draws: int = 4000, seed: int = 0) -> float:
+    """P(the leading answer has the largest probability) under Dirichlet(counts + 1), by seeded Monte Carlo."""
+    if not counts:
+        return 0.0
+    alpha = np.asarray(sorted(counts, reverse=True), dtype=float) + 1.0
+    if alpha.size == 1:
+        alpha = np.append(alpha, 1.0)  # some unseen answer
+    p = np.random.default_rng(seed).dirichlet(alpha, size=draws)
+    return float((p.argmax(axis=1) == 0).mean())
+
+
+class AdaptiveMajorityParams(SamplingOptions):
+    batch: int = Field(2, ge=1, le=64, description="samples per round")
+    max_samples: int = Field(16, ge=1, le=256, description="give up settling after this many")
+    criterion: Literal["beta", "dirichlet", "esc"] = "beta"
+    threshold: float = Field(0.95, gt=0, lt=1, description="stop when P(settled) reaches this (beta, dirichlet)")
+    window: int = Field(4, ge=2, description="esc: stop when the last `window` answers all agree")
+
+
+def settled(answers: list[str | None], p: AdaptiveMajorityParams) -> float:
+    keys = [a for a in answers if a is not None]
+    if p.criterion == "esc":
+        last = answers[-p.window :]
+        return 1.0 if len(last) == p.window and last[0] is not None and len(set(last)) == 1 else 0.0
+    counts = list(Counter(keys).values())
+    if not counts:
+        return 0.0
+    return beta_settled(counts) if p.criterion == "beta" else dirichlet_settled(counts)
+
+
+async def adaptive_majority(problem: Problem, generator: Generator, scorer, budget: Budget, params: AdaptiveMajorityParams) -> Result:
+    """Majority voting that stops as soon as the vote is settled: ``batch`` samples per round (one batched call
+    each), then the criterion decides whether another round is worth it. Easy questions stop after a round or two;
+    contested ones use up to ``max_samples``."""
+    meter = Meter(budget)
+    candidates: list[Candidate] = []
+    history: list[float] = []
+    prompt = problem.prompt()
+    stopped = None
+    while len(candidates) < params.max_samples:
+        stopped = meter.exhausted()
+        if stopped:
+            break
+        n, max_tokens = fit_samples(meter, min(params.batch, params.max_samples - len(candidates)), params.max_tokens)
+        if n == 0:
+            break
+        seed = None if params.seed is None else params.seed + len(candidates)
+        req = GenerationRequest(prompt, n=n, params=params.sampling(max_tokens=max_tokens, logprobs=0, seed=seed),
+                                deadline=meter.deadline)
+        [c] = await generator.generate([req])
+        meter.add([c])
+        candidates += [to_candidate(s) for s in c.samples]
+        history.append(settled([x.key for x in candidates], params))
+        if history[-1] >= (1.0 if params.criterion == "esc" else params.threshold):
+            stopped = None
+            break
+    v = vote(candidates)
+    return result("adaptive_majority", params, meter, candidates, chosen=v.chosen, votes=v.votes, stopped_by=stopped,
+                  extra={"samples": len(candidates), "settled": [round(h, 4) for h in history],
+                         "settled_early": bool(history) and history[-1] >= (1.0 if params.criterion == "esc" else params.threshold)})
+
+
+class DeepConfParams(SamplingOptions):
+    warmup: int = Field(4, ge=1, le=64, description="full traces that set the confidence threshold")
+    n: int = Field(16, ge=1, le=256, description="traces in all, warm-up included")
+    keep_percent: float = Field(90.0, gt=0, le=100, description="threshold = the (100 - keep)th percentile of warm-up confidence")
+    window: int = Field(32, ge=2, description="tokens in the sliding confidence window")
+
+
+async def deepconf(problem: Problem, generator: Generator, scorer, budget: Budget, params: DeepConfParams) -> Result:
+    """DeepConf online: ``warmup`` traces are generated in full; the threshold is the (100 - keep_percent)th
+    percentile of their lowest sliding-window confidence (mean logprob over ``window`` tokens); the remaining
+    ``n - warmup`` traces are generated with that threshold as a stop rule, so the backend abandons a trace the
+    moment its confidence drops. Completed confident traces vote, each weighted by its confidence."""
+    meter = Meter(budget)
+    prompt = problem.prompt()
+    n0, max_tokens = fit_samples(meter, min(params.warmup, params.n), params.max_tokens)
+    [c0] = await generator.generate([GenerationRequest(prompt, n=n0, params=params.sampling(max_tokens=max_tokens, logprobs=0),
+                                                       deadline=meter.deadline)])
+    meter.add([c0])
+    warm = [to_candidate(s) for s in c0.samples]
+    confs = [math.log(trace_confidence(c.token_logprobs, "lowest_window", params.window)) for c in warm if c.token_logprobs]
+    threshold = float(np.percentile(confs, 100 - params.keep_percent)) if confs else -math.inf
+    rest: list[Candidate] = []
+    if params.n > len(warm) and not meter.exhausted():
+        n1, max_tokens = fit_samples(meter, params.n - len(warm), params.max_tokens)
+        if n1:
+            seed = None if params.seed is None else params.seed + len(warm)
+            p1 = params.sampling(max_tokens=max_tokens, logprobs=0, seed=seed,
+                                 confidence_stop=(params.window, threshold) if math.isfinite(threshold) else None)
+            [c1] = await generator.generate([GenerationRequest(prompt, n=n1, params=p1, deadline=meter.deadline)])
+            meter.add([c1])
+            rest = [to_candidate(s) for s in c1.samples]
+    candidates = warm + rest
+
+    def confident(c: Candidate) -> bool:
+        if c.finish_reason == "low_confidence" or not c.token_logprobs:
+            return False
+        return math.log(trace_confidence(c.token_logprobs, "lowest_window", params.window)) >= threshold
+
+    weights = [trace_confidence(c.token_logprobs, "lowest_window", params.window) if confident(c) else 0.0 for c in candidates]
+    v = vote(candidates, weights)
+    if v.chosen is None:
+        v = vote(candidates)
+    stopped_early = sum(1 for c in rest if c.finish_reason == "low_confidence")
+    return result("deepconf", params, meter, candidates, chosen=v.chosen, votes=v.votes,
+                  extra={"threshold_logprob": round(threshold, 4) if math.isfinite(threshold) else None,
+                         "stopped_early": stopped_early, "tokens_in_stopped_traces": sum(c.tokens for c in rest if c.finish_reason == "low_confidence"),
+                         "voting_traces": sum(1 for w in weights if w > 0)})

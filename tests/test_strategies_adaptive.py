@@ -1,0 +1,80 @@
+"""Adaptive compute: stopping rules proved on scripted samples; DeepConf's early stop on the real engine."""
+
+import asyncio
+import math
+
+import pytest
+
+from ponder.strategies import run
+from ponder.strategies.adaptive import beta_settled, dirichlet_settled
+from ponder.testing import Scripted, ScriptedGenerator
+from ponder.types import GenerationRequest, Problem, Prompt, SamplingParams
+
+P = Problem("What is x?")
+
+
+def go(coro):
+    return asyncio.run(coro)
+
+
+def test_beta_criterion_values():
+    # P(Bin(a+b+1, 1/2) >= b+1): 3 agreeing -> 15/16, 4 agreeing -> 31/32, a tie -> 1/2
+    assert beta_settled([3]) == pytest.approx(15 / 16) and beta_settled([4, 0]) == pytest.approx(31 / 32)
+    assert beta_settled([3, 3, 1]) == pytest.approx(0.5)
+    assert dirichlet_settled([8, 1], seed=1) > 0.95 > dirichlet_settled([3, 3], seed=1)
+    assert dirichlet_settled([8, 1], seed=1) == dirichlet_settled([8, 1], seed=1)
+
+
+def test_adaptive_majority_stops_once_settled():
+    gen = ScriptedGenerator(lambda req, i: "The answer is 7")
+    r = go(run("adaptive_majority?batch=2&max_samples=16&threshold=0.95", P, gen))
+    # 2 agreeing: 7/8; 4 agreeing: 31/32 >= 0.95 -> two rounds, four samples
+    assert [req.n for call in gen.calls for req in call] == [2, 2] and r.answer == "7"
+    assert dict(r.extra)["samples"] == 4 and dict(r.extra)["settled_early"]
+
+
+def test_adaptive_majority_keeps_sampling_while_contested():
+    answers = ["1", "2"] * 8
+    gen = ScriptedGenerator([f"The answer is {a}" for a in answers])
+    r = go(run("adaptive_majority?batch=4&max_samples=12", P, gen))
+    assert dict(r.extra)["samples"] == 12 and not dict(r.extra)["settled_early"]
+
+
+def test_esc_stops_when_a_window_agrees():
+    seq = ["1", "2", "3", "4", "5", "5", "5", "5", "9", "9"]
+    gen = ScriptedGenerator([f"The answer is {a}" for a in seq])
+    r = go(run("adaptive_majority?criterion=esc&batch=2&window=4&max_samples=10", P, gen))
+    assert dict(r.extra)["samples"] == 8 and r.answer == "5"
+
+
+def test_deepconf_sets_the_threshold_from_warmup_and_drops_unconfident_traces():
+    texts = [Scripted("w " * 40 + "The answer is 3", -0.1), Scripted("w " * 40 + "The answer is 3", -0.2),
+             Scripted("w " * 40 + "The answer is 8", -2.5), Scripted("w " * 40 + "The answer is 8", -2.5),
+             Scripted("w " * 40 + "The answer is 8", -2.5), Scripted("w " * 40 + "The answer is 3", -0.15)]
+    gen = ScriptedGenerator(texts)
+    r = go(run("deepconf?warmup=2&n=6&keep_percent=90&window=8", P, gen))
+    second = gen.calls[1][0].params
+    window, threshold = second.confidence_stop
+    assert window == 8 and -0.2 <= threshold <= -0.1  # 10th percentile of the warm-up confidences
+    extra = dict(r.extra)
+    assert extra["stopped_early"] == 3 and extra["tokens_in_stopped_traces"] == 3 * 8
+    assert r.answer == "3"  # three unconfident '8's were cut off and do not vote
+
+
+def test_confidence_stop_on_the_real_engine(engine):
+    p = SamplingParams(temperature=1.0, max_tokens=200, seed=3, ignore_eos=True, confidence_stop=(4, -1e-6))
+    [c] = engine.generate_sync([GenerationRequest(Prompt.chat("Tell me a story."), n=3, params=p)])
+    assert {s.finish_reason for s in c.samples} == {"low_confidence"} and all(s.n_tokens == 4 for s in c.samples)
+
+
+def test_deepconf_saves_real_tokens_on_smollm2(smol_path):
+    from ponder.backends.llamacpp import EngineConfig, LlamaCppGenerator
+
+    with LlamaCppGenerator(smol_path, EngineConfig(n_ctx=8192, n_slots=32)) as gen:  # fresh: reproducible
+        r = go(run("deepconf?warmup=4&n=12&keep_percent=50&window=8&max_tokens=96&seed=5", Problem("What is 12 * 7?"), gen))
+    extra = dict(r.extra)
+    stopped = [c for c in r.candidates if c.finish_reason == "low_confidence"]
+    # half the warm-up traces sit below the threshold: some later traces are cut while decoding
+    assert extra["stopped_early"] == len(stopped) >= 1
+    assert all(c.tokens < 96 for c in stopped)
+    assert r.usage.completion_tokens == sum(c.tokens for c in r.candidates)
