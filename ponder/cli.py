@@ -121,6 +121,7 @@ def ask(
     temperature: Annotated[float | None, typer.Option("--temperature", "-t")] = None,
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="new tokens per completion")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="same seed, same answer")] = None,
+    effort: Annotated[str | None, typer.Option("--effort", help="low|medium|high: shorthand for --strategy auto?effort=…")] = None,
     param: Annotated[list[str], typer.Option("--param", "-p", help="strategy parameter KEY=VALUE (repeatable)")] = [],  # noqa: B006
     scorer: Annotated[str | None, typer.Option("--scorer", help="scorer spec, e.g. judge, confidence, code, reward?url=…")] = None,
     system: Annotated[str | None, typer.Option("--system", help="system prompt")] = None,
@@ -138,6 +139,10 @@ def ask(
 
     if question == "-":
         question = sys.stdin.read()
+    if effort is not None:
+        if effort not in ("low", "medium", "high"):
+            _fail(f"--effort must be low, medium or high, got {effort!r}")
+        strategy = f"auto?effort={effort}"
     overrides: dict[str, Any] = _parse_params(param)
     for key, value in (("n", n), ("temperature", temperature), ("max_tokens", max_tokens), ("seed", seed)):
         if value is not None:

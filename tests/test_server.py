@@ -74,6 +74,8 @@ def test_each_way_of_choosing_a_strategy(served):
         "budget": {"max_seconds": 30}}})
     assert r.model_extra["ponder"]["strategy"] == "beam" and r.model_extra["ponder"]["params"]["width"] == 2
     r = c.chat.completions.create(model="smol", messages=Q, reasoning_effort="low", max_tokens=32)
+    assert r.model_extra["ponder"]["strategy"] == "auto" and r.model_extra["ponder"]["params"]["effort"] == "low"
+    r = c.chat.completions.create(model="smol", messages=Q, reasoning_effort="minimal", max_tokens=32)
     assert r.model_extra["ponder"]["strategy"] == "greedy"
 
 

@@ -78,3 +78,13 @@ def test_deepconf_saves_real_tokens_on_smollm2(smol_path):
     assert extra["stopped_early"] == len(stopped) >= 1
     assert all(c.tokens < 96 for c in stopped)
     assert r.usage.completion_tokens == sum(c.tokens for c in r.candidates)
+
+
+def test_auto_maps_effort_to_caps_and_reports_difficulty():
+    gen = ScriptedGenerator(lambda req, i: "The answer is 7")
+    r = go(run("auto?effort=high", P, gen))
+    assert r.strategy == "auto" and r.answer == "7" and dict(r.extra)["difficulty"] == 0.0
+    assert [req.n for call in gen.calls for req in call] == [4]  # 4 agreeing: settled at once
+    contested = ScriptedGenerator([f"The answer is {i % 3}" for i in range(40)])
+    r = go(run("auto?effort=low", P, contested))
+    assert dict(r.extra)["samples"] == 4 and dict(r.extra)["difficulty"] > 0.4

@@ -23,6 +23,7 @@ SPECS = {
     "self_refine": "self_refine?rounds=1&max_tokens=48&seed=1",
     "adaptive_majority": "adaptive_majority?batch=2&max_samples=6&max_tokens=48&seed=1",
     "deepconf": "deepconf?warmup=2&n=4&max_tokens=48&window=8&seed=1",
+    "auto": "auto?effort=low&max_tokens=48&seed=1",
 }
 
 

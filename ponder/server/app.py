@@ -33,7 +33,7 @@ from ponder.server.schema import ChatRequest, CompletionRequest
 from ponder.strategies.registry import StrategyInfo, get, parse_spec, resolve_scorer
 from ponder.types import Budget, Problem, Result
 
-EFFORTS = {"minimal": "greedy", "low": "greedy", "medium": "majority?n=4", "high": "majority?n=16"}
+EFFORTS = {"minimal": "greedy", "low": "auto?effort=low", "medium": "auto?effort=medium", "high": "auto?effort=high"}
 
 
 @dataclass(frozen=True)

@@ -147,3 +147,28 @@ async def deepconf(problem: Problem, generator: Generator, scorer, budget: Budge
                   extra={"threshold_logprob": round(threshold, 4) if math.isfinite(threshold) else None,
                          "stopped_early": stopped_early, "tokens_in_stopped_traces": sum(c.tokens for c in rest if c.finish_reason == "low_confidence"),
                          "voting_traces": sum(1 for w in weights if w > 0)})
+
+
+EFFORT = {
+    "low": {"batch": 2, "max_samples": 4, "threshold": 0.85},
+    "medium": {"batch": 4, "max_samples": 8, "threshold": 0.9},
+    "high": {"batch": 4, "max_samples": 16, "threshold": 0.95},
+}
+
+
+class AutoParams(SamplingOptions):
+    effort: Literal["low", "medium", "high"] = Field("medium", description="low: <= 4 samples, medium: <= 8, high: <= 16")
+
+
+async def auto(problem: Problem, generator: Generator, scorer, budget: Budget, params: AutoParams) -> Result:
+    """Compute by need: adaptive majority with the effort level's round size, sample cap and settling threshold
+    (see ``EFFORT``): an easy question stops after its first agreeing round, a contested one gets the level's cap.
+    Reports the question's difficulty as seen online (1 - the winning answer's vote share)."""
+    sampling = {k: v for k, v in params.model_dump().items() if k != "effort"}
+    inner = AdaptiveMajorityParams(**sampling, **EFFORT[params.effort])
+    r = await adaptive_majority(problem, generator, scorer, budget, inner)
+    total = sum(w for _, w in r.votes)
+    difficulty = 1.0 - (r.votes[0][1] / total) if total else 1.0
+    return Result(strategy="auto", answer=r.answer, candidates=r.candidates, usage=r.usage, seconds=r.seconds,
+                  params=tuple(params.model_dump().items()), votes=r.votes, chosen=r.chosen, stopped_by=r.stopped_by,
+                  extra=r.extra + (("difficulty", round(difficulty, 4)), ("effort", params.effort)))

@@ -57,3 +57,8 @@ DEEPCONF = StrategyInfo(
     "warm-up traces set a confidence threshold; later traces stop when their confidence drops; confident ones vote",
     paper="Fu et al. 2025, Deep Think with Confidence, arXiv:2508.15260",
 )
+AUTO = StrategyInfo(
+    "auto", adaptive.auto, adaptive.AutoParams,
+    "adaptive majority at an effort level: stop as soon as the vote settles, cap by effort",
+    paper="Aggarwal et al. 2023 (adaptive stopping); Snell et al. 2024 (compute by difficulty)",
+)
