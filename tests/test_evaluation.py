@@ -155,3 +155,38 @@ def test_a_killed_run_resumes_without_losing_or_duplicating(smol_path, tmp_path)
     rep = subprocess.run([sys.executable, "-m", "ponder", "report", "k", "--db", str(db), "--out", str(tmp_path / "rep")],
                          capture_output=True, text=True, timeout=300)
     assert rep.returncode == 0 and (tmp_path / "rep" / "report.html").exists()
+
+
+FRACTAL = """```python
+def transform(g):
+    n = len(g)
+    out = [[0] * (n * n) for _ in range(n * n)]
+    for i in range(n):
+        for j in range(n):
+            if g[i][j]:
+                for a in range(n):
+                    for b in range(n):
+                        out[i * n + a][j * n + b] = g[a][b]
+    return out
+```"""
+
+
+def test_arc_direct_and_program_search(engine, tmp_path):
+    direct = load_task("arc:training")
+    p = direct.problems(1, 0)[0]
+    assert p.id == "007bbfb7" and "Test input:" in p.question
+    assert direct.score(p, "I think:\n" + p.answer) == 1.0 and direct.score(p, "0 0\n0 0") == 0.0
+    prog = load_task("arc-program:training")
+    q = prog.problems(1, 0)[0]
+    assert prog.score(q, FRACTAL) == 1.0  # reproduces every training pair and the test output
+    assert prog.score(q, "```python\ndef transform(g):\n    return g\n```") == 0.0
+    assert prog.score(q, "```python\nimport os\nos.kill(os.getppid(), 9)\n```") == 0.0  # in the sandbox
+    # the code verifier filters candidate programs on the training pairs alone
+    from ponder.scorers.code import CodeVerifier
+    from ponder.types import Trace
+
+    assert asyncio.run(CodeVerifier().score(q, [Trace.of(FRACTAL), Trace.of("def transform(g): return g")])) == [1.0, 0.0]
+    store = Store(tmp_path / "arc.sqlite")
+    run_eval(engine, store, direct, ("greedy?max_tokens=64",), (1,), limit=1, run="arc")
+    run_eval(engine, store, prog, ("verified_sampling?batch=2&max_tokens=64",), (2,), limit=1, run="arcp")
+    assert len(store.results("arc")) == 1 and len(store.results("arcp")) == 1

@@ -1,6 +1,7 @@
 """Task loaders: a task yields Problems (with references and checkers) and scores a response.
 
 Specs: ``rg:gsm_symbolic``, ``rg:chain_sum?min_terms=4`` (reasoning-gym, with generator config), ``humaneval``,
+``arc:training`` / ``arc:evaluation`` (ARC-AGI-1 grids as text), ``arc-program:training`` (program search),
 ``jsonl:path/to/file.jsonl``, or ``module:attribute`` for a custom Task.
 """
 
@@ -31,6 +32,10 @@ def load_task(spec: str) -> Task:
 
         name, config = split_spec(rest, "task")
         return ReasoningGymTask(name, config)
+    if kind in ("arc", "arc-program"):
+        from ponder.tasks.arc import ArcTask
+
+        return ArcTask(rest or "training", program=kind == "arc-program")
     if kind == "humaneval" and not rest:
         from ponder.tasks.humaneval import HumanEvalTask
 
@@ -48,4 +53,5 @@ def load_task(spec: str) -> Task:
         if not isinstance(task, Task):
             raise InvalidRequest(f"{spec!r} is not a Task (needs name, problems(limit, seed), score(problem, text))")
         return task
-    raise InvalidRequest(f"unknown task {spec!r}; use rg:NAME[?config], humaneval, jsonl:PATH or module:attribute")
+    raise InvalidRequest(f"unknown task {spec!r}; use rg:NAME[?config], humaneval, arc:SPLIT, arc-program:SPLIT, "
+                         "jsonl:PATH or module:attribute")
