@@ -130,6 +130,9 @@ def ask(
     url: Annotated[str | None, typer.Option("--url", help="an OpenAI-compatible server instead of the embedded model")] = None,
     api_key: Annotated[str | None, typer.Option("--api-key", envvar="PONDER_API_KEY")] = None,
     threads: Annotated[int | None, typer.Option("--threads", help="CPU threads (default: all cores)")] = None,
+    escalate_to: Annotated[str | None, typer.Option("--escalate-to", help="cascade: a larger model (name/path, or the server's model name with --escalate-url) asked when the first answer's vote share is below --min-agreement")] = None,
+    escalate_url: Annotated[str | None, typer.Option("--escalate-url", help="the larger model's OpenAI-compatible server")] = None,
+    min_agreement: Annotated[float, typer.Option("--min-agreement", help="cascade threshold on the winning vote share")] = 0.75,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     show_paths: Annotated[bool, typer.Option("--show-paths", help="print every reasoning path")] = False,
 ) -> None:
@@ -154,15 +157,29 @@ def ask(
         generator = open_generator(model, url=url, api_key=api_key, threads=threads)
     except PonderError as exc:
         _fail(str(exc))
+    large = None
     try:
         from ponder.strategies.registry import resolve_scorer
 
         chosen_scorer = resolve_scorer(info, scorer, generator)
-        result = asyncio.run(_run_with_progress(info.run(problem, generator, chosen_scorer, budget, params), generator, as_json))
+        if escalate_to or escalate_url:
+            from ponder.strategies.cascade import cascade
+
+            large = open_generator(escalate_to, url=escalate_url, api_key=api_key, threads=threads)
+            from urllib.parse import urlencode
+
+            small_spec = strategy + (("&" if "?" in strategy else "?") + urlencode(overrides) if overrides else "")
+            work = cascade(problem, generator, large, small_spec=small_spec, min_agreement=min_agreement, budget=budget,
+                           small_scorer=chosen_scorer)
+        else:
+            work = info.run(problem, generator, chosen_scorer, budget, params)
+        result = asyncio.run(_run_with_progress(work, generator, as_json))
     except PonderError as exc:
         _fail(str(exc))
     finally:
         asyncio.run(generator.aclose())
+        if large is not None:
+            asyncio.run(large.aclose())
     if as_json:
         print(json.dumps(result_json(result, model), ensure_ascii=False))
     else:

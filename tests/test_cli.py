@@ -49,3 +49,11 @@ def test_models_list_and_path(smol_path):
     assert ponder("models", "path", "smollm2-135m").stdout.strip() == str(smol_path)
     p = ponder("models", "path", "nope")
     assert p.returncode == 1 and "unknown model" in p.stderr
+
+
+def test_ask_cascades_to_a_larger_model(smol_path):
+    p = ponder("ask", "What is 2 + 2?", "--model", "smollm2-135m", "--n", "3", "--max-tokens", "32", "--seed", "1",
+               "--escalate-to", str(smol_path), "--min-agreement", "1.01", "--json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["strategy"] == "cascade" and out["extra"]["escalated"] is True and len(out["candidates"]) == 4

@@ -88,3 +88,27 @@ def test_auto_maps_effort_to_caps_and_reports_difficulty():
     contested = ScriptedGenerator([f"The answer is {i % 3}" for i in range(40)])
     r = go(run("auto?effort=low", P, contested))
     assert dict(r.extra)["samples"] == 4 and dict(r.extra)["difficulty"] > 0.4
+
+
+def test_cascade_escalates_only_when_the_small_model_is_unsure():
+    from ponder.strategies.cascade import cascade
+
+    sure, large = ScriptedGenerator(lambda r, i: "The answer is 5"), ScriptedGenerator(lambda r, i: "The answer is 6")
+    r = go(cascade(P, sure, large, small_spec="majority?n=4", min_agreement=0.75))
+    assert r.answer == "5" and not dict(r.extra)["escalated"] and large.calls == []
+    unsure = ScriptedGenerator([f"The answer is {a}" for a in "1212"])
+    r = go(cascade(P, unsure, large, small_spec="majority?n=4", large_spec="greedy", min_agreement=0.75))
+    extra = dict(r.extra)
+    assert r.answer == "6" and extra["escalated"] and extra["small_agreement"] == 0.5 and len(large.calls) == 1
+    assert len(r.candidates) == 5 and r.candidates[r.chosen].answer == "6"
+
+
+def test_cascade_from_the_embedded_engine_to_an_http_server(engine, llama_server):
+    from ponder.backends.openai_http import OpenAIHTTPGenerator
+    from ponder.strategies.cascade import cascade
+
+    large = OpenAIHTTPGenerator(llama_server.url, model="smol")
+    r = go(cascade(Problem("What is 2 + 9?"), engine, large, small_spec="majority?n=3&max_tokens=32&seed=2",
+                   large_spec="greedy?max_tokens=32", min_agreement=1.01))  # an impossible bar: always escalate
+    assert dict(r.extra)["escalated"] and r.usage.requests >= 2
+    assert r.usage.completion_tokens == sum(c.tokens for c in r.candidates)

@@ -1,0 +1,53 @@
+"""Cascade: answer with the small model; escalate to a larger one only when the small model is unsure.
+
+A cascade needs two generators, so it is a function over two explicit Generators rather than a registry entry
+(whose strategies take one): ``await cascade(problem, small, large)``; ``ponder ask --escalate-to MODEL`` uses it.
+The two may be on different backends (an embedded small model, a large one behind an OpenAI-compatible server).
+"""
+
+from __future__ import annotations
+
+import time
+
+from ponder.protocols import Generator, Scorer
+from ponder.strategies.registry import parse_spec
+from ponder.types import Budget, Problem, Result, Usage
+
+
+def agreement(r: Result) -> float:
+    """The winning answer's share of the votes (0 when nothing voted)."""
+    total = sum(w for _, w in r.votes)
+    return r.votes[0][1] / total if total else 0.0
+
+
+async def cascade(problem: Problem, small: Generator, large: Generator, *, small_spec: str = "auto?effort=low",
+                  large_spec: str = "greedy", min_agreement: float = 0.75, budget: Budget | None = None,
+                  small_scorer: Scorer | None = None, large_scorer: Scorer | None = None) -> Result:
+    """Run ``small_spec`` on ``small``; if its answer's vote share is below ``min_agreement`` (or it has no answer),
+    run ``large_spec`` on ``large`` and answer with that. The result holds both runs' candidates and usage."""
+    budget = budget or Budget()
+    t0 = time.monotonic()
+    info, params = parse_spec(small_spec)
+    first = await info.run(problem, small, small_scorer, budget, params)
+    share = agreement(first)
+    if first.answer is not None and share >= min_agreement:
+        return Result(strategy="cascade", answer=first.answer, candidates=first.candidates, usage=first.usage,
+                      seconds=time.monotonic() - t0, params=(("small", small_spec), ("large", large_spec),
+                                                             ("min_agreement", min_agreement)),
+                      votes=first.votes, chosen=first.chosen, stopped_by=first.stopped_by,
+                      extra=(("escalated", False), ("small_agreement", round(share, 4))))
+    left = budget
+    if budget.max_seconds is not None:
+        left = Budget(budget.max_tokens, budget.max_samples, max(0.001, budget.max_seconds - (time.monotonic() - t0)))
+    if budget.max_tokens is not None:
+        left = Budget(max(1, budget.max_tokens - first.usage.completion_tokens), left.max_samples, left.max_seconds)
+    info2, params2 = parse_spec(large_spec)
+    second = await info2.run(problem, large, large_scorer, left, params2)
+    offset = len(first.candidates)
+    return Result(strategy="cascade", answer=second.answer, candidates=first.candidates + second.candidates,
+                  usage=Usage.total([first.usage, second.usage]).with_seconds(time.monotonic() - t0),
+                  seconds=time.monotonic() - t0,
+                  params=(("small", small_spec), ("large", large_spec), ("min_agreement", min_agreement)),
+                  votes=second.votes, chosen=None if second.chosen is None else offset + second.chosen,
+                  stopped_by=second.stopped_by,
+                  extra=(("escalated", True), ("small_agreement", round(share, 4)), ("small_answer", first.answer)))
