@@ -321,6 +321,38 @@ def report(
         print(p)
 
 
+plan_app = typer.Typer(help="Difficulty-aware allocation policies learnt from stored evaluation runs.", no_args_is_help=True)
+app.add_typer(plan_app, name="plan")
+
+
+@plan_app.command("fit")
+def plan_fit(
+    run: Annotated[str, typer.Argument(help="a stored evaluation run that includes majority")],
+    db: Annotated[Path, typer.Option("--db")] = Path("ponder-eval.sqlite"),
+    out_path: Annotated[Path, typer.Option("--out")] = Path("ponder-policy.json"),
+    model: Annotated[str | None, typer.Option("--model", help="fit on this model's rows only")] = None,
+    probe: Annotated[int, typer.Option("--probe", help="samples that measure difficulty")] = 4,
+    cost_weight: Annotated[float, typer.Option("--cost-weight", help="accuracy given up per 1000 generated tokens")] = 0.05,
+) -> None:
+    """Fit which strategy and budget to use per difficulty bin; `auto?policy=FILE` uses it."""
+    from ponder.evaluation.plan import fit_policy
+    from ponder.evaluation.store import Store
+
+    if not db.exists():
+        _fail(f"no evaluation store at {db}")
+    try:
+        policy = fit_policy(Store(db), run, model=model, probe=probe, cost_weight=cost_weight)
+    except PonderError as exc:
+        _fail(str(exc))
+    table = Table(title=f"policy fitted on {run!r} (probe {probe}, cost weight {cost_weight})")
+    for col in ("probe agreement <", "strategy", "budget", "items", "accuracy", "tokens"):
+        table.add_column(col)
+    for b in policy.bins:
+        table.add_row(f"{b.max_agreement:.2f}", b.strategy, str(b.budget), str(b.items), f"{b.accuracy:.3f}", f"{b.tokens:.0f}")
+    out.print(table)
+    print(policy.save(out_path))
+
+
 @app.command("strategies")
 def strategies_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The registered strategies, their parameters with defaults, default scorer and source."""

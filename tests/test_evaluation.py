@@ -190,3 +190,32 @@ def test_arc_direct_and_program_search(engine, tmp_path):
     run_eval(engine, store, direct, ("greedy?max_tokens=64",), (1,), limit=1, run="arc")
     run_eval(engine, store, prog, ("verified_sampling?batch=2&max_tokens=64",), (2,), limit=1, run="arcp")
     assert len(store.results("arc")) == 1 and len(store.results("arcp")) == 1
+
+
+def test_plan_fit_learns_a_policy_that_auto_follows(engine, tmp_path):
+    from ponder.evaluation.plan import Policy, fit_policy
+    from ponder.strategies import run as run_strategy
+    from ponder.testing import ArithmeticTask
+
+    store = Store(tmp_path / "plan.sqlite")
+    task = ArithmeticTask()
+    run_eval(engine, store, task, ("greedy?max_tokens=32", "majority?max_tokens=32"), (1, 2, 4), limit=4, run="p")
+    policy = fit_policy(store, "p", probe=2, cost_weight=0.0)
+    assert policy.bins and sum(b.items for b in policy.bins) == 4
+    # on the data it was fitted on, choosing per bin is never worse than the best single fixed choice (cost weight 0)
+    policy_acc = sum(b.accuracy * b.items for b in policy.bins) / sum(b.items for b in policy.bins)
+    assert policy_acc >= max(row["accuracy"] for row in summarize(store, "p")) - 1e-9
+    path = policy.save(tmp_path / "policy.json")
+    assert Policy.load(path) == policy
+    r = asyncio.run(run_strategy(f"auto?policy={path}&max_tokens=32&seed=3", task.problems(1, 7)[0], engine))
+    extra = dict(r.extra)
+    assert extra["policy_choice"] in {f"{b.strategy}@{b.budget}" for b in policy.bins} and 0 <= extra["difficulty"] <= 1
+    with pytest.raises(InvalidRequest, match="cannot read the policy"):
+        asyncio.run(run_strategy(f"auto?policy={tmp_path / 'missing.json'}", task.problems(1, 7)[0], engine))
+
+
+def test_policy_choice_by_agreement():
+    from ponder.evaluation.plan import Bin, Policy
+
+    p = Policy(4, 0.0, (Bin(0.5, "majority", 16, 3, 0.3, 900), Bin(1.0 + 1e-9, "greedy", 1, 5, 0.9, 80)), "x")
+    assert p.choose(0.25).strategy == "majority" and p.choose(1.0).strategy == "greedy" and p.choose(0.75).budget == 1

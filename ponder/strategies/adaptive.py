@@ -158,13 +158,17 @@ EFFORT = {
 
 class AutoParams(SamplingOptions):
     effort: Literal["low", "medium", "high"] = Field("medium", description="low: <= 4 samples, medium: <= 8, high: <= 16")
+    policy: str | None = Field(None, description="a policy file from `ponder plan fit`: choose strategy and budget by "
+                                                 "the agreement of a first probe of samples")
 
 
 async def auto(problem: Problem, generator: Generator, scorer, budget: Budget, params: AutoParams) -> Result:
     """Compute by need: adaptive majority with the effort level's round size, sample cap and settling threshold
     (see ``EFFORT``): an easy question stops after its first agreeing round, a contested one gets the level's cap.
     Reports the question's difficulty as seen online (1 - the winning answer's vote share)."""
-    sampling = {k: v for k, v in params.model_dump().items() if k != "effort"}
+    if params.policy:
+        return await _auto_with_policy(problem, generator, scorer, budget, params)
+    sampling = {k: v for k, v in params.model_dump().items() if k not in ("effort", "policy")}
     inner = AdaptiveMajorityParams(**sampling, **EFFORT[params.effort])
     r = await adaptive_majority(problem, generator, scorer, budget, inner)
     total = sum(w for _, w in r.votes)
@@ -172,3 +176,50 @@ async def auto(problem: Problem, generator: Generator, scorer, budget: Budget, p
     return Result(strategy="auto", answer=r.answer, candidates=r.candidates, usage=r.usage, seconds=r.seconds,
                   params=tuple(params.model_dump().items()), votes=r.votes, chosen=r.chosen, stopped_by=r.stopped_by,
                   extra=r.extra + (("difficulty", round(difficulty, 4)), ("effort", params.effort)))
+
+
+async def _auto_with_policy(problem: Problem, generator: Generator, scorer, budget: Budget, params: AutoParams) -> Result:
+    """Probe, read the question's difficulty, then spend what the fitted policy says for that difficulty. A
+    majority choice reuses the probe's samples; any other strategy runs with the budget mapped to its size."""
+    from ponder.evaluation.plan import Policy, probe_agreement
+    from ponder.evaluation.runner import BUDGET_AXIS
+    from ponder.strategies.registry import get, resolve_scorer
+
+    policy = Policy.load(params.policy)
+    meter = Meter(budget)
+    sampling = {k: v for k, v in params.model_dump().items() if k not in ("effort", "policy")}
+    n, max_tokens = fit_samples(meter, policy.probe, params.max_tokens)
+    [c] = await generator.generate([GenerationRequest(problem.prompt(), n=n, params=params.sampling(max_tokens=max_tokens, logprobs=0),
+                                                      deadline=meter.deadline)])
+    meter.add([c])
+    probe = [to_candidate(s) for s in c.samples]
+    agreement = probe_agreement([x.key for x in probe])
+    choice = policy.choose(agreement)
+    candidates = list(probe)
+    if choice.strategy in ("majority", "sample", "greedy") or meter.exhausted():
+        more = max(0, choice.budget - len(probe)) if choice.strategy == "majority" else 0
+        n2, max_tokens = fit_samples(meter, more, params.max_tokens)
+        if n2:
+            seed = None if params.seed is None else params.seed + len(probe)
+            [c2] = await generator.generate([GenerationRequest(problem.prompt(), n=n2, deadline=meter.deadline,
+                                                               params=params.sampling(max_tokens=max_tokens, logprobs=0, seed=seed))])
+            meter.add([c2])
+            candidates += [to_candidate(s) for s in c2.samples]
+        v = vote(candidates)
+        chosen, votes = v.chosen, v.votes
+    else:
+        info = get(choice.strategy)
+        axis = BUDGET_AXIS.get(choice.strategy, lambda k: {})(choice.budget)
+        fields = info.params.model_fields
+        inner = info.parse_params({**{k: v for k, v in sampling.items() if k in fields}, **axis})
+        left = Budget(None if budget.max_tokens is None else max(1, budget.max_tokens - meter.usage.completion_tokens),
+                      None if budget.max_samples is None else max(1, budget.max_samples - meter.samples),
+                      None if budget.max_seconds is None else max(0.001, budget.max_seconds - meter.elapsed()))
+        r = await info.run(problem, generator, resolve_scorer(info, scorer, generator), left, inner)
+        meter.usage = meter.usage + r.usage
+        candidates += list(r.candidates)
+        chosen = None if r.chosen is None else len(probe) + r.chosen
+        votes = r.votes
+    return result("auto", params, meter, candidates, chosen=chosen, votes=votes,
+                  extra={"probe_agreement": round(agreement, 4), "difficulty": round(1 - agreement, 4),
+                         "policy_choice": f"{choice.strategy}@{choice.budget}", "policy": params.policy})

@@ -1,0 +1,106 @@
+"""Difficulty-aware allocation (compute-optimal scaling, Snell et al. 2024): learn from a stored evaluation run
+which strategy and budget pays best for questions of each difficulty, as seen online from cheap signals.
+
+The signal is the agreement of the first ``probe`` samples (the winning answer's share among them): questions the
+model answers consistently are easy. ``fit_policy`` bins the run's items by that signal and, per bin, picks the
+(strategy, budget) with the highest ``accuracy - cost_weight * generated_tokens / 1000``. ``auto`` loads such a
+policy (``auto?policy=PATH``): it draws the probe, looks up the bin, and spends what the bin's choice says.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ponder.errors import InvalidRequest
+from ponder.evaluation.store import Store
+
+EDGES = (0.5, 0.75, 1.0)  # agreement bins: [0, .5), [.5, .75), [.75, 1), [1]
+
+
+@dataclass(frozen=True)
+class Bin:
+    max_agreement: float  # this bin holds probe agreement < max_agreement (the last bin: == 1)
+    strategy: str
+    budget: int
+    items: int
+    accuracy: float
+    tokens: float
+
+
+@dataclass(frozen=True)
+class Policy:
+    probe: int
+    cost_weight: float
+    bins: tuple[Bin, ...]
+    fitted_on: str
+
+    def choose(self, agreement: float) -> Bin:
+        for b in self.bins:
+            if agreement < b.max_agreement or b is self.bins[-1]:
+                return b
+        return self.bins[-1]
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps({"probe": self.probe, "cost_weight": self.cost_weight, "fitted_on": self.fitted_on,
+                                    "bins": [asdict(b) for b in self.bins]}, indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Policy:
+        try:
+            d = json.loads(Path(path).read_text())
+            return cls(int(d["probe"]), float(d["cost_weight"]), tuple(Bin(**b) for b in d["bins"]), d.get("fitted_on", "?"))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InvalidRequest(f"cannot read the policy {path}: {exc}") from None
+
+
+def probe_agreement(keys: list[str | None]) -> float:
+    """
+    >>> probe_agreement(["4", "4", "5", None]), probe_agreement([None, None])
+    (0.5, 0.0)
+    """
+    if not keys:
+        return 0.0
+    counts = Counter(k for k in keys if k is not None)
+    return max(counts.values()) / len(keys) if counts else 0.0
+
+
+def _bin_index(agreement: float) -> int:
+    for i, edge in enumerate(EDGES):
+        if agreement < edge:
+            return i
+    return len(EDGES)
+
+
+def fit_policy(store: Store, run: str, *, model: str | None = None, probe: int = 4, cost_weight: float = 0.05) -> Policy:
+    """Fit the per-difficulty choice on a stored run that includes sampling strategies (their shared samples give
+    the probe signal)."""
+    samples: dict[str, list[str | None]] = defaultdict(list)
+    for s in store.all_samples(run):
+        if model is None or s["model"] == model:
+            samples[s["item"]].append(s["key"])
+    if not samples:
+        raise InvalidRequest(f"run {run!r} has no stored samples to read difficulty from: include majority in it")
+    item_bin = {item: _bin_index(probe_agreement(keys[:probe])) for item, keys in samples.items()}
+    per: dict[int, dict[tuple[str, int], list[tuple[float, int]]]] = defaultdict(lambda: defaultdict(list))
+    for r in store.results(run):
+        if (model is None or r["model"] == model) and r["item"] in item_bin:
+            per[item_bin[r["item"]]][(r["strategy"], r["budget"])].append((r["correct"], r["completion_tokens"]))
+    bins = []
+    uppers = list(EDGES) + [1.0 + 1e-9]
+    for i, upper in enumerate(uppers):
+        options = per.get(i)
+        if not options:
+            continue
+        def value(kv):
+            rows = kv[1]
+            acc = sum(c for c, _ in rows) / len(rows)
+            tok = sum(t for _, t in rows) / len(rows)
+            return acc - cost_weight * tok / 1000, -tok
+        (strategy, budget), rows = max(options.items(), key=value)
+        bins.append(Bin(upper, strategy, budget, len(rows), sum(c for c, _ in rows) / len(rows), sum(t for _, t in rows) / len(rows)))
+    return Policy(probe, cost_weight, tuple(bins), run)
