@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from typing import Any
@@ -55,12 +56,7 @@ async def post_json(client: httpx.AsyncClient, url: str, body: dict[str, Any], *
             if timeout <= 0:
                 raise DeadlinePassed()
         try:
-            if semaphore is not None:
-                async with semaphore:
-                    if on_attempt:
-                        on_attempt()
-                    resp = await asyncio.wait_for(client.post(url, json=body), timeout)
-            else:
+            async with semaphore if semaphore is not None else contextlib.nullcontext():
                 if on_attempt:
                     on_attempt()
                 resp = await asyncio.wait_for(client.post(url, json=body), timeout)

@@ -204,7 +204,7 @@ def resolve(model: str, *, pull_missing: bool = True, root: Path | None = None, 
         if not path.is_file():
             raise ModelError(f"model file {path} does not exist")
         return path
-    m = spec(model)
+    spec(model)  # an unknown name fails here, with the list of known ones
     if is_pulled(model, root):
         return model_file(model, root)
     if not pull_missing:

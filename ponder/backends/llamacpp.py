@@ -16,7 +16,6 @@ import asyncio
 import codecs
 import collections
 import concurrent.futures
-import ctypes
 import itertools
 import os
 import queue
@@ -410,7 +409,7 @@ class LlamaEngine:
         if seq.window is not None:
             lp = seq.logprobs[-1].logprob if seq.logprobs else self._logprob(logits_index, tok, 0).logprob
             seq.window.append(lp)
-            window, threshold = params.confidence_stop
+            threshold = params.confidence_stop[1]
             if len(seq.window) == seq.window.maxlen and sum(seq.window) / len(seq.window) < threshold:
                 return self._finish(seq, "low_confidence")
         if params.stop:

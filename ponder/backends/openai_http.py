@@ -24,7 +24,6 @@ from ponder.http import DeadlinePassed, post_json
 from ponder.types import Completion, GenerationRequest, Sample, TokenLogprob, Usage
 
 
-
 class OpenAIHTTPGenerator:
     """``OpenAIHTTPGenerator("http://127.0.0.1:8000/v1", model="qwen")`` — see the module docstring."""
 
@@ -103,7 +102,7 @@ class OpenAIHTTPGenerator:
         if request.prompt.text is not None:
             body["prompt"] = request.prompt.text + request.prefix
             if p.logprobs is not None:
-                body["logprobs"] = max(p.logprobs, 0) if p.logprobs else 0
+                body["logprobs"] = p.logprobs
             return "/completions", body
         messages = [{"role": m.role, "content": m.content} for m in request.prompt.messages]
         if request.prefix:

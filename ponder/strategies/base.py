@@ -85,43 +85,33 @@ def fit_samples(meter: Meter, n: int, max_tokens: int) -> tuple[int, int]:
     return n, max_tokens
 
 
-def mean_logprob(sample: Sample) -> float | None:
-    if not sample.logprobs:
-        return None
-    return sum(t.logprob for t in sample.logprobs) / len(sample.logprobs)
-
-
 def chosen_logprobs(sample: Sample) -> tuple[float, ...] | None:
     return tuple(t.logprob for t in sample.logprobs) if sample.logprobs is not None else None
 
 
-def to_candidate(sample: Sample, *, prefix: str = "", steps: tuple[str, ...] = (), tokens: int | None = None,
-                 step_logprobs: tuple[tuple[float, ...], ...] | None = None) -> Candidate:
-    """A candidate from a finished sample (``prefix``: text generated before it, e.g. earlier steps)."""
-    text = prefix + sample.text
+def make_candidate(text: str, *, tokens: int, finish_reason: str, token_logprobs: tuple[float, ...] | None = None,
+                   steps: tuple[str, ...] = (), step_logprobs: tuple[tuple[float, ...], ...] | None = None,
+                   score: float | None = None, step_scores: tuple[float, ...] = ()) -> Candidate:
+    """A candidate from its text: the final answer extracted and normalised, confidence = mean token logprob."""
     answer = extract_answer(text) if text else None
-    lps = chosen_logprobs(sample)
-    if step_logprobs is not None:
-        all_lps = tuple(x for s in step_logprobs for x in s)
-        confidence = sum(all_lps) / len(all_lps) if all_lps else None
-    else:
-        all_lps, confidence = lps, mean_logprob(sample)
     return Candidate(
         text=text,
         answer=answer,
         key=normalize_answer(answer) if answer is not None else None,
-        tokens=sample.n_tokens if tokens is None else tokens,
-        finish_reason=sample.finish_reason,
+        tokens=tokens,
+        finish_reason=finish_reason,  # type: ignore[arg-type]
         steps=steps,
-        confidence=confidence,
-        token_logprobs=all_lps,
+        score=score,
+        step_scores=step_scores,
+        confidence=sum(token_logprobs) / len(token_logprobs) if token_logprobs else None,
+        token_logprobs=token_logprobs,
         step_logprobs=step_logprobs,
     )
 
 
-def with_answer(c: Candidate, text: str) -> Candidate:
-    answer = extract_answer(text) if text else None
-    return replace(c, text=text, answer=answer, key=normalize_answer(answer) if answer is not None else None)
+def to_candidate(sample: Sample) -> Candidate:
+    return make_candidate(sample.text, tokens=sample.n_tokens, finish_reason=sample.finish_reason,
+                          token_logprobs=chosen_logprobs(sample))
 
 
 async def score_candidates(scorer: Scorer, problem: Problem, candidates: Sequence[Candidate]) -> tuple[Candidate, ...]:

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field, replace
 from pydantic import Field, model_validator
 
 from ponder.protocols import Generator, Scorer
-from ponder.strategies.base import Meter, SamplingOptions, chosen_logprobs, result, score_candidates, to_candidate, vote
+from ponder.strategies.base import (Meter, SamplingOptions, chosen_logprobs, make_candidate, result, score_candidates,
+                                   to_candidate, vote)
 from ponder.types import Budget, Candidate, GenerationRequest, Problem, Prompt, Result, Sample
 
 
@@ -62,7 +63,7 @@ async def budget_forcing(problem: Problem, generator: Generator, scorer, budget:
                 p = params.sampling(temperature=0.0, max_tokens=params.answer_tokens, stop=("\n",), logprobs=0)
             tok_left = meter.tokens_left()
             if tok_left is not None:
-                p = params.sampling(**{**_fields(p), "max_tokens": max(1, min(p.max_tokens, tok_left // len(active)))})
+                p = replace(p, max_tokens=max(1, min(p.max_tokens, tok_left // len(active))))
             requests.append(GenerationRequest(prompt, params=p, prefix=t.text, deadline=meter.deadline))
         completions = await generator.generate(requests)
         meter.add(completions)
@@ -82,19 +83,11 @@ async def budget_forcing(problem: Problem, generator: Generator, scorer, budget:
                 t.waits += 1
             else:
                 t.state, t.finish = "done", s.finish_reason
-    candidates = []
-    for t in traces:
-        sample = Sample(t.text, tuple(range(t.tokens)), t.finish)  # type: ignore[arg-type]
-        c = to_candidate(sample)
-        candidates.append(replace(c, confidence=(sum(t.logprobs) / len(t.logprobs)) if t.logprobs else None,
-                                  token_logprobs=tuple(t.logprobs)))
+    candidates = [make_candidate(t.text, tokens=t.tokens, finish_reason=t.finish, token_logprobs=tuple(t.logprobs))
+                  for t in traces]
     v = vote(candidates)
     return result("budget_forcing", params, meter, candidates, chosen=v.chosen, votes=v.votes,
                   extra={"waits": [t.waits for t in traces], "thinking_tokens": [t.tokens for t in traces], "rounds": rounds})
-
-
-def _fields(p) -> dict:
-    return {k: getattr(p, k) for k in ("temperature", "top_p", "top_k", "min_p", "max_tokens", "stop", "seed", "logprobs")}
 
 
 class SelfRefineParams(SamplingOptions):
@@ -123,7 +116,7 @@ async def self_refine(problem: Problem, generator: Generator, scorer: Scorer, bu
         p = params.sampling(logprobs=0, seed=None if params.seed is None else params.seed + r)
         tok_left = meter.tokens_left()
         if tok_left is not None:
-            p = params.sampling(logprobs=0, max_tokens=max(1, min(params.max_tokens, tok_left)), seed=p.seed)
+            p = replace(p, max_tokens=max(1, min(params.max_tokens, tok_left)))
         [c] = await generator.generate([GenerationRequest(prompt, params=p, deadline=meter.deadline)])
         meter.add([c])
         latest = to_candidate(c.samples[0])

@@ -16,8 +16,7 @@ from pydantic import Field, model_validator
 
 from ponder.protocols import Generator, Scorer
 from ponder.scorers.base import aggregate
-from ponder.strategies.base import Meter, SamplingOptions, chosen_logprobs, result, vote
-from ponder.scorers.answers import extract_answer, normalize_answer
+from ponder.strategies.base import Meter, SamplingOptions, chosen_logprobs, make_candidate, result, vote
 from ponder.types import Budget, Candidate, GenerationRequest, Problem, Result, Trace
 
 
@@ -58,14 +57,9 @@ class Node:
         return Trace(self.text, self.steps, self.step_logprobs, self.finish == "eos")
 
     def candidate(self) -> Candidate:
-        answer = extract_answer(self.text) if self.text else None
-        flat = tuple(x for s in self.step_logprobs for x in s)
-        return Candidate(
-            text=self.text, answer=answer, key=normalize_answer(answer) if answer is not None else None,
-            tokens=self.tokens, finish_reason=self.finish or "length", steps=self.steps, score=self.score,  # type: ignore[arg-type]
-            step_scores=self.step_scores, confidence=(sum(flat) / len(flat)) if flat else None, token_logprobs=flat,
-            step_logprobs=self.step_logprobs,
-        )
+        return make_candidate(self.text, tokens=self.tokens, finish_reason=self.finish or "length", steps=self.steps,
+                              token_logprobs=tuple(x for s in self.step_logprobs for x in s), step_logprobs=self.step_logprobs,
+                              score=self.score, step_scores=self.step_scores)
 
 
 class Stepper:
@@ -94,9 +88,8 @@ class Stepper:
         per = self.p.max_tokens if final else self.p.max_step_tokens
         max_tokens = self._max_tokens(sum(kk for _, kk in pairs), per)
         stop = () if final else (self.p.step_delimiter,)
-        params = self.p.sampling(max_tokens=max_tokens, stop=stop, logprobs=0)
-        if params.seed is not None:
-            params = self.p.sampling(max_tokens=max_tokens, stop=stop, logprobs=0, seed=params.seed + 1000 * self.expansions)
+        seed = None if self.p.seed is None else self.p.seed + 1000 * self.expansions
+        params = self.p.sampling(max_tokens=max_tokens, stop=stop, logprobs=0, seed=seed)
         self.expansions += 1
         requests = [GenerationRequest(self.prompt, n=kk, params=params, prefix=node.text, deadline=self.meter.deadline)
                     for node, kk in pairs]
