@@ -112,3 +112,13 @@ def test_cascade_from_the_embedded_engine_to_an_http_server(engine, llama_server
                    large_spec="greedy?max_tokens=32", min_agreement=1.01))  # an impossible bar: always escalate
     assert dict(r.extra)["escalated"] and r.usage.requests >= 2
     assert r.usage.completion_tokens == sum(c.tokens for c in r.candidates)
+
+
+def test_cascade_counts_the_small_run_against_the_budget():
+    from ponder.strategies.cascade import cascade
+    from ponder.types import Budget
+
+    unsure = ScriptedGenerator([f"The answer is {a}" for a in "1212"])
+    large = ScriptedGenerator(lambda r, i: "The answer is 6")
+    r = go(cascade(P, unsure, large, small_spec="majority?n=4", large_spec="majority?n=4", budget=Budget(max_samples=5)))
+    assert [req.n for call in large.calls for req in call] == [1] and r.answer == "6"

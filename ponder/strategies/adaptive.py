@@ -212,11 +212,8 @@ async def _auto_with_policy(problem: Problem, generator: Generator, scorer, budg
         axis = BUDGET_AXIS.get(choice.strategy, lambda k: {})(choice.budget)
         fields = info.params.model_fields
         inner = info.parse_params({**{k: v for k, v in sampling.items() if k in fields}, **axis})
-        left = Budget(None if budget.max_tokens is None else max(1, budget.max_tokens - meter.usage.completion_tokens),
-                      None if budget.max_samples is None else max(1, budget.max_samples - meter.samples),
-                      None if budget.max_seconds is None else max(0.001, budget.max_seconds - meter.elapsed()))
-        r = await info.run(problem, generator, resolve_scorer(info, scorer, generator), left, inner)
-        meter.usage = meter.usage + r.usage
+        r = await info.run(problem, generator, resolve_scorer(info, scorer, generator), meter.remaining(), inner)
+        meter.charge(r)
         candidates += list(r.candidates)
         chosen = None if r.chosen is None else len(probe) + r.chosen
         votes = r.votes

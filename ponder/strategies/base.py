@@ -71,6 +71,18 @@ class Meter:
             return "max_seconds"
         return None
 
+    def charge(self, sub: Result) -> None:
+        """Count a sub-search (another strategy run inside this one) against the budget."""
+        self.usage = self.usage + sub.usage
+        self.samples += len(sub.candidates)
+
+    def remaining(self) -> Budget:
+        """What is left, as the Budget of a sub-search (never below one token, one sample, one millisecond)."""
+        b = self.budget
+        return Budget(None if b.max_tokens is None else max(1, b.max_tokens - self.usage.completion_tokens),
+                      None if b.max_samples is None else max(1, b.max_samples - self.samples),
+                      None if b.max_seconds is None else max(0.001, b.max_seconds - self.elapsed()))
+
     def final_usage(self) -> Usage:
         return self.usage.with_seconds(self.elapsed())
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from ponder.protocols import Generator, Scorer
+from ponder.strategies.base import Meter
 from ponder.strategies.registry import parse_spec
 from ponder.types import Budget, Problem, Result, Usage
 
@@ -25,10 +26,11 @@ async def cascade(problem: Problem, small: Generator, large: Generator, *, small
                   small_scorer: Scorer | None = None, large_scorer: Scorer | None = None) -> Result:
     """Run ``small_spec`` on ``small``; if its answer's vote share is below ``min_agreement`` (or it has no answer),
     run ``large_spec`` on ``large`` and answer with that. The result holds both runs' candidates and usage."""
-    budget = budget or Budget()
-    t0 = time.monotonic()
+    meter = Meter(budget or Budget())
+    t0 = meter.started
     info, params = parse_spec(small_spec)
-    first = await info.run(problem, small, small_scorer, budget, params)
+    first = await info.run(problem, small, small_scorer, meter.budget, params)
+    meter.charge(first)
     share = agreement(first)
     if first.answer is not None and share >= min_agreement:
         return Result(strategy="cascade", answer=first.answer, candidates=first.candidates, usage=first.usage,
@@ -36,13 +38,8 @@ async def cascade(problem: Problem, small: Generator, large: Generator, *, small
                                                              ("min_agreement", min_agreement)),
                       votes=first.votes, chosen=first.chosen, stopped_by=first.stopped_by,
                       extra=(("escalated", False), ("small_agreement", round(share, 4))))
-    left = budget
-    if budget.max_seconds is not None:
-        left = Budget(budget.max_tokens, budget.max_samples, max(0.001, budget.max_seconds - (time.monotonic() - t0)))
-    if budget.max_tokens is not None:
-        left = Budget(max(1, budget.max_tokens - first.usage.completion_tokens), left.max_samples, left.max_seconds)
     info2, params2 = parse_spec(large_spec)
-    second = await info2.run(problem, large, large_scorer, left, params2)
+    second = await info2.run(problem, large, large_scorer, meter.remaining(), params2)
     offset = len(first.candidates)
     return Result(strategy="cascade", answer=second.answer, candidates=first.candidates + second.candidates,
                   usage=Usage.total([first.usage, second.usage]).with_seconds(time.monotonic() - t0),
