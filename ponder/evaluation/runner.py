@@ -79,6 +79,10 @@ def _canonical(params: dict[str, Any]) -> str:
     return json.dumps(params, sort_keys=True, default=str)
 
 
+def _item(problem: Problem) -> str:
+    return problem.id or problem.question[:64]
+
+
 def units(strategy_name: str, budgets: tuple[int, ...]) -> list[int]:
     """The budgets a strategy is evaluated at (greedy has one)."""
     return [1] if strategy_name in ("greedy", "sample") else list(budgets)
@@ -107,7 +111,7 @@ class Evaluator:
         info, base_params = parse_spec(spec)
         name = info.name
         params_json = _canonical(base_params.model_dump())
-        key = Key(self.config.run, self.task.name, problem.id or problem.question[:64], model, name, params_json, self.config.seed)
+        key = Key(self.config.run, self.task.name, _item(problem), model, name, params_json, self.config.seed)
         budgets = units(name, self.config.budgets)
         todo = [b for b in budgets if not self.store.has_result(key, b)]
         if not todo:
@@ -130,9 +134,10 @@ class Evaluator:
             axis = BUDGET_AXIS.get(name, lambda k: {})(b)
             params = info.parse_params({**base_params.model_dump(), **seed_params, **axis})
             r = await info.run(problem, generator, scorer, budget, params)
-            text = r.text or ""
-            correct = self.task.score(problem, text) if text else 0.0
-            n_correct = sum(1 for c in r.candidates if self.task.score(problem, c.text) > 0) if len(r.candidates) > 1 else int(correct > 0)
+            # each candidate is scored once (a sandbox run, for code tasks); the chosen one's score is the result's
+            scores = [self.task.score(problem, c.text) for c in r.candidates]
+            correct = scores[r.chosen] if r.chosen is not None and r.text else 0.0
+            n_correct = sum(1 for s in scores if s > 0)
             self.store.put_result(key, b, {
                 "answer": r.answer, "reference": problem.answer, "correct": correct, "prompt_tokens": r.usage.prompt_tokens,
                 "cached_prompt_tokens": r.usage.cached_prompt_tokens, "completion_tokens": r.usage.completion_tokens,
@@ -142,7 +147,7 @@ class Evaluator:
     def _samples_key(self, model: str, problem: Problem, base_params) -> Key:
         """Sampling strategies share one set of samples per item: keyed by the sampling parameters alone."""
         sampling = {k: v for k, v in base_params.model_dump().items() if k in SamplingOptions.model_fields and k != "seed"}
-        return Key(self.config.run, self.task.name, problem.id or problem.question[:64], model, "samples",
+        return Key(self.config.run, self.task.name, _item(problem), model, "samples",
                    _canonical(sampling), self.config.seed)
 
     async def _shared_samples(self, model, generator, problem, info, base_params, need: int):
