@@ -27,7 +27,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ponder.errors import BackendError, BackendUnavailable, ContextOverflow, InvalidRequest, PonderError
+from ponder.errors import BackendUnavailable, ContextOverflow, InvalidRequest, PonderError
 from ponder.protocols import Generator
 from ponder.server.schema import ChatRequest, CompletionRequest
 from ponder.strategies.registry import StrategyInfo, get, parse_spec, resolve_scorer
@@ -60,9 +60,20 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.message, self.type, self.param, self.headers = status, message, type_, param, headers or {}
 
+    @classmethod
+    def from_backend(cls, exc: PonderError) -> ApiError:
+        """The HTTP error for a failure inside the search: too long a prompt is the client's, the rest upstream's."""
+        if isinstance(exc, ContextOverflow):
+            return cls(400, str(exc), param="messages")
+        if isinstance(exc, BackendUnavailable):
+            return cls(502, f"the model backend is unavailable: {exc}", type_="upstream_error")
+        return cls(502, f"the model backend failed: {exc}", type_="upstream_error")
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": None}}
+
     def response(self) -> JSONResponse:
-        body = {"error": {"message": self.message, "type": self.type, "param": self.param, "code": None}}
-        return JSONResponse(body, status_code=self.status, headers=self.headers)
+        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
 
 @dataclass
@@ -371,12 +382,8 @@ def create_app(generator: Generator, config: ServeConfig) -> FastAPI:
             results = task.result()
         except ApiError:
             raise
-        except ContextOverflow as exc:
-            raise ApiError(400, str(exc), param="messages") from None
-        except BackendUnavailable as exc:
-            raise ApiError(502, f"the model backend is unavailable: {exc}", type_="upstream_error") from None
-        except (BackendError, PonderError) as exc:
-            raise ApiError(502, f"the model backend failed: {exc}", type_="upstream_error") from None
+        except PonderError as exc:
+            raise ApiError.from_backend(exc) from None
         finally:
             if not task.done():
                 task.cancel()
@@ -406,12 +413,8 @@ def create_app(generator: Generator, config: ServeConfig) -> FastAPI:
                     yield chunk([], ponder={"progress": progress})
             try:
                 results = task.result()
-            except ApiError as exc:
-                yield _sse({"error": {"message": exc.message, "type": exc.type, "param": exc.param, "code": None}})
-                yield b"data: [DONE]\n\n"
-                return
-            except PonderError as exc:
-                yield _sse({"error": {"message": f"the model backend failed: {exc}", "type": "upstream_error", "param": None, "code": None}})
+            except (ApiError, PonderError) as exc:  # the same errors as without streaming, as an SSE event
+                yield _sse((exc if isinstance(exc, ApiError) else ApiError.from_backend(exc)).body())
                 yield b"data: [DONE]\n\n"
                 return
             server.record(plan, results, "ok", time.monotonic() - t0)
