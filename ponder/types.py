@@ -132,6 +132,7 @@ class Sample:
     finish_reason: FinishReason
     logprobs: tuple[TokenLogprob, ...] | None = None
     num_tokens: int | None = None  # set by backends that report a count but not the token ids (HTTP servers)
+    mean_logprob: float | None = None  # set where only the mean chosen-token logprob is known (replayed stored samples)
 
     @property
     def n_tokens(self) -> int:

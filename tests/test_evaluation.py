@@ -73,7 +73,7 @@ def test_jsonl_task_grid_store_and_rerun(engine, tmp_path):
     # budgets reuse samples: 4 drawn per item, budget k reads the first k
     assert {r["n_candidates"] for r in maj} == {1, 2, 4}
     samples = list(store.all_samples("r"))
-    assert len(samples) == 3 * 4
+    assert len(samples) == 3 * (4 + 1)  # 4 sampled draws and greedy's one completion per item
     by_item = {}
     for r in maj:
         by_item.setdefault(r["item"], {})[r["budget"]] = r["completion_tokens"]
@@ -86,7 +86,7 @@ def test_jsonl_task_grid_store_and_rerun(engine, tmp_path):
     cfg = EvalConfig(run="r", task=task.name, models=("smol",), strategies=("weighted_best_of_n?max_tokens=32",),
                      budgets=(1, 2, 4), limit=3, seed=1, workers=2, scorer="confidence")
     asyncio.run(evaluate(store, task, cfg, lambda m: _Shared(engine)))
-    assert engine.stats.completion_tokens == before and len(list(store.all_samples("r"))) == 12
+    assert engine.stats.completion_tokens == before and len(list(store.all_samples("r"))) == 15
     assert store.db.execute("SELECT count(*) FROM scores").fetchone()[0] == 12
     assert len(store.results("r")) == 12 + 3 * 3
     summary = summarize(store, "r")
@@ -219,3 +219,43 @@ def test_policy_choice_by_agreement():
 
     p = Policy(4, 0.0, (Bin(0.5, "majority", 16, 3, 0.3, 900), Bin(1.0 + 1e-9, "greedy", 1, 5, 0.9, 80)), "x")
     assert p.choose(0.25).strategy == "majority" and p.choose(1.0).strategy == "greedy" and p.choose(0.75).budget == 1
+
+
+def test_adaptive_strategies_replay_the_shared_samples(engine, tmp_path):
+    """adaptive_majority and auto run for real, but their sample requests are served from the stored draws of the
+    fixed-budget vote (sample i = seed + i): no new tokens, costs equal to the draws they consumed, and a variant
+    label per criterion in the summary."""
+    from ponder.evaluation.runner import ReplayGenerator
+    from ponder.strategies.registry import parse_spec
+    from ponder.testing import ArithmeticTask
+    from ponder.types import GenerationRequest, SamplingParams
+
+    store = Store(tmp_path / "replay.sqlite")
+    task = ArithmeticTask()
+    run_eval(engine, store, task, ("majority?max_tokens=32",), (8,), limit=3, run="a")
+    before = engine.stats.completion_tokens
+    run_eval(engine, store, task, ("adaptive_majority?max_tokens=32&batch=2", "adaptive_majority?max_tokens=32&batch=2&criterion=esc&window=3",
+                                   "auto?max_tokens=32&effort=low"), (8,), limit=3, run="a")
+    assert engine.stats.completion_tokens == before  # everything came from the store
+    samples = {}
+    for s in store.all_samples("a"):
+        samples.setdefault(s["item"], []).append(s)
+    rows = [r for r in store.results("a") if r["strategy"] in ("adaptive_majority", "auto")]
+    assert len(rows) == 3 * 3 and {r["budget"] for r in rows if r["strategy"] == "auto"} == {1}
+    for r in rows:
+        used = samples[r["item"]][: r["n_candidates"]]
+        assert r["completion_tokens"] == sum(s["tokens"] for s in used) and r["seconds"] > 0
+        assert r["n_candidates"] <= 8 and r["n_correct"] == sum(1 for s in used if s["correct"] > 0)
+    labels = {s["strategy"] for s in summarize(store, "a")}
+    assert {"adaptive_majority?criterion=esc&window=3", "adaptive_majority?criterion=beta&window=4", "auto", "majority"} <= labels
+    # a request the shared draws cannot answer (another temperature) goes to the live model
+    from ponder.evaluation.runner import Evaluator
+
+    problem = task.problems(1, 1)[0]
+    ev = Evaluator(store, task, EvalConfig(run="a", task=task.name, models=("smol",), strategies=(), seed=1))
+    _, params = parse_spec("majority?max_tokens=32")
+    replay = ReplayGenerator(ev, "smol", _Shared(engine), problem, params)
+    [c] = asyncio.run(replay.generate([GenerationRequest(problem.prompt(), n=2, params=SamplingParams(temperature=0.7, top_p=0.95, top_k=40, max_tokens=32, seed=1, logprobs=0))]))
+    assert replay.served == 2 and engine.stats.completion_tokens == before
+    [c2] = asyncio.run(replay.generate([GenerationRequest(problem.prompt(), n=1, params=SamplingParams(temperature=1.0, max_tokens=8, seed=1))]))
+    assert replay.served == 2 and engine.stats.completion_tokens > before and c2.samples[0].n_tokens <= 8

@@ -81,14 +81,14 @@ def fit_policy(store: Store, run: str, *, model: str | None = None, probe: int =
     the probe signal)."""
     samples: dict[str, list[str | None]] = defaultdict(list)
     for s in store.all_samples(run):
-        if model is None or s["model"] == model:
+        if (model is None or s["model"] == model) and json.loads(s["params"]).get("temperature") != 0:
             samples[s["item"]].append(s["key"])
     if not samples:
         raise InvalidRequest(f"run {run!r} has no stored samples to read difficulty from: include majority in it")
     item_bin = {item: _bin_index(probe_agreement(keys[:probe])) for item, keys in samples.items()}
     per: dict[int, dict[tuple[str, int], list[tuple[float, int]]]] = defaultdict(lambda: defaultdict(list))
     for r in store.results(run):
-        if (model is None or r["model"] == model) and r["item"] in item_bin:
+        if (model is None or r["model"] == model) and r["item"] in item_bin and r["strategy"] not in ("auto", "cascade"):
             per[item_bin[r["item"]]][(r["strategy"], r["budget"])].append((r["correct"], r["completion_tokens"]))
     bins = []
     uppers = list(EDGES) + [1.0 + 1e-9]

@@ -24,10 +24,30 @@ class Prices:
     machine_per_hour: float = 0.0
 
 
-def summarize(store: Store, run: str, prices: Prices = Prices(), seed: int = 0) -> list[dict]:
+def _labels(results) -> dict[tuple[str, str, str], str]:
+    """A row label per (model, strategy, params): the strategy's name, plus the parameters that tell its variants
+    apart when one model ran the same strategy with different parameters (``adaptive_majority?criterion=esc``)."""
+    variants: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for r in results:
+        variants[(r["model"], r["strategy"])].add(r["params"])
+    labels = {}
+    for (model, strategy), params in variants.items():
+        decoded = {p: json.loads(p) for p in params}
+        differing = sorted({k for d in decoded.values() for k in d if len({json.dumps(x.get(k)) for x in decoded.values()}) > 1})
+        for p, d in decoded.items():
+            shown = "&".join(f"{k}={d[k]}" for k in differing if k in d and d[k] is not None)
+            labels[(model, strategy, p)] = strategy + (f"?{shown}" if shown else "")
+    return labels
+
+
+def summarize(store: Store, run: str, prices: Prices = Prices(), seed: int = 0, items: set[str] | None = None) -> list[dict]:
+    """Accuracy (with a seeded bootstrap 95% interval), tokens, seconds and cost per model, strategy variant and
+    budget; ``items`` restricts it to those task items (to compare configurations on exactly the same questions)."""
+    results = [r for r in store.results(run) if items is None or r["item"] in items]
+    labels = _labels(results)
     groups: dict[tuple[str, str, int], list] = defaultdict(list)
-    for r in store.results(run):
-        groups[(r["model"], r["strategy"], r["budget"])].append(r)
+    for r in results:
+        groups[(r["model"], labels[(r["model"], r["strategy"], r["params"])], r["budget"])].append(r)
     rows = []
     for (model, strategy, budget), rs in sorted(groups.items()):
         acc, lo, hi = bootstrap_ci([r["correct"] for r in rs], seed=seed)
@@ -44,17 +64,24 @@ def summarize(store: Store, run: str, prices: Prices = Prices(), seed: int = 0) 
     return rows
 
 
-def coverage(store: Store, run: str) -> dict[tuple[str, str], list[tuple[int, float]]]:
-    """pass@k for k = 1, 2, 4, ... up to the samples drawn, per (model, strategy), from the stored samples."""
+def coverage(store: Store, run: str, items: set[str] | None = None) -> dict[tuple[str, str], list[tuple[int, float]]]:
+    """pass@k for k = 1, 2, 4, ... up to the samples drawn, per model and sampling parameters, from the stored
+    samples (greedy's temperature-0 samples are not draws and are left out)."""
     counts: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for s in store.all_samples(run):
-        counts[(s["model"], s["strategy"])][s["item"]].append(s["correct"])
+        if (items is not None and s["item"] not in items) or json.loads(s["params"]).get("temperature") == 0:
+            continue
+        counts[(s["model"], s["params"])][s["item"]].append(s["correct"])
+    per_model = defaultdict(int)
+    for model, _ in counts:
+        per_model[model] += 1
     out = {}
-    for key, items in counts.items():
-        n_min = min(len(v) for v in items.values())
-        pairs = [(n_min, sum(1 for x in v[:n_min] if x > 0)) for v in items.values()]
+    for (model, params), by_item in counts.items():
+        n_min = min(len(v) for v in by_item.values())
+        pairs = [(n_min, sum(1 for x in v[:n_min] if x > 0)) for v in by_item.values()]
         ks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128, 256) if k <= n_min]
-        out[key] = [(k, mean_pass_at_k(pairs, k)) for k in ks]
+        label = "samples" if per_model[model] == 1 else f"samples {params}"
+        out[(model, label)] = [(k, mean_pass_at_k(pairs, k)) for k in ks]
     return out
 
 
@@ -103,11 +130,12 @@ def _plot(summary: list[dict], cov, out: Path) -> dict[str, Path]:
     return paths
 
 
-def write_report(store: Store, run: str, out: str | Path, prices: Prices = Prices()) -> dict[str, Path]:
+def write_report(store: Store, run: str, out: str | Path, prices: Prices = Prices(), items: set[str] | None = None,
+                 seed: int = 0) -> dict[str, Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    summary = summarize(store, run, prices)
-    cov = coverage(store, run)
+    summary = summarize(store, run, prices, seed=seed, items=items)
+    cov = coverage(store, run, items)
     paths = _plot(summary, cov, out)
     (out / "summary.json").write_text(json.dumps({"run": run, "config": store.run_config(run), "summary": summary,
                                                   "coverage": {f"{m}/{s}": v for (m, s), v in cov.items()}}, indent=2))

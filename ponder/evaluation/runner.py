@@ -1,11 +1,20 @@
 """Run a grid of models x strategies x budgets on a task, storing every result and sample as it goes.
 
-Sampling strategies (``sample``, ``majority``, ``best_of_n``, ``weighted_best_of_n``) share one set of samples per
-item and sampling parameters, drawn once at the largest budget; the result at budget k is derived from the first k
-samples (as search-and-learn subsamples), and scorer judgements are stored per sample, so a whole set of curves
-costs one sampling run of the largest budget plus one judgement per sample and scorer. Other strategies map the budget onto their size parameter
-(``BUDGET_AXIS``) and run once per budget; ``greedy`` runs once. Everything is keyed in the store, so a killed run
-resumes where it stopped and a finished one recomputes nothing.
+Sampling strategies (``greedy``, ``sample``, ``majority``, ``best_of_n``, ``weighted_best_of_n``) share one set of
+samples per item and sampling parameters, drawn once at the largest budget; the result at budget k is derived from
+the first k samples (as search-and-learn subsamples), and scorer judgements are stored per sample, so a whole set of
+curves costs one sampling run of the largest budget plus one judgement per sample and scorer.
+
+Strategies that decide online how many samples to draw (``adaptive_majority``, ``auto``) run for real, but on a
+``ReplayGenerator``: their requests for independent samples of the item's prompt are served from the same shared
+samples (sample i is the draw with seed + i, exactly what a live request with that seed asks for), drawing and
+storing more only when they need more than are stored. So adaptive stopping is judged on the very sample stream the
+fixed-budget vote sees (as Adaptive-Consistency evaluates it), and its cost is the tokens of the samples it used.
+Anything else they ask for (other prompts, scorers' calls, confidence-stopped decoding) goes to the live generator.
+
+Other strategies map the budget onto their size parameter (``BUDGET_AXIS``) and run once per budget; strategies
+with no size parameter run once. Everything is keyed in the store, so a killed run resumes where it stopped and a
+finished one recomputes nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,10 +31,12 @@ from ponder.protocols import Generator
 from ponder.strategies.base import SamplingOptions, vote
 from ponder.strategies.registry import get, parse_spec, resolve_scorer
 from ponder.tasks import Task
-from ponder.types import Budget, Candidate, Problem, Trace
+from ponder.types import Budget, Candidate, Completion, GenerationRequest, Problem, Sample, Trace, Usage
 
-REUSE = {"sample", "majority", "best_of_n", "weighted_best_of_n"}
+REUSE = {"greedy", "sample", "majority", "best_of_n", "weighted_best_of_n"}
+REPLAY = {"adaptive_majority", "auto"}
 BUDGET_AXIS: dict[str, Callable[[int], dict[str, int]]] = {
+    "adaptive_majority": lambda k: {"max_samples": k},
     "beam": lambda k: {"width": k, "keep": k // 2 if k % 2 == 0 else 1},
     "dvts": lambda k: {"width": k, "expand": 2 if k % 2 == 0 else 1},
     "mcts": lambda k: {"iterations": 2 * k},
@@ -79,13 +90,65 @@ def _canonical(params: dict[str, Any]) -> str:
     return json.dumps(params, sort_keys=True, default=str)
 
 
-def _item(problem: Problem) -> str:
+def item_id(problem: Problem) -> str:
     return problem.id or problem.question[:64]
 
 
 def units(strategy_name: str, budgets: tuple[int, ...]) -> list[int]:
-    """The budgets a strategy is evaluated at (greedy has one)."""
-    return [1] if strategy_name in ("greedy", "sample") else list(budgets)
+    """The budgets a strategy is evaluated at: one for those with no size to vary (greedy, sample, auto)."""
+    if strategy_name in ("greedy", "sample") or (strategy_name not in REUSE and strategy_name not in BUDGET_AXIS):
+        return [1]
+    return list(budgets)
+
+
+class ReplayGenerator:
+    """A Generator for one item that serves requests for independent samples of the item's prompt, at the shared
+    sampling parameters, from the evaluator's shared samples (sample i of a request with seed s is shared sample
+    s - run seed + i), drawing and storing more on the live generator when the stored ones run out. Every other
+    request goes to the live generator. ``seconds`` sums the stored generation time of the samples it served."""
+
+    def __init__(self, evaluator: Evaluator, model: str, live: Generator, problem: Problem, params) -> None:
+        self.evaluator, self.model, self.live, self.problem, self.params = evaluator, model, live, problem, params
+        self.name = getattr(live, "name", model)
+        self.expected = SamplingOptions(**{k: v for k, v in params.model_dump().items()
+                                           if k in SamplingOptions.model_fields}).sampling(logprobs=0)
+        self.served = 0
+        self.seconds = 0.0
+
+    def _first_index(self, req: GenerationRequest) -> int | None:
+        p, e = req.params, self.expected
+        same = (req.prompt == self.problem.prompt() and not req.prefix and p.confidence_stop is None
+                and (p.temperature, p.top_p, p.top_k, p.min_p, p.max_tokens, p.stop, p.ignore_eos)
+                == (e.temperature, e.top_p, e.top_k, e.min_p, e.max_tokens, e.stop, e.ignore_eos))
+        if not same:
+            return None
+        if p.temperature == 0:
+            return 0
+        if p.seed is None or p.seed < self.evaluator.config.seed:
+            return None
+        return p.seed - self.evaluator.config.seed
+
+    async def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        out: list[Completion] = []
+        for req in requests:
+            first = self._first_index(req)
+            if first is None:
+                [c] = await self.live.generate([req])
+                out.append(c)
+                continue
+            rows = await self.evaluator._shared_samples(self.model, self.live, self.problem, self.params, first + req.n)
+            served = rows[first:first + req.n] if req.params.temperature else [rows[0]] * req.n
+            self.served += len(served)
+            self.seconds += sum(r["seconds"] for r in served)
+            samples = tuple(Sample(text=r["text"], token_ids=(), finish_reason=r["finish"], num_tokens=r["tokens"],
+                                   mean_logprob=r["confidence"]) for r in served)
+            out.append(Completion(samples, Usage(prompt_tokens=rows[0]["prompt_tokens"],
+                                                 completion_tokens=sum(r["tokens"] for r in served),
+                                                 seconds=sum(r["seconds"] for r in served))))
+        return out
+
+    async def aclose(self) -> None:
+        """The live generator belongs to the evaluator; nothing to close here."""
 
 
 class Evaluator:
@@ -111,7 +174,7 @@ class Evaluator:
         info, base_params = parse_spec(spec)
         name = info.name
         params_json = _canonical(base_params.model_dump())
-        key = Key(self.config.run, self.task.name, _item(problem), model, name, params_json, self.config.seed)
+        key = Key(self.config.run, self.task.name, item_id(problem), model, name, params_json, self.config.seed)
         budgets = units(name, self.config.budgets)
         todo = [b for b in budgets if not self.store.has_result(key, b)]
         if not todo:
@@ -122,7 +185,7 @@ class Evaluator:
         budget = Budget(max_seconds=self.config.max_seconds_per_item)
         seed_params = {"seed": self.config.seed} if "seed" in info.params.model_fields else {}
         if name in REUSE:
-            rows = await self._shared_samples(model, generator, problem, info, base_params, max(budgets))
+            rows = await self._shared_samples(model, generator, problem, base_params, max(budgets))
             scores = None
             if name in ("best_of_n", "weighted_best_of_n"):
                 scores = await self._scores(model, problem, info, base_params, rows, scorer)
@@ -133,7 +196,8 @@ class Evaluator:
         for b in todo:
             axis = BUDGET_AXIS.get(name, lambda k: {})(b)
             params = info.parse_params({**base_params.model_dump(), **seed_params, **axis})
-            r = await info.run(problem, generator, scorer, budget, params)
+            gen = self.replay(model, generator, problem, params) if name in REPLAY else generator
+            r = await info.run(problem, gen, scorer, budget, params)
             # each candidate is scored once (a sandbox run, for code tasks); the chosen one's score is the result's
             scores = [self.task.score(problem, c.text) for c in r.candidates]
             correct = scores[r.chosen] if r.chosen is not None and r.text else 0.0
@@ -141,16 +205,21 @@ class Evaluator:
             self.store.put_result(key, b, {
                 "answer": r.answer, "reference": problem.answer, "correct": correct, "prompt_tokens": r.usage.prompt_tokens,
                 "cached_prompt_tokens": r.usage.cached_prompt_tokens, "completion_tokens": r.usage.completion_tokens,
-                "seconds": r.seconds, "n_candidates": len(r.candidates), "n_correct": n_correct, "stopped_by": r.stopped_by})
+                "seconds": r.seconds + getattr(gen, "seconds", 0.0), "n_candidates": len(r.candidates), "n_correct": n_correct,
+                "stopped_by": r.stopped_by})
             self.progress.advance()
+
+    def replay(self, model: str, generator: Generator, problem: Problem, params) -> ReplayGenerator:
+        """A generator serving ``problem``'s independent samples at ``params``' sampling options from the shared ones."""
+        return ReplayGenerator(self, model, generator, problem, params)
 
     def _samples_key(self, model: str, problem: Problem, base_params) -> Key:
         """Sampling strategies share one set of samples per item: keyed by the sampling parameters alone."""
         sampling = {k: v for k, v in base_params.model_dump().items() if k in SamplingOptions.model_fields and k != "seed"}
-        return Key(self.config.run, self.task.name, _item(problem), model, "samples",
+        return Key(self.config.run, self.task.name, item_id(problem), model, "samples",
                    _canonical(sampling), self.config.seed)
 
-    async def _shared_samples(self, model, generator, problem, info, base_params, need: int):
+    async def _shared_samples(self, model, generator, problem, base_params, need: int):
         skey = self._samples_key(model, problem, base_params)
         rows = self.store.samples(skey)
         if len(rows) >= need:
@@ -194,6 +263,8 @@ class Evaluator:
                            score=scores[i] if scores else None, confidence=r["confidence"]) for i, r in enumerate(rows)]
         if name == "majority":
             chosen = vote(cands).chosen
+        elif name == "greedy":
+            chosen = 0
         elif name == "weighted_best_of_n":
             chosen = vote(cands, [c.score or 0.0 for c in cands]).chosen
         elif name == "best_of_n":

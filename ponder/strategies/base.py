@@ -103,7 +103,8 @@ def chosen_logprobs(sample: Sample) -> tuple[float, ...] | None:
 
 def make_candidate(text: str, *, tokens: int, finish_reason: str, token_logprobs: tuple[float, ...] | None = None,
                    steps: tuple[str, ...] = (), step_logprobs: tuple[tuple[float, ...], ...] | None = None,
-                   score: float | None = None, step_scores: tuple[float, ...] = ()) -> Candidate:
+                   score: float | None = None, step_scores: tuple[float, ...] = (),
+                   mean_logprob: float | None = None) -> Candidate:
     """A candidate from its text: the final answer extracted and normalised, confidence = mean token logprob."""
     answer = extract_answer(text) if text else None
     return Candidate(
@@ -115,7 +116,7 @@ def make_candidate(text: str, *, tokens: int, finish_reason: str, token_logprobs
         steps=steps,
         score=score,
         step_scores=step_scores,
-        confidence=sum(token_logprobs) / len(token_logprobs) if token_logprobs else None,
+        confidence=sum(token_logprobs) / len(token_logprobs) if token_logprobs else mean_logprob,
         token_logprobs=token_logprobs,
         step_logprobs=step_logprobs,
     )
@@ -123,7 +124,7 @@ def make_candidate(text: str, *, tokens: int, finish_reason: str, token_logprobs
 
 def to_candidate(sample: Sample) -> Candidate:
     return make_candidate(sample.text, tokens=sample.n_tokens, finish_reason=sample.finish_reason,
-                          token_logprobs=chosen_logprobs(sample))
+                          token_logprobs=chosen_logprobs(sample), mean_logprob=sample.mean_logprob)
 
 
 async def score_candidates(scorer: Scorer, problem: Problem, candidates: Sequence[Candidate]) -> tuple[Candidate, ...]:
