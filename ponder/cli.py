@@ -116,7 +116,7 @@ async def _run_with_progress(coro, generator, quiet: bool):
 def ask(
     question: Annotated[str, typer.Argument(help="the question; '-' reads it from stdin")],
     model: Annotated[str, typer.Option("--model", "-m", help="registry name or .gguf path (with --url: the server's model name)")] = models.DEFAULT_MODEL,
-    strategy: Annotated[str, typer.Option("--strategy", "-s", help="strategy name or spec like 'majority?n=16'")] = "majority",
+    strategy: Annotated[str, typer.Option("--strategy", "-s", help="strategy name or spec like 'majority?n=16' (default: auto, medium effort)")] = "auto",
     n: Annotated[int | None, typer.Option("--n", "-n", help="samples (for strategies that take n)")] = None,
     temperature: Annotated[float | None, typer.Option("--temperature", "-t")] = None,
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="new tokens per completion")] = None,
@@ -125,8 +125,9 @@ def ask(
     param: Annotated[list[str], typer.Option("--param", "-p", help="strategy parameter KEY=VALUE (repeatable)")] = [],  # noqa: B006
     scorer: Annotated[str | None, typer.Option("--scorer", help="scorer spec, e.g. judge, confidence, code, reward?url=…")] = None,
     system: Annotated[str | None, typer.Option("--system", help="system prompt")] = None,
-    budget_tokens: Annotated[int | None, typer.Option("--budget-tokens", help="most completion tokens in all")] = None,
-    budget_seconds: Annotated[float | None, typer.Option("--budget-seconds", help="most wall seconds")] = None,
+    budget_tokens: Annotated[int | None, typer.Option("--max-tokens-total", "--budget-tokens", help="most generated tokens in all; then the best answer so far")] = None,
+    budget_samples: Annotated[int | None, typer.Option("--max-samples", help="most sampled completions (tree expansions); then the best answer so far")] = None,
+    budget_seconds: Annotated[float | None, typer.Option("--deadline-s", "--budget-seconds", help="most wall seconds; then the best answer so far")] = None,
     url: Annotated[str | None, typer.Option("--url", help="an OpenAI-compatible server instead of the embedded model")] = None,
     api_key: Annotated[str | None, typer.Option("--api-key", envvar="PONDER_API_KEY")] = None,
     threads: Annotated[int | None, typer.Option("--threads", help="CPU threads (default: all cores)")] = None,
@@ -136,7 +137,8 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     show_paths: Annotated[bool, typer.Option("--show-paths", help="print every reasoning path")] = False,
 ) -> None:
-    """Answer QUESTION by sampling several reasoning paths and voting (or any other --strategy)."""
+    """Answer QUESTION, spending compute by need (auto: sample in rounds until the vote is settled; or any other
+    --strategy)."""
     from ponder.backends import open_generator
     from ponder.strategies import parse_spec
 
@@ -151,9 +153,13 @@ def ask(
         if value is not None:
             overrides[key] = value
     try:
+        info, params = parse_spec(strategy.split("?")[0])  # the strategy alone first, to check what --n means for it
+        if n is not None and "n" not in info.params.model_fields:
+            _fail(f"--n does not apply to {info.name!r}, which decides how many samples to draw itself: cap it with "
+                  f"--max-samples {n}, or fix the count with --strategy majority --n {n}")
         info, params = parse_spec(strategy, overrides)
         problem = Problem(question, system=system)
-        budget = Budget(max_tokens=budget_tokens, max_seconds=budget_seconds)
+        budget = Budget(max_tokens=budget_tokens, max_samples=budget_samples, max_seconds=budget_seconds)
         generator = open_generator(model, url=url, api_key=api_key, threads=threads)
     except PonderError as exc:
         _fail(str(exc))

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -42,12 +44,15 @@ class ScriptedGenerator:
     ``script`` is a list of completions handed out in order (one per sample, across calls), or a function
     ``(request, sample_index) -> text`` for answers that depend on the prompt or prefix. Tokens are words. Stop
     strings, ``max_tokens`` and logprobs are honoured as a real backend would; ``calls`` records every request.
+    With ``seconds_per_token`` each call takes that long per decoding step (the samples of a call decode together)
+    and a request's ``deadline`` ends its samples there, finish reason ``deadline``, as on the embedded backend.
     """
 
     name = "scripted"
 
-    def __init__(self, script: Script):
+    def __init__(self, script: Script, seconds_per_token: float = 0.0):
         self.script = script
+        self.seconds_per_token = seconds_per_token
         self.calls: list[list[GenerationRequest]] = []
         self._next = 0
 
@@ -61,13 +66,15 @@ class ScriptedGenerator:
             self._next += 1
         return item if isinstance(item, Scripted) else Scripted(item)
 
-    def _sample(self, request: GenerationRequest, index: int) -> Sample:
+    def _sample(self, request: GenerationRequest, index: int, steps_left: int | None = None) -> Sample:
         item = self._take(request, index)
         p = request.params
         words = _words(item.text)
         finish = "eos"
         if len(words) > p.max_tokens:
             words, finish = words[: p.max_tokens], "length"
+        if steps_left is not None and len(words) > steps_left:
+            words, finish = words[:steps_left], "deadline"
         text = "".join(words)
         if p.stop:
             hits = [i for i in (text.find(s) for s in p.stop) if i >= 0]
@@ -95,11 +102,17 @@ class ScriptedGenerator:
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
         self.calls.append(list(requests))
         out = []
+        start = time.monotonic()
         for r in requests:
-            samples = tuple(self._sample(r, i) for i in range(r.n))
+            steps_left = None
+            if self.seconds_per_token and r.deadline is not None:
+                steps_left = max(0, int((r.deadline - start) / self.seconds_per_token))
+            samples = tuple(self._sample(r, i, steps_left) for i in range(r.n))
             prompt_tokens = sum(len(_words(m.content)) for m in r.prompt.messages) + len(_words(r.prompt.text or "")) + len(_words(r.prefix))
             usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=sum(s.n_tokens for s in samples), requests=1)
             out.append(Completion(samples, usage))
+        if self.seconds_per_token:
+            await asyncio.sleep(self.seconds_per_token * max((s.n_tokens for c in out for s in c.samples), default=0))
         return out
 
     async def aclose(self) -> None:

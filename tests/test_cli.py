@@ -10,7 +10,7 @@ def ponder(*args, input=None, timeout=300):
 
 
 def test_ask_json_on_the_test_model(smol_path):
-    p = ponder("ask", "What is 2 + 2?", "--model", "smollm2-135m", "--n", "4", "--max-tokens", "64", "--seed", "3", "--json")
+    p = ponder("ask", "What is 2 + 2?", "--model", "smollm2-135m", "-s", "majority", "--n", "4", "--max-tokens", "64", "--seed", "3", "--json")
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert {"answer", "votes", "usage", "candidates"} <= set(out)
@@ -19,9 +19,23 @@ def test_ask_json_on_the_test_model(smol_path):
     assert sum(out["votes"].values()) == sum(1 for c in out["candidates"] if c["key"] is not None)
     if out["votes"]:
         assert out["candidates"][out["chosen"]]["key"] == next(iter(out["votes"]))
-    again = json.loads(ponder("ask", "What is 2 + 2?", "--model", "smollm2-135m", "--n", "4", "--max-tokens", "64",
+    again = json.loads(ponder("ask", "What is 2 + 2?", "--model", "smollm2-135m", "-s", "majority", "--n", "4", "--max-tokens", "64",
                               "--seed", "3", "--json").stdout)
     assert again["answer"] == out["answer"] and again["votes"] == out["votes"]
+
+
+def test_ask_defaults_to_auto_and_honours_the_budget_flags(smol_path):
+    p = ponder("ask", "What is 5 + 3?", "--model", "smollm2-135m", "--max-tokens", "48", "--seed", "1", "--max-samples", "3",
+               "--json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["strategy"] == "auto" and 1 <= len(out["candidates"]) <= 3
+    p = ponder("ask", "What is 5 + 3?", "--model", "smollm2-135m", "--max-tokens", "48", "--max-tokens-total", "40",
+               "--deadline-s", "30", "--json")
+    out = json.loads(p.stdout)
+    assert out["usage"]["completion_tokens"] <= 40 and out["stopped_by"] == "max_tokens"
+    p = ponder("ask", "What is 5 + 3?", "--model", "smollm2-135m", "--n", "4")
+    assert p.returncode != 0 and "--n does not apply to 'auto'" in p.stderr and "--max-samples 4" in p.stderr
 
 
 def test_ask_table_by_default(smol_path):
@@ -38,7 +52,7 @@ def test_bad_input_gets_a_clear_message():
     p = ponder("ask", "hi", "--param", "nonsense")
     assert p.returncode == 1 and "KEY=VALUE" in p.stderr
     p = ponder("ask", "hi", "-s", "greedy", "--n", "3")
-    assert p.returncode == 1 and "invalid parameters for strategy 'greedy'" in p.stderr
+    assert p.returncode == 1 and "--n does not apply to 'greedy'" in p.stderr
     assert "Traceback" not in p.stderr
 
 
@@ -52,7 +66,7 @@ def test_models_list_and_path(smol_path):
 
 
 def test_ask_cascades_to_a_larger_model(smol_path):
-    p = ponder("ask", "What is 2 + 2?", "--model", "smollm2-135m", "--n", "3", "--max-tokens", "32", "--seed", "1",
+    p = ponder("ask", "What is 2 + 2?", "--model", "smollm2-135m", "-s", "majority", "--n", "3", "--max-tokens", "32", "--seed", "1",
                "--escalate-to", str(smol_path), "--min-agreement", "1.01", "--json")
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)

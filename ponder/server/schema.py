@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 
 class TextPart(BaseModel):
@@ -28,9 +28,11 @@ class ChatMessage(BaseModel):
 
 class BudgetIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    max_tokens: int | None = Field(None, ge=1, description="generated tokens for the whole search")
+    max_tokens: int | None = Field(None, ge=1, description="generated tokens for the whole search",
+                                   validation_alias=AliasChoices("max_tokens", "max_tokens_total"))
     max_samples: int | None = Field(None, ge=1)
-    max_seconds: float | None = Field(None, gt=0, description="deadline: the best answer so far is returned then")
+    max_seconds: float | None = Field(None, gt=0, description="deadline: the best answer so far is returned then",
+                                      validation_alias=AliasChoices("max_seconds", "deadline_s"))
 
 
 class PonderOptions(BaseModel):

@@ -42,6 +42,9 @@ class Meter:
     started: float = field(default_factory=time.monotonic)
     usage: Usage = field(default_factory=Usage)
     samples: int = 0
+    limited: str | None = None  # the budget axis that made a request smaller than the strategy asked for
+    shortened: bool = False  # the token budget cut max_tokens below what the strategy asked for
+    deadline_hit: bool = False  # a sample was ended by the deadline
 
     @property
     def deadline(self) -> float | None:
@@ -51,6 +54,7 @@ class Meter:
         for c in completions:
             self.usage = self.usage + c.usage
             self.samples += len(c.samples)
+            self.deadline_hit = self.deadline_hit or any(s.finish_reason == "deadline" for s in c.samples)
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -62,13 +66,13 @@ class Meter:
         return None if self.budget.max_tokens is None else max(0, self.budget.max_tokens - self.usage.completion_tokens)
 
     def exhausted(self) -> str | None:
-        """The budget axis that is used up, or None."""
+        """The budget axis that is used up, or None (the deadline first: past it nothing more may be asked)."""
+        if self.budget.max_seconds is not None and (self.deadline_hit or self.elapsed() >= self.budget.max_seconds):
+            return "max_seconds"
         if self.budget.max_samples is not None and self.samples >= self.budget.max_samples:
             return "max_samples"
         if self.budget.max_tokens is not None and self.usage.completion_tokens >= self.budget.max_tokens:
             return "max_tokens"
-        if self.budget.max_seconds is not None and self.elapsed() >= self.budget.max_seconds:
-            return "max_seconds"
         return None
 
     def charge(self, sub: Result) -> None:
@@ -88,12 +92,23 @@ class Meter:
 
 
 def fit_samples(meter: Meter, n: int, max_tokens: int) -> tuple[int, int]:
-    """How many samples of how many tokens each fit in what is left of the budget (at least one of one token)."""
+    """How many samples of how many tokens each fit in what is left of the budget: never more samples than samples
+    or tokens are left (a sample costs at least one token), so the budget holds exactly."""
+    asked = (n, max_tokens)
     left = meter.samples_left()
     n = n if left is None else max(0, min(n, left))
+    if n < asked[0]:
+        meter.limited = "max_samples"
     tok_left = meter.tokens_left()
-    if tok_left is not None and n:
-        max_tokens = max(1, min(max_tokens, tok_left // n))
+    if tok_left is not None:
+        fits = min(n, tok_left)
+        if fits:
+            max_tokens = max(1, min(max_tokens, tok_left // fits))
+        if fits < n:
+            meter.limited = "max_tokens"
+        elif fits and max_tokens < asked[1]:
+            meter.shortened = True
+        n = fits
     return n, max_tokens
 
 
@@ -141,6 +156,9 @@ def result(name: str, problem_params: BaseModel, meter: Meter, candidates: Seque
     """The Result of a strategy run, with usage and time taken from the meter."""
     if stopped_by is None and any(c.finish_reason == "deadline" for c in candidates):
         stopped_by = "max_seconds"
+    if meter.shortened and not meter.limited and any(c.finish_reason == "length" for c in candidates):
+        meter.limited = "max_tokens"  # a sample ran into the shortened length
+    stopped_by = stopped_by or meter.limited
     if chosen is None and candidates:  # no answer anywhere: still hand back the most confident trace to read
         chosen = max(range(len(candidates)), key=lambda i: (candidates[i].confidence if candidates[i].confidence is not None else -math.inf, -i))
     return Result(

@@ -47,11 +47,14 @@ async def budget_forcing(problem: Problem, generator: Generator, scorer, budget:
     traces = [_Forced() for _ in range(params.n)]
     prompt = problem.prompt()
     rounds = 0
+    stopped = None
     while any(t.state != "done" for t in traces):
         active = [t for t in traces if t.state != "done"]
-        if meter.exhausted() in ("max_seconds", "max_samples") and rounds:
+        tok_left = meter.tokens_left()
+        stopped = meter.exhausted() or ("max_tokens" if tok_left is not None and tok_left < len(active) else None)
+        if stopped and rounds:  # what each trace has so far is its answer
             for t in active:
-                t.state, t.finish = "done", "deadline"
+                t.state, t.finish = "done", ("deadline" if stopped == "max_seconds" else "length")
             break
         requests = []
         for i, t in enumerate(active):
@@ -86,7 +89,7 @@ async def budget_forcing(problem: Problem, generator: Generator, scorer, budget:
     candidates = [make_candidate(t.text, tokens=t.tokens, finish_reason=t.finish, token_logprobs=tuple(t.logprobs))
                   for t in traces]
     v = vote(candidates)
-    return result("budget_forcing", params, meter, candidates, chosen=v.chosen, votes=v.votes,
+    return result("budget_forcing", params, meter, candidates, chosen=v.chosen, votes=v.votes, stopped_by=stopped,
                   extra={"waits": [t.waits for t in traces], "thinking_tokens": [t.tokens for t in traces], "rounds": rounds})
 
 
@@ -107,8 +110,10 @@ async def self_refine(problem: Problem, generator: Generator, scorer: Scorer, bu
     candidates: list[Candidate] = []
     prompt = problem.prompt()
     latest = None
+    stopped = None
     for r in range(params.rounds + 1):
-        if r and meter.exhausted():
+        stopped = meter.exhausted()
+        if r and stopped:
             break
         if latest is not None:
             prompt = Prompt.chat(REFINE.format(question=problem.question, answer=latest.text) +
@@ -124,4 +129,5 @@ async def self_refine(problem: Problem, generator: Generator, scorer: Scorer, bu
     scored = await score_candidates(scorer, problem, candidates)
     idx = [i for i, c in enumerate(scored) if c.score is not None]
     chosen = max(idx, key=lambda i: (scored[i].score, i)) if idx else len(scored) - 1
-    return result("self_refine", params, meter, scored, chosen=chosen, scorer=scorer, extra={"versions": len(scored)})
+    return result("self_refine", params, meter, scored, chosen=chosen, scorer=scorer, stopped_by=stopped,
+                  extra={"versions": len(scored)})

@@ -73,15 +73,21 @@ class Stepper:
 
     def _max_tokens(self, n_sequences: int, per_sequence: int) -> int:
         left = self.meter.tokens_left()
-        return per_sequence if left is None else max(1, min(per_sequence, left // max(1, n_sequences)))
+        if left is None or left // max(1, n_sequences) >= per_sequence:
+            return per_sequence
+        self.meter.shortened = True
+        return max(1, left // max(1, n_sequences))
 
     async def expand(self, nodes: list[Node], k: int | list[int], *, final: bool = False) -> list[list[Node]]:
         """``k`` children for each node (a step each; with ``final``, the whole rest of the answer)."""
         ks = k if isinstance(k, list) else [k] * len(nodes)
-        left = self.meter.samples_left()
-        if left is not None:  # trim the widest requests first so the expansion fits the sample budget
-            while sum(ks) > left and max(ks) > 0:
-                ks[ks.index(max(ks))] -= 1
+        # trim the widest requests first so the expansion fits the sample budget, and the token budget at one
+        # token per child at least
+        for axis, left in (("max_samples", self.meter.samples_left()), ("max_tokens", self.meter.tokens_left())):
+            if left is not None and sum(ks) > left:
+                self.meter.limited = axis
+                while sum(ks) > left and max(ks) > 0:
+                    ks[ks.index(max(ks))] -= 1
         pairs = [(node, kk) for node, kk in zip(nodes, ks, strict=True) if kk > 0]
         if not pairs:
             return [[] for _ in nodes]
@@ -176,7 +182,8 @@ async def beam(problem: Problem, generator: Generator, scorer: Scorer, budget: B
                 done = await st.expand(kept, 1, final=True)
                 last = [c for kids in done for c in kids]
                 await st.score(last)
-                finished += last
+                # a kept trace the budget left no room to complete is still the best found on its path
+                finished += last + [n for n, kids in zip(kept, done, strict=True) if not kids]
             else:
                 finished += kept
             break
@@ -216,9 +223,10 @@ async def dvts(problem: Problem, generator: Generator, scorer: Scorer, budget: B
         stopped = meter.exhausted()
         if active[0].depth >= params.max_depth or stopped:
             if stopped not in ("max_samples", "max_seconds"):
-                done = [c for kids in await st.expand(active, 1, final=True) for c in kids]
+                groups = await st.expand(active, 1, final=True)
+                done = [c for kids in groups for c in kids]
                 await st.score(done)
-                leaves += done
+                leaves += done + [n for n, kids in zip(active, groups, strict=True) if not kids]
             else:
                 leaves += active
             break

@@ -1,0 +1,204 @@
+"""Adaptive compute on gsm_symbolic with the default model (Qwen2.5-Coder-0.5B), against fixed budgets, in one run
+over the scaling benchmark's store:
+
+- fixed ``majority`` at 8 and 16 samples, and the 1.5B model's ``greedy`` (both from bench/scaling.py's phases 1-2,
+  computed here if missing);
+- ``adaptive_majority`` (Adaptive-Consistency Beta and Dirichlet criteria, ESC window) with at most 16 samples, and
+  ``auto`` at effort low / medium / high: these run for real on a ReplayGenerator over the very samples the fixed
+  vote drew (sample i is the draw with seed + i), so each stops on the same stream the fixed budget sees, and
+  its cost is the tokens of the samples it consumed;
+- the cascade 0.5B ``auto?effort=low`` -> 1.5B ``greedy`` when the small model's winning share is below 0.75
+  (``ponder.strategies.cascade``), on replays of the same stored draws;
+- live, on a warm engine: ``auto?effort=medium`` with a deadline (``--deadline-s``) on the first ``--deadline-items``
+  items: the share that returned within the deadline plus 10%, and whether the live answers match the replayed ones
+  where the deadline did not cut them.
+
+Writes bench/results/adaptive.json (keys: fixed16_accuracy, adaptive_accuracy, adaptive_token_ratio,
+auto_medium_accuracy, majority8_accuracy, auto_medium_token_ratio_vs_majority8, cascade_accuracy,
+large_greedy_accuracy, deadline_within_110_percent).
+
+    .venv/bin/python -m bench.adaptive [--limit 100] [--deadline-s 20] [--deadline-items 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rich.console import Console
+
+from bench.common import RESULTS, cpu_name, write_result
+from bench.scaling import LARGE, MAX_TOKENS, RUN, SEED, SMALL, TASK
+from ponder.backends import open_generator
+from ponder.evaluation.report import summarize
+from ponder.evaluation.runner import EvalConfig, Evaluator, _canonical, evaluate, item_id
+from ponder.evaluation.store import Key, Store
+from ponder.strategies.cascade import cascade
+from ponder.strategies.registry import get, parse_spec
+from ponder.tasks import load_task
+from ponder.types import Budget
+
+MT = f"max_tokens={MAX_TOKENS}"
+ADAPTIVE = {  # label in the summary -> spec
+    "beta": f"adaptive_majority?{MT}&criterion=beta",
+    "dirichlet": f"adaptive_majority?{MT}&criterion=dirichlet",
+    "esc": f"adaptive_majority?{MT}&criterion=esc",
+}
+AUTO = {e: f"auto?{MT}&effort={e}" for e in ("low", "medium", "high")}
+CASCADE_SMALL = f"auto?{MT}&effort=low&seed={SEED}"
+CASCADE_LARGE = f"greedy?{MT}"
+MIN_AGREEMENT = 0.75
+
+
+class Lazy:
+    """Opens the live model only if a replay runs out of stored draws."""
+
+    def __init__(self, model: str):
+        self.model, self.name, self._gen = model, model, None
+
+    async def generate(self, requests):
+        if self._gen is None:
+            self._gen = open_generator(self.model)
+        return await self._gen.generate(requests)
+
+    async def aclose(self):
+        if self._gen is not None:
+            await self._gen.aclose()
+
+
+async def run_cascades(store: Store, task, problems, cfg: EvalConfig, small: Lazy, large: Lazy) -> None:
+    ev = Evaluator(store, task, cfg)
+    _, small_params = parse_spec(CASCADE_SMALL)
+    _, large_params = parse_spec(CASCADE_LARGE)
+    params_json = _canonical({"small": CASCADE_SMALL, "large": CASCADE_LARGE, "min_agreement": MIN_AGREEMENT})
+    for problem in problems:
+        key = Key(RUN, task.name, item_id(problem), f"{SMALL}->{LARGE}", "cascade", params_json, SEED)
+        if store.has_result(key, 1):
+            continue
+        s_gen = ev.replay(SMALL, small, problem, small_params)
+        l_gen = ev.replay(LARGE, large, problem, large_params)
+        r = await cascade(problem, s_gen, l_gen, small_spec=CASCADE_SMALL, large_spec=CASCADE_LARGE, min_agreement=MIN_AGREEMENT)
+        scores = [task.score(problem, c.text) for c in r.candidates]
+        store.put_result(key, 1, {
+            "answer": r.answer, "reference": problem.answer, "correct": scores[r.chosen] if r.chosen is not None else 0.0,
+            "prompt_tokens": r.usage.prompt_tokens, "cached_prompt_tokens": r.usage.cached_prompt_tokens,
+            "completion_tokens": r.usage.completion_tokens, "seconds": r.seconds + s_gen.seconds + l_gen.seconds,
+            "n_candidates": len(r.candidates), "n_correct": sum(1 for s in scores if s > 0),
+            "stopped_by": "escalated" if dict(r.extra).get("escalated") else None})
+
+
+async def deadline_check(problems, deadline: float, replayed: dict[str, str | None]) -> dict:
+    """Live auto?effort=medium with a deadline on a warm engine: wall time per call, and agreement with the replay."""
+    info, params = parse_spec(AUTO["medium"] + f"&seed={SEED}")
+    gen = open_generator(SMALL)
+    walls, same, compared, cut = [], 0, 0, 0
+    try:
+        await get("greedy").run(problems[0], gen, None, Budget(max_tokens=8), parse_spec("greedy?max_tokens=8")[1])  # warm-up
+        for p in problems:
+            t0 = time.monotonic()
+            r = await info.run(p, gen, None, Budget(max_seconds=deadline), params)
+            walls.append(time.monotonic() - t0)
+            if r.stopped_by:
+                cut += 1
+            else:
+                compared += 1
+                same += r.answer == replayed.get(item_id(p))
+    finally:
+        await gen.aclose()
+    within = sum(1 for w in walls if w <= deadline * 1.1)
+    walls_sorted = sorted(walls)
+    return {"deadline_s": deadline, "calls": len(walls), "within_110_percent": within / len(walls),
+            "p50_s": walls_sorted[len(walls) // 2], "max_s": walls_sorted[-1], "stopped_by_deadline": cut,
+            "uncut_compared_with_replay": compared, "uncut_same_answer_as_replay": same}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--limit", type=int, default=100)
+    ap.add_argument("--deadline-s", type=float, default=20.0)
+    ap.add_argument("--deadline-items", type=int, default=20)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    console = Console(width=150)
+    store = Store(RESULTS / "scaling.sqlite")
+    task = load_task(TASK)
+    problems = list(task.problems(args.limit, SEED))
+    items = {item_id(p) for p in problems}
+    small, large = Lazy(SMALL), Lazy(LARGE)
+
+    async def grid():
+        for model, strategies, budgets in (
+            (SMALL, (f"greedy?{MT}", f"majority?{MT}"), (1, 2, 4, 8, 16)),
+            (LARGE, (f"greedy?{MT}",), (1,)),
+            (SMALL, tuple(ADAPTIVE.values()), (16,)),
+            (SMALL, tuple(AUTO.values()), (1,)),
+        ):
+            cfg = EvalConfig(run=RUN, task=task.name, models=(model,), strategies=strategies, budgets=budgets,
+                             limit=args.limit, seed=SEED, workers=args.workers)
+            await evaluate(store, task, cfg, lambda m: small if m == SMALL else large)
+        cfg = EvalConfig(run=RUN, task=task.name, models=(SMALL,), strategies=(), limit=args.limit, seed=SEED)
+        await run_cascades(store, task, problems, cfg, small, large)
+
+    asyncio.run(grid())
+    rows = summarize(store, RUN, seed=SEED, items=items)
+
+    def row(model: str, strategy: str, budget: int) -> dict:
+        [r] = [r for r in rows if r["model"] == model and r["strategy"] == strategy and r["budget"] == budget]
+        return r
+
+    fixed16, maj8 = row(SMALL, "majority", 16), row(SMALL, "majority", 8)
+    adaptive = {k: [r for r in rows if r["model"] == SMALL and r["strategy"].startswith("adaptive_majority")
+                    and f"criterion={k}" in r["strategy"]][0] for k in ADAPTIVE}
+    auto = {e: [r for r in rows if r["model"] == SMALL and r["strategy"].startswith("auto") and f"effort={e}" in r["strategy"]][0]
+            for e in AUTO}
+    casc = [r for r in rows if r["strategy"] == "cascade"][0]
+    large_greedy = row(LARGE, "greedy", 1)
+    escalated = sum(1 for r in store.results(RUN) if r["strategy"] == "cascade" and r["item"] in items and r["stopped_by"] == "escalated")
+
+    replayed = {r["item"]: r["answer"] for r in store.results(RUN)
+                if r["strategy"] == "auto" and r["item"] in items and json.loads(r["params"]).get("effort") == "medium"}
+    dl = asyncio.run(deadline_check(problems[: args.deadline_items], args.deadline_s, replayed)) if args.deadline_items else None
+
+    def brief(r: dict) -> dict:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
+
+    headline = {
+        "items": fixed16["items"],
+        "fixed16_accuracy": round(fixed16["accuracy"], 4),
+        "adaptive_accuracy": round(adaptive["beta"]["accuracy"], 4),
+        "adaptive_token_ratio": round(adaptive["beta"]["completion_tokens"] / fixed16["completion_tokens"], 4),
+        "auto_medium_accuracy": round(auto["medium"]["accuracy"], 4),
+        "majority8_accuracy": round(maj8["accuracy"], 4),
+        "auto_medium_token_ratio_vs_majority8": round(auto["medium"]["completion_tokens"] / maj8["completion_tokens"], 4),
+        "cascade_accuracy": round(casc["accuracy"], 4),
+        "large_greedy_accuracy": round(large_greedy["accuracy"], 4),
+        "deadline_within_110_percent": round(dl["within_110_percent"], 4) if dl else None,
+    }
+    table = [("0.5B majority@16", fixed16), ("0.5B majority@8", maj8)] + \
+        [(f"0.5B adaptive_majority {k} (<=16)", r) for k, r in adaptive.items()] + \
+        [(f"0.5B auto effort={e}", r) for e, r in auto.items()] + \
+        [(f"cascade 0.5B auto-low -> 1.5B greedy (escalated {escalated}/{casc['items']})", casc), ("1.5B greedy", large_greedy)]
+    for name, r in table:
+        console.print(f"{name:<58} accuracy {r['accuracy']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] over {r['items']} items, "
+                      f"{r['completion_tokens']:.0f} tokens/problem")
+    if dl:
+        console.print(f"deadline {dl['deadline_s']} s, {dl['calls']} live calls: {dl['within_110_percent']:.0%} within +10% "
+                      f"(p50 {dl['p50_s']:.1f} s, max {dl['max_s']:.1f} s, {dl['stopped_by_deadline']} cut by it); "
+                      f"uncut answers equal to the replay: {dl['uncut_same_answer_as_replay']}/{dl['uncut_compared_with_replay']}")
+    out = write_result("adaptive", headline, models_used=[SMALL, LARGE], seeds=[SEED],
+                       details={"task": TASK, "limit": args.limit, "max_tokens": MAX_TOKENS, "cpu": cpu_name(),
+                                "cascade": {"small": CASCADE_SMALL, "large": CASCADE_LARGE, "min_agreement": MIN_AGREEMENT,
+                                            "escalated": escalated},
+                                "rows": {name: brief(r) for name, r in table}, "deadline": dl})
+    console.print(headline)
+    console.print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
