@@ -17,6 +17,8 @@ from pathlib import Path
 from ponder.errors import InvalidRequest
 from ponder.evaluation.store import Store
 
+# fitted by `ponder plan fit` on bench/scaling.py's store (see README, "Adaptive compute"); `auto?policy=default`
+DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "policies" / "default.json"
 EDGES = (0.5, 0.75, 1.0)  # agreement bins: [0, .5), [.5, .75), [.75, 1), [1]
 
 
@@ -51,6 +53,9 @@ class Policy:
 
     @classmethod
     def load(cls, path: str | Path) -> Policy:
+        """A policy file, or ``default``: the policy shipped with ponder (see ``DEFAULT_POLICY``)."""
+        if str(path) == "default":
+            path = DEFAULT_POLICY
         try:
             d = json.loads(Path(path).read_text())
             return cls(int(d["probe"]), float(d["cost_weight"]), tuple(Bin(**b) for b in d["bins"]), d.get("fitted_on", "?"))
