@@ -10,8 +10,8 @@ over the scaling benchmark's store:
 - the cascade 0.5B ``auto?effort=low`` -> 1.5B ``greedy`` when the small model's winning share is below 0.75
   (``ponder.strategies.cascade``), on replays of the same stored draws;
 - live, on a warm engine: ``auto?effort=medium`` with a deadline (``--deadline-s``) on the first ``--deadline-items``
-  items: the share that returned within the deadline plus 10%, and whether the live answers match the replayed ones
-  where the deadline did not cut them.
+  items: the share that returned within the deadline plus 10%; and without a deadline on the first
+  ``--fidelity-items``: whether the live run drew the same samples and answer as its replay.
 
 Writes bench/results/adaptive.json (keys: fixed16_accuracy, adaptive_accuracy, adaptive_token_ratio,
 auto_medium_accuracy, majority8_accuracy, auto_medium_token_ratio_vs_majority8, cascade_accuracy,
@@ -93,29 +93,35 @@ async def run_cascades(store: Store, task, problems, cfg: EvalConfig, small: Laz
             "stopped_by": "escalated" if dict(r.extra).get("escalated") else None})
 
 
-async def deadline_check(problems, deadline: float, replayed: dict[str, str | None]) -> dict:
-    """Live auto?effort=medium with a deadline on a warm engine: wall time per call, and agreement with the replay."""
+async def live_checks(problems, deadline: float, fidelity_items: int, replayed: dict[str, tuple]) -> dict:
+    """Live auto?effort=medium on a warm engine (the call `ponder ask --deadline-s` makes): with a deadline, the wall
+    time of each call; without one, on the first ``fidelity_items`` items, whether the live run drew the same samples
+    and gave the same answer as its replay."""
     info, params = parse_spec(AUTO["medium"] + f"&seed={SEED}")
     gen = open_generator(SMALL)
-    walls, same, compared, cut = [], 0, 0, 0
+    walls, cut, fidelity = [], 0, []
     try:
         await get("greedy").run(problems[0], gen, None, Budget(max_tokens=8), parse_spec("greedy?max_tokens=8")[1])  # warm-up
         for p in problems:
             t0 = time.monotonic()
             r = await info.run(p, gen, None, Budget(max_seconds=deadline), params)
             walls.append(time.monotonic() - t0)
-            if r.stopped_by:
-                cut += 1
-            else:
-                compared += 1
-                same += r.answer == replayed.get(item_id(p))
+            cut += r.stopped_by == "max_seconds"
+        for p in problems[:fidelity_items]:
+            r = await info.run(p, gen, None, Budget(), params)
+            answer, n, tokens = replayed.get(item_id(p), (None, None, None))
+            fidelity.append({"item": item_id(p), "live_answer": r.answer, "replay_answer": answer,
+                             "live_samples": len(r.candidates), "replay_samples": n,
+                             "live_tokens": r.usage.completion_tokens, "replay_tokens": tokens})
     finally:
         await gen.aclose()
     within = sum(1 for w in walls if w <= deadline * 1.1)
     walls_sorted = sorted(walls)
     return {"deadline_s": deadline, "calls": len(walls), "within_110_percent": within / len(walls),
             "p50_s": walls_sorted[len(walls) // 2], "max_s": walls_sorted[-1], "stopped_by_deadline": cut,
-            "uncut_compared_with_replay": compared, "uncut_same_answer_as_replay": same}
+            "fidelity": fidelity,
+            "same_answer": sum(f["live_answer"] == f["replay_answer"] for f in fidelity),
+            "same_samples_and_tokens": sum(f["live_samples"] == f["replay_samples"] and f["live_tokens"] == f["replay_tokens"] for f in fidelity)}
 
 
 def main() -> None:
@@ -123,6 +129,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=100)
     ap.add_argument("--deadline-s", type=float, default=20.0)
     ap.add_argument("--deadline-items", type=int, default=20)
+    ap.add_argument("--fidelity-items", type=int, default=5, help="items run live without a deadline, against the replay")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     console = Console(width=150)
@@ -161,9 +168,10 @@ def main() -> None:
     large_greedy = row(LARGE, "greedy", 1)
     escalated = sum(1 for r in store.results(RUN) if r["strategy"] == "cascade" and r["item"] in items and r["stopped_by"] == "escalated")
 
-    replayed = {r["item"]: r["answer"] for r in store.results(RUN)
+    replayed = {r["item"]: (r["answer"], r["n_candidates"], r["completion_tokens"]) for r in store.results(RUN)
                 if r["strategy"] == "auto" and r["item"] in items and json.loads(r["params"]).get("effort") == "medium"}
-    dl = asyncio.run(deadline_check(problems[: args.deadline_items], args.deadline_s, replayed)) if args.deadline_items else None
+    dl = asyncio.run(live_checks(problems[: args.deadline_items], args.deadline_s, args.fidelity_items, replayed)) \
+        if args.deadline_items else None
 
     def brief(r: dict) -> dict:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
@@ -190,7 +198,8 @@ def main() -> None:
     if dl:
         console.print(f"deadline {dl['deadline_s']} s, {dl['calls']} live calls: {dl['within_110_percent']:.0%} within +10% "
                       f"(p50 {dl['p50_s']:.1f} s, max {dl['max_s']:.1f} s, {dl['stopped_by_deadline']} cut by it); "
-                      f"uncut answers equal to the replay: {dl['uncut_same_answer_as_replay']}/{dl['uncut_compared_with_replay']}")
+                      f"live vs replay on {len(dl['fidelity'])} items: same answer {dl['same_answer']}, "
+                      f"same samples and tokens {dl['same_samples_and_tokens']}")
     out = write_result("adaptive", headline, models_used=[SMALL, LARGE], seeds=[SEED],
                        details={"task": TASK, "limit": args.limit, "max_tokens": MAX_TOKENS, "cpu": cpu_name(),
                                 "cascade": {"small": CASCADE_SMALL, "large": CASCADE_LARGE, "min_agreement": MIN_AGREEMENT,

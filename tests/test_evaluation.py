@@ -204,7 +204,8 @@ def test_plan_fit_learns_a_policy_that_auto_follows(engine, tmp_path):
     assert policy.bins and sum(b.items for b in policy.bins) == 4
     # on the data it was fitted on, choosing per bin is never worse than the best single fixed choice (cost weight 0)
     policy_acc = sum(b.accuracy * b.items for b in policy.bins) / sum(b.items for b in policy.bins)
-    assert policy_acc >= max(row["accuracy"] for row in summarize(store, "p")) - 1e-9
+    choosable = [row for row in summarize(store, "p") if not (row["strategy"] == "majority" and row["budget"] < 2)]
+    assert policy_acc >= max(row["accuracy"] for row in choosable) - 1e-9
     path = policy.save(tmp_path / "policy.json")
     assert Policy.load(path) == policy
     r = asyncio.run(run_strategy(f"auto?policy={path}&max_tokens=32&seed=3", task.problems(1, 7)[0], engine))

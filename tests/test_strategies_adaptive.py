@@ -122,3 +122,19 @@ def test_cascade_counts_the_small_run_against_the_budget():
     large = ScriptedGenerator(lambda r, i: "The answer is 6")
     r = go(cascade(P, unsure, large, small_spec="majority?n=4", large_spec="majority?n=4", budget=Budget(max_samples=5)))
     assert [req.n for call in large.calls for req in call] == [1] and r.answer == "6"
+
+
+def test_auto_policy_runs_greedy_after_the_probe_and_majority_reuses_it(tmp_path):
+    from ponder.evaluation.plan import Bin, Policy
+
+    path = Policy(2, 0.0, (Bin(0.75, "majority", 4, 1, 0.5, 100), Bin(1.0 + 1e-9, "greedy", 1, 1, 0.9, 10)), "t").save(tmp_path / "p.json")
+    agree = ScriptedGenerator(lambda req, i: "The answer is 7" if req.params.temperature else "The answer is 8")
+    r = go(run(f"auto?policy={path}&seed=1", P, agree))
+    # the probe agrees (2/2): the policy says greedy, which runs at temperature 0 after the probe
+    assert dict(r.extra)["policy_choice"] == "greedy@1" and r.answer == "8" and len(r.candidates) == 3
+    assert agree.calls[-1][0].params.temperature == 0
+    split = ScriptedGenerator(lambda req, i: f"The answer is {i % 2}")
+    r = go(run(f"auto?policy={path}&seed=1", P, split))
+    # a split probe: majority@4 draws 2 more, seeded after the probe's, and votes over all 4
+    assert dict(r.extra)["policy_choice"] == "majority@4" and len(r.candidates) == 4
+    assert [c[0].params.seed for c in split.calls] == [1, 3]

@@ -83,18 +83,24 @@ def _bin_index(agreement: float) -> int:
 
 def fit_policy(store: Store, run: str, *, model: str | None = None, probe: int = 4, cost_weight: float = 0.05) -> Policy:
     """Fit the per-difficulty choice on a stored run that includes sampling strategies (their shared samples give
-    the probe signal)."""
-    samples: dict[str, list[str | None]] = defaultdict(list)
+    the probe signal), judging each option by its accuracy and its tokens as ``auto`` spends them, probe included."""
+    samples: dict[str, list[tuple[str | None, int]]] = defaultdict(list)
     for s in store.all_samples(run):
         if (model is None or s["model"] == model) and json.loads(s["params"]).get("temperature") != 0:
-            samples[s["item"]].append(s["key"])
+            samples[s["item"]].append((s["key"], s["tokens"]))
     if not samples:
         raise InvalidRequest(f"run {run!r} has no stored samples to read difficulty from: include majority in it")
-    item_bin = {item: _bin_index(probe_agreement(keys[:probe])) for item, keys in samples.items()}
+    item_bin = {item: _bin_index(probe_agreement([k for k, _ in rows[:probe]])) for item, rows in samples.items()}
+    probe_tokens = {item: sum(t for _, t in rows[:probe]) for item, rows in samples.items()}
+    # each option as `auto` would execute it after the probe: majority@k (k >= probe) reuses the probe's samples;
+    # any other strategy runs after the probe, so it pays the probe's tokens too
     per: dict[int, dict[tuple[str, int], list[tuple[float, int]]]] = defaultdict(lambda: defaultdict(list))
     for r in store.results(run):
         if (model is None or r["model"] == model) and r["item"] in item_bin and r["strategy"] not in ("auto", "cascade"):
-            per[item_bin[r["item"]]][(r["strategy"], r["budget"])].append((r["correct"], r["completion_tokens"]))
+            if r["strategy"] == "majority" and r["budget"] < probe:
+                continue
+            tokens = r["completion_tokens"] + (0 if r["strategy"] == "majority" else probe_tokens[r["item"]])
+            per[item_bin[r["item"]]][(r["strategy"], r["budget"])].append((r["correct"], tokens))
     bins = []
     uppers = list(EDGES) + [1.0 + 1e-9]
     for i, upper in enumerate(uppers):

@@ -196,7 +196,7 @@ async def _auto_with_policy(problem: Problem, generator: Generator, scorer, budg
     agreement = probe_agreement([x.key for x in probe])
     choice = policy.choose(agreement)
     candidates = list(probe)
-    if choice.strategy in ("majority", "sample", "greedy") or meter.exhausted():
+    if choice.strategy == "majority" or meter.exhausted():
         more = max(0, choice.budget - len(probe)) if choice.strategy == "majority" else 0
         n2, max_tokens = fit_samples(meter, more, params.max_tokens)
         if n2:
@@ -211,7 +211,8 @@ async def _auto_with_policy(problem: Problem, generator: Generator, scorer, budg
         info = get(choice.strategy)
         axis = BUDGET_AXIS.get(choice.strategy, lambda k: {})(choice.budget)
         fields = info.params.model_fields
-        inner = info.parse_params({**{k: v for k, v in sampling.items() if k in fields}, **axis})
+        inherited = {k: v for k, v in sampling.items() if k in fields and not (k == "temperature" and choice.strategy == "greedy")}
+        inner = info.parse_params({**inherited, **axis})
         r = await info.run(problem, generator, resolve_scorer(info, scorer, generator), meter.remaining(), inner)
         meter.charge(r)
         candidates += list(r.candidates)
