@@ -29,7 +29,7 @@ from rich.progress import BarColumn, Progress as Bar, TextColumn, TimeElapsedCol
 
 from bench.common import RESULTS, cpu_name, write_result
 from ponder.backends import open_generator
-from ponder.evaluation.report import summarize, write_report
+from ponder.evaluation.report import coverage, summarize, write_report
 from ponder.evaluation.runner import EvalConfig, Progress, evaluate, item_id
 from ponder.evaluation.store import Store
 from ponder.tasks import load_task
@@ -86,10 +86,18 @@ def main() -> None:
         "best_small_budget": best["budget"] if best else None,
         "large_greedy_accuracy": round(large_greedy[0]["accuracy"], 4) if large_greedy else None,
     }
+    cov = {f"{m}/{label}": [(k, round(v, 4)) for k, v in pts] for (m, label), pts in coverage(store, RUN, items).items()}
+    console.print("pass@k coverage:", cov)
+    console.print("| model | strategy | budget | items | accuracy [95% CI] | generated tokens / problem | wall s / problem |")
+    console.print("|---|---|---:|---:|---|---:|---:|")
+    for r in rows:
+        console.print(f"| {r['model']} | {r['strategy']} | {r['budget']} | {r['items']} | {r['accuracy']:.3f} "
+                      f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] | {r['completion_tokens']:.0f} | {r['seconds']:.1f} |")
     paths = write_report(store, RUN, RESULTS / "scaling-report", items=items, seed=SEED)
     shutil.copy(paths["accuracy_vs_tokens.png"], RESULTS / "scaling.png")
     out = write_result("scaling", headline, models_used=[SMALL, LARGE], seeds=[SEED],
-                       details={"task": TASK, "limit": args.limit, "max_tokens": MAX_TOKENS, "cpu": cpu_name(), "rows": rows})
+                       details={"task": TASK, "limit": args.limit, "max_tokens": MAX_TOKENS, "cpu": cpu_name(), "rows": rows,
+                                "pass_at_k": cov})
     console.print(headline)
     console.print(f"wrote {out} and {RESULTS / 'scaling.png'}")
 
