@@ -13,11 +13,14 @@ over the scaling benchmark's store:
   items: the share that returned within the deadline plus 10%; and without a deadline on the first
   ``--fidelity-items``: whether the live run drew the same samples and answer as its replay.
 
+It also fits the default policy (``ponder/policies/default.json``, used by ``auto?policy=default``) on the first
+half of the items and evaluates it on the held-out second half beside the fixed choices.
+
 Writes bench/results/adaptive.json (keys: fixed16_accuracy, adaptive_accuracy, adaptive_token_ratio,
 auto_medium_accuracy, majority8_accuracy, auto_medium_token_ratio_vs_majority8, cascade_accuracy,
 large_greedy_accuracy, deadline_within_110_percent).
 
-    .venv/bin/python -m bench.adaptive [--limit 100] [--deadline-s 20] [--deadline-items 20]
+    .venv/bin/python -m bench.adaptive [--limit 100] [--deadline-s 15] [--deadline-items 20] [--fidelity-items 3]
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import asyncio
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -36,6 +40,7 @@ from rich.console import Console
 from bench.common import RESULTS, cpu_name, write_result
 from bench.scaling import LARGE, MAX_TOKENS, RUN, SEED, SMALL, TASK
 from ponder.backends import open_generator
+from ponder.evaluation.plan import DEFAULT_POLICY, fit_policy
 from ponder.evaluation.report import summarize
 from ponder.evaluation.runner import EvalConfig, Evaluator, _canonical, evaluate, item_id
 from ponder.evaluation.store import Key, Store
@@ -54,6 +59,8 @@ AUTO = {e: f"auto?{MT}&effort={e}" for e in ("low", "medium", "high")}
 CASCADE_SMALL = f"auto?{MT}&effort=low&seed={SEED}"
 CASCADE_LARGE = f"greedy?{MT}"
 MIN_AGREEMENT = 0.75
+POLICY_PROBE, POLICY_COST_WEIGHT = 4, 0.02  # accuracy given up per 1000 generated tokens
+POLICY_LABEL = "auto?effort=medium&policy=default"  # its row in the summary (effort is unused with a policy)
 
 
 class Lazy:
@@ -74,15 +81,13 @@ class Lazy:
 
 async def run_cascades(store: Store, task, problems, cfg: EvalConfig, small: Lazy, large: Lazy) -> None:
     ev = Evaluator(store, task, cfg)
-    _, small_params = parse_spec(CASCADE_SMALL)
-    _, large_params = parse_spec(CASCADE_LARGE)
     params_json = _canonical({"small": CASCADE_SMALL, "large": CASCADE_LARGE, "min_agreement": MIN_AGREEMENT})
     for problem in problems:
         key = Key(RUN, task.name, item_id(problem), f"{SMALL}->{LARGE}", "cascade", params_json, SEED)
         if store.has_result(key, 1):
             continue
-        s_gen = ev.replay(SMALL, small, problem, small_params)
-        l_gen = ev.replay(LARGE, large, problem, large_params)
+        s_gen = ev.replay(SMALL, small, problem)
+        l_gen = ev.replay(LARGE, large, problem)
         r = await cascade(problem, s_gen, l_gen, small_spec=CASCADE_SMALL, large_spec=CASCADE_LARGE, min_agreement=MIN_AGREEMENT)
         scores = [task.score(problem, c.text) for c in r.candidates]
         store.put_result(key, 1, {
@@ -94,12 +99,23 @@ async def run_cascades(store: Store, task, problems, cfg: EvalConfig, small: Laz
 
 
 async def live_checks(problems, deadline: float, fidelity_items: int, replayed: dict[str, tuple]) -> dict:
-    """Live auto?effort=medium on a warm engine (the call `ponder ask --deadline-s` makes): with a deadline, the wall
-    time of each call; without one, on the first ``fidelity_items`` items, whether the live run drew the same samples
-    and gave the same answer as its replay."""
+    """Live auto?effort=medium (the call `ponder ask --deadline-s` makes). First, without a deadline, each of the
+    first ``fidelity_items`` items on a fresh engine: whether the live run drew the same samples and gave the same
+    answer as its replay. Then, on one warm engine, each item with the deadline: the wall time of each call."""
     info, params = parse_spec(AUTO["medium"] + f"&seed={SEED}")
+    fidelity = []
+    for p in problems[:fidelity_items]:
+        gen = open_generator(SMALL)
+        try:
+            r = await info.run(p, gen, None, Budget(), params)
+        finally:
+            await gen.aclose()
+        answer, n, tokens = replayed.get(item_id(p), (None, None, None))
+        fidelity.append({"item": item_id(p), "live_answer": r.answer, "replay_answer": answer,
+                         "live_samples": len(r.candidates), "replay_samples": n,
+                         "live_tokens": r.usage.completion_tokens, "replay_tokens": tokens})
     gen = open_generator(SMALL)
-    walls, cut, fidelity = [], 0, []
+    walls, cut = [], 0
     try:
         await get("greedy").run(problems[0], gen, None, Budget(max_tokens=8), parse_spec("greedy?max_tokens=8")[1])  # warm-up
         for p in problems:
@@ -107,12 +123,6 @@ async def live_checks(problems, deadline: float, fidelity_items: int, replayed: 
             r = await info.run(p, gen, None, Budget(max_seconds=deadline), params)
             walls.append(time.monotonic() - t0)
             cut += r.stopped_by == "max_seconds"
-        for p in problems[:fidelity_items]:
-            r = await info.run(p, gen, None, Budget(), params)
-            answer, n, tokens = replayed.get(item_id(p), (None, None, None))
-            fidelity.append({"item": item_id(p), "live_answer": r.answer, "replay_answer": answer,
-                             "live_samples": len(r.candidates), "replay_samples": n,
-                             "live_tokens": r.usage.completion_tokens, "replay_tokens": tokens})
     finally:
         await gen.aclose()
     within = sum(1 for w in walls if w <= deadline * 1.1)
@@ -124,12 +134,37 @@ async def live_checks(problems, deadline: float, fidelity_items: int, replayed: 
             "same_samples_and_tokens": sum(f["live_samples"] == f["replay_samples"] and f["live_tokens"] == f["replay_tokens"] for f in fidelity)}
 
 
+def ship_policy(store: Store, task, problems, workers: int, small: Lazy, large: Lazy) -> dict:
+    """Fit the default policy on the first half of the items, save it as ponder/policies/default.json, and run
+    ``auto?policy=default`` on the held-out second half, beside the fixed choices on the same items."""
+    half = len(problems) // 2
+    fit_items = {item_id(p) for p in problems[:half]}
+    held_out = {item_id(p) for p in problems[half:]}
+    policy = fit_policy(store, RUN, model=SMALL, probe=POLICY_PROBE, cost_weight=POLICY_COST_WEIGHT, items=fit_items)
+    policy = replace(policy, fitted_on=f"bench/adaptive.py: {TASK} seed {SEED}, the first {half} items, {SMALL}, "
+                                       f"max_tokens {MAX_TOKENS}, store run {RUN!r}")
+    policy.save(DEFAULT_POLICY)
+    spec = f"auto?{MT}&policy=default"
+    # the file may have changed since the last run: its stored results are stale
+    with store.db:
+        store.db.execute("DELETE FROM results WHERE run = ? AND strategy = 'auto' AND params LIKE ?", (RUN, '%"policy": "default"%'))
+    cfg = EvalConfig(run=RUN, task=task.name, models=(SMALL,), strategies=(spec,), budgets=(1,), limit=len(problems),
+                     seed=SEED, workers=workers)
+    asyncio.run(evaluate(store, task, cfg, lambda m: small))
+    held = summarize(store, RUN, seed=SEED, items=held_out)
+    keep = [r for r in held if r["model"] == SMALL and r["strategy"] in ("greedy", "majority", "auto?effort=low",
+                                                                          "auto?effort=medium", "auto?effort=high", POLICY_LABEL)]
+    return {"fitted_on_items": half, "held_out_items": len(held_out), "probe": POLICY_PROBE, "cost_weight": POLICY_COST_WEIGHT,
+            "bins": [b.__dict__ for b in policy.bins],
+            "held_out": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in keep]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--limit", type=int, default=100)
-    ap.add_argument("--deadline-s", type=float, default=20.0)
+    ap.add_argument("--deadline-s", type=float, default=15.0)
     ap.add_argument("--deadline-items", type=int, default=20)
-    ap.add_argument("--fidelity-items", type=int, default=5, help="items run live without a deadline, against the replay")
+    ap.add_argument("--fidelity-items", type=int, default=3, help="items run live without a deadline, against the replay")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     console = Console(width=150)
@@ -153,6 +188,7 @@ def main() -> None:
         await run_cascades(store, task, problems, cfg, small, large)
 
     asyncio.run(grid())
+    policy_report = ship_policy(store, task, problems, args.workers, small, large)
     rows = summarize(store, RUN, seed=SEED, items=items)
 
     def row(model: str, strategy: str, budget: int) -> dict:
@@ -162,14 +198,14 @@ def main() -> None:
     fixed16, maj8 = row(SMALL, "majority", 16), row(SMALL, "majority", 8)
     adaptive = {k: [r for r in rows if r["model"] == SMALL and r["strategy"].startswith("adaptive_majority")
                     and f"criterion={k}" in r["strategy"]][0] for k in ADAPTIVE}
-    auto = {e: [r for r in rows if r["model"] == SMALL and r["strategy"].startswith("auto") and f"effort={e}" in r["strategy"]][0]
-            for e in AUTO}
+    auto = {e: row(SMALL, f"auto?effort={e}", 1) for e in AUTO}
     casc = [r for r in rows if r["strategy"] == "cascade"][0]
     large_greedy = row(LARGE, "greedy", 1)
     escalated = sum(1 for r in store.results(RUN) if r["strategy"] == "cascade" and r["item"] in items and r["stopped_by"] == "escalated")
 
     replayed = {r["item"]: (r["answer"], r["n_candidates"], r["completion_tokens"]) for r in store.results(RUN)
-                if r["strategy"] == "auto" and r["item"] in items and json.loads(r["params"]).get("effort") == "medium"}
+                if r["strategy"] == "auto" and r["item"] in items and json.loads(r["params"]).get("effort") == "medium"
+                and not json.loads(r["params"]).get("policy")}
     dl = asyncio.run(live_checks(problems[: args.deadline_items], args.deadline_s, args.fidelity_items, replayed)) \
         if args.deadline_items else None
 
@@ -195,6 +231,11 @@ def main() -> None:
     for name, r in table:
         console.print(f"{name:<58} accuracy {r['accuracy']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] over {r['items']} items, "
                       f"{r['completion_tokens']:.0f} tokens/problem")
+    console.print(f"default policy fitted on {policy_report['fitted_on_items']} items: " +
+                  ", ".join(f"agreement < {b['max_agreement']:.2f}: {b['strategy']}@{b['budget']}" for b in policy_report["bins"]))
+    for r in policy_report["held_out"]:
+        console.print(f"  held out ({r['items']} items) {r['strategy']:<24} budget {r['budget']:>2}: accuracy {r['accuracy']:.3f} "
+                      f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}], {r['completion_tokens']:.0f} tokens/problem")
     if dl:
         console.print(f"deadline {dl['deadline_s']} s, {dl['calls']} live calls: {dl['within_110_percent']:.0%} within +10% "
                       f"(p50 {dl['p50_s']:.1f} s, max {dl['max_s']:.1f} s, {dl['stopped_by_deadline']} cut by it); "
@@ -204,7 +245,7 @@ def main() -> None:
                        details={"task": TASK, "limit": args.limit, "max_tokens": MAX_TOKENS, "cpu": cpu_name(),
                                 "cascade": {"small": CASCADE_SMALL, "large": CASCADE_LARGE, "min_agreement": MIN_AGREEMENT,
                                             "escalated": escalated},
-                                "rows": {name: brief(r) for name, r in table}, "deadline": dl})
+                                "rows": {name: brief(r) for name, r in table}, "deadline": dl, "default_policy": policy_report})
     console.print(headline)
     console.print(f"wrote {out}")
 

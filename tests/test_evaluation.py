@@ -227,7 +227,6 @@ def test_adaptive_strategies_replay_the_shared_samples(engine, tmp_path):
     fixed-budget vote (sample i = seed + i): no new tokens, costs equal to the draws they consumed, and a variant
     label per criterion in the summary."""
     from ponder.evaluation.runner import ReplayGenerator
-    from ponder.strategies.registry import parse_spec
     from ponder.testing import ArithmeticTask
     from ponder.types import GenerationRequest, SamplingParams
 
@@ -254,8 +253,7 @@ def test_adaptive_strategies_replay_the_shared_samples(engine, tmp_path):
 
     problem = task.problems(1, 1)[0]
     ev = Evaluator(store, task, EvalConfig(run="a", task=task.name, models=("smol",), strategies=(), seed=1))
-    _, params = parse_spec("majority?max_tokens=32")
-    replay = ReplayGenerator(ev, "smol", _Shared(engine), problem, params)
+    replay = ReplayGenerator(ev, "smol", _Shared(engine), problem)
     [c] = asyncio.run(replay.generate([GenerationRequest(problem.prompt(), n=2, params=SamplingParams(temperature=0.7, top_p=0.95, top_k=40, max_tokens=32, seed=1, logprobs=0))]))
     assert replay.served == 2 and engine.stats.completion_tokens == before
     [c2] = asyncio.run(replay.generate([GenerationRequest(problem.prompt(), n=1, params=SamplingParams(temperature=1.0, max_tokens=8, seed=1))]))

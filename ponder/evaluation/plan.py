@@ -81,12 +81,15 @@ def _bin_index(agreement: float) -> int:
     return len(EDGES)
 
 
-def fit_policy(store: Store, run: str, *, model: str | None = None, probe: int = 4, cost_weight: float = 0.05) -> Policy:
+def fit_policy(store: Store, run: str, *, model: str | None = None, probe: int = 4, cost_weight: float = 0.05,
+               items: set[str] | None = None) -> Policy:
     """Fit the per-difficulty choice on a stored run that includes sampling strategies (their shared samples give
-    the probe signal), judging each option by its accuracy and its tokens as ``auto`` spends them, probe included."""
+    the probe signal), judging each option by its accuracy and its tokens as ``auto`` spends them, probe included;
+    ``items`` restricts the fit to those task items (to hold the others out)."""
     samples: dict[str, list[tuple[str | None, int]]] = defaultdict(list)
     for s in store.all_samples(run):
-        if (model is None or s["model"] == model) and json.loads(s["params"]).get("temperature") != 0:
+        if (model is None or s["model"] == model) and (items is None or s["item"] in items) \
+                and json.loads(s["params"]).get("temperature") != 0:
             samples[s["item"]].append((s["key"], s["tokens"]))
     if not samples:
         raise InvalidRequest(f"run {run!r} has no stored samples to read difficulty from: include majority in it")

@@ -7,9 +7,11 @@ curves costs one sampling run of the largest budget plus one judgement per sampl
 
 Strategies that decide online how many samples to draw (``adaptive_majority``, ``auto``) run for real, but on a
 ``ReplayGenerator``: their requests for independent samples of the item's prompt are served from the same shared
-samples (sample i is the draw with seed + i, exactly what a live request with that seed asks for), drawing and
-storing more only when they need more than are stored. So adaptive stopping is judged on the very sample stream the
-fixed-budget vote sees (as Adaptive-Consistency evaluates it), and its cost is the tokens of the samples it used.
+samples (sample i is the draw with seed + i, the request a live run with that seed makes), drawing and storing more
+only when they need more than are stored. So adaptive stopping is judged on the very sample stream the fixed-budget
+vote sees (as Adaptive-Consistency evaluates it), and its cost is the tokens of the samples it used. A live rerun
+draws from the same distribution but not token for token the same samples: llama.cpp's numerics depend on the batch
+a sequence shares and on the cache state, and a sampled path that differs in one logit's last bit can diverge.
 Anything else they ask for (other prompts, scorers' calls, confidence-stopped decoding) goes to the live generator.
 
 Other strategies map the budget onto their size parameter (``BUDGET_AXIS``) and run once per budget; strategies
@@ -102,41 +104,45 @@ def units(strategy_name: str, budgets: tuple[int, ...]) -> list[int]:
 
 
 class ReplayGenerator:
-    """A Generator for one item that serves requests for independent samples of the item's prompt, at the shared
-    sampling parameters, from the evaluator's shared samples (sample i of a request with seed s is shared sample
-    s - run seed + i), drawing and storing more on the live generator when the stored ones run out. Every other
-    request goes to the live generator. ``seconds`` sums the stored generation time of the samples it served."""
+    """A Generator for one item that serves requests for independent samples of the item's prompt from the
+    evaluator's shared samples drawn at the same sampling parameters (sample i of a request with seed s is shared
+    sample s - run seed + i; a temperature-0 request gets the stored greedy completion), drawing and storing more on
+    the live generator when a stored set runs out. Requests no stored set answers (other prompts, prefixes, stop
+    strings, confidence stops, unseen parameters) go to the live generator. ``seconds`` sums the stored generation
+    time of the samples it served."""
 
-    def __init__(self, evaluator: Evaluator, model: str, live: Generator, problem: Problem, params) -> None:
-        self.evaluator, self.model, self.live, self.problem, self.params = evaluator, model, live, problem, params
+    def __init__(self, evaluator: Evaluator, model: str, live: Generator, problem: Problem) -> None:
+        self.evaluator, self.model, self.live, self.problem = evaluator, model, live, problem
         self.name = getattr(live, "name", model)
-        self.expected = SamplingOptions(**{k: v for k, v in params.model_dump().items()
-                                           if k in SamplingOptions.model_fields}).sampling(logprobs=0)
         self.served = 0
         self.seconds = 0.0
 
-    def _first_index(self, req: GenerationRequest) -> int | None:
-        p, e = req.params, self.expected
-        same = (req.prompt == self.problem.prompt() and not req.prefix and p.confidence_stop is None
-                and (p.temperature, p.top_p, p.top_k, p.min_p, p.max_tokens, p.stop, p.ignore_eos)
-                == (e.temperature, e.top_p, e.top_k, e.min_p, e.max_tokens, e.stop, e.ignore_eos))
-        if not same:
+    def _shared_set(self, req: GenerationRequest) -> tuple[SamplingOptions, int] | None:
+        """The sampling options of the stored set that answers ``req`` and the index of its first sample."""
+        p = req.params
+        if (req.prompt != self.problem.prompt() or req.prefix or p.confidence_stop is not None or p.stop or p.ignore_eos
+                or (p.logprobs or 0) > 0):
+            return None
+        options = SamplingOptions(temperature=p.temperature, top_p=p.top_p, top_k=p.top_k, min_p=p.min_p, max_tokens=p.max_tokens)
+        if not self.evaluator.store.samples(self.evaluator._samples_key(self.model, self.problem, options)):
             return None
         if p.temperature == 0:
-            return 0
+            return options, 0
         if p.seed is None or p.seed < self.evaluator.config.seed:
             return None
-        return p.seed - self.evaluator.config.seed
+        return options, p.seed - self.evaluator.config.seed
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
         out: list[Completion] = []
         for req in requests:
-            first = self._first_index(req)
-            if first is None:
+            found = self._shared_set(req)
+            if found is None:
                 [c] = await self.live.generate([req])
                 out.append(c)
                 continue
-            rows = await self.evaluator._shared_samples(self.model, self.live, self.problem, self.params, first + req.n)
+            options, first = found
+            need = 1 if req.params.temperature == 0 else first + req.n
+            rows = await self.evaluator._shared_samples(self.model, self.live, self.problem, options, need)
             served = rows[first:first + req.n] if req.params.temperature else [rows[0]] * req.n
             self.served += len(served)
             self.seconds += sum(r["seconds"] for r in served)
@@ -196,7 +202,7 @@ class Evaluator:
         for b in todo:
             axis = BUDGET_AXIS.get(name, lambda k: {})(b)
             params = info.parse_params({**base_params.model_dump(), **seed_params, **axis})
-            gen = self.replay(model, generator, problem, params) if name in REPLAY else generator
+            gen = self.replay(model, generator, problem) if name in REPLAY else generator
             r = await info.run(problem, gen, scorer, budget, params)
             # each candidate is scored once (a sandbox run, for code tasks); the chosen one's score is the result's
             scores = [self.task.score(problem, c.text) for c in r.candidates]
@@ -209,9 +215,9 @@ class Evaluator:
                 "stopped_by": r.stopped_by})
             self.progress.advance()
 
-    def replay(self, model: str, generator: Generator, problem: Problem, params) -> ReplayGenerator:
-        """A generator serving ``problem``'s independent samples at ``params``' sampling options from the shared ones."""
-        return ReplayGenerator(self, model, generator, problem, params)
+    def replay(self, model: str, generator: Generator, problem: Problem) -> ReplayGenerator:
+        """A generator serving ``problem``'s independent samples from the shared ones (see ReplayGenerator)."""
+        return ReplayGenerator(self, model, generator, problem)
 
     def _samples_key(self, model: str, problem: Problem, base_params) -> Key:
         """Sampling strategies share one set of samples per item: keyed by the sampling parameters alone."""
