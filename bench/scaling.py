@@ -73,7 +73,7 @@ def main() -> None:
             tid = bar.add_task("", total=None)
             progress = Progress(on_change=lambda p: bar.update(tid, total=p.total, completed=p.done))
             asyncio.run(evaluate(store, task, cfg, lambda m: open_generator(m), progress))
-    rows = summarize(store, RUN, seed=SEED, items=items)
+    rows = summarize(store, RUN, seed=SEED, items=items, strategies=set(HEADLINE_STRATEGIES))
     for r in rows:
         console.print(f"{r['model']:<20} {r['strategy']:<20} budget {r['budget']:>2}: accuracy {r['accuracy']:.3f} "
                       f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] over {r['items']} items, {r['completion_tokens']:.0f} tokens, {r['seconds']:.1f} s")
@@ -93,7 +93,7 @@ def main() -> None:
     for r in rows:
         console.print(f"| {r['model']} | {r['strategy']} | {r['budget']} | {r['items']} | {r['accuracy']:.3f} "
                       f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] | {r['completion_tokens']:.0f} | {r['seconds']:.1f} |")
-    paths = write_report(store, RUN, RESULTS / "scaling-report", items=items, seed=SEED)
+    paths = write_report(store, RUN, RESULTS / "scaling-report", items=items, seed=SEED, strategies=set(HEADLINE_STRATEGIES))
     shutil.copy(paths["accuracy_vs_tokens.png"], RESULTS / "scaling.png")
     out = write_result("scaling", headline, models_used=[SMALL, LARGE], seeds=[SEED],
                        details={"task": TASK, "limit": args.limit, "max_tokens": MAX_TOKENS, "cpu": cpu_name(), "rows": rows,

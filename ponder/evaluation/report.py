@@ -40,10 +40,13 @@ def _labels(results) -> dict[tuple[str, str, str], str]:
     return labels
 
 
-def summarize(store: Store, run: str, prices: Prices = Prices(), seed: int = 0, items: set[str] | None = None) -> list[dict]:
+def summarize(store: Store, run: str, prices: Prices = Prices(), seed: int = 0, items: set[str] | None = None,
+              strategies: set[str] | None = None) -> list[dict]:
     """Accuracy (with a seeded bootstrap 95% interval), tokens, seconds and cost per model, strategy variant and
-    budget; ``items`` restricts it to those task items (to compare configurations on exactly the same questions)."""
-    results = [r for r in store.results(run) if items is None or r["item"] in items]
+    budget; ``items`` restricts it to those task items (to compare configurations on exactly the same questions),
+    ``strategies`` to those strategy names (every variant of each)."""
+    results = [r for r in store.results(run) if (items is None or r["item"] in items)
+               and (strategies is None or r["strategy"] in strategies)]
     labels = _labels(results)
     groups: dict[tuple[str, str, int], list] = defaultdict(list)
     for r in results:
@@ -131,10 +134,10 @@ def _plot(summary: list[dict], cov, out: Path) -> dict[str, Path]:
 
 
 def write_report(store: Store, run: str, out: str | Path, prices: Prices = Prices(), items: set[str] | None = None,
-                 seed: int = 0) -> dict[str, Path]:
+                 seed: int = 0, strategies: set[str] | None = None) -> dict[str, Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    summary = summarize(store, run, prices, seed=seed, items=items)
+    summary = summarize(store, run, prices, seed=seed, items=items, strategies=strategies)
     cov = coverage(store, run, items)
     paths = _plot(summary, cov, out)
     (out / "summary.json").write_text(json.dumps({"run": run, "config": store.run_config(run), "summary": summary,
