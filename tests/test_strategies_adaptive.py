@@ -138,3 +138,16 @@ def test_auto_policy_runs_greedy_after_the_probe_and_majority_reuses_it(tmp_path
     # a split probe: majority@4 draws 2 more, seeded after the probe's, and votes over all 4
     assert dict(r.extra)["policy_choice"] == "majority@4" and len(r.candidates) == 4
     assert [c[0].params.seed for c in split.calls] == [1, 3]
+
+
+def test_the_shipped_default_policy_loads_names_its_data_and_runs():
+    from ponder.evaluation.plan import Policy
+
+    policy = Policy.load("default")
+    assert "bench/adaptive.py" in policy.fitted_on and policy.probe >= 1 and policy.bins
+    edges = [b.max_agreement for b in policy.bins]
+    assert edges == sorted(edges) and edges[-1] > 1.0  # every agreement falls in a bin
+    split = ScriptedGenerator(lambda req, i: f"The answer is {i}")
+    r = go(run("auto?policy=default&seed=1", P, split))
+    extra = dict(r.extra)
+    assert "policy_choice" in extra and len(r.candidates) >= policy.probe
