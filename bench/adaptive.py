@@ -40,6 +40,7 @@ from rich.console import Console
 from bench.common import RESULTS, cpu_name, write_result
 from bench.scaling import LARGE, MAX_TOKENS, RUN, SEED, SMALL, TASK
 from ponder.backends import open_generator
+from ponder.evaluation.metrics import bootstrap_ci
 from ponder.evaluation.plan import DEFAULT_POLICY, fit_policy
 from ponder.evaluation.report import summarize
 from ponder.evaluation.runner import EvalConfig, Evaluator, _canonical, evaluate, item_id
@@ -57,9 +58,13 @@ ADAPTIVE = {  # label in the summary -> spec
 }
 AUTO = {e: f"auto?{MT}&effort={e}" for e in ("low", "medium", "high")}
 CASCADE_SMALL = f"auto?{MT}&effort=low&seed={SEED}"
-CASCADE_LARGE = f"greedy?{MT}"
+CASCADE_LARGE = {  # the 1.5B model's step, by name; majority4 replays bench/scaling.py phase 3's draws (seed 2024 + i)
+    "greedy": f"greedy?{MT}",
+    "majority4": f"majority?{MT}&n=4&seed={SEED}",
+}
 MIN_AGREEMENT = 0.75
 POLICY_PROBE, POLICY_COST_WEIGHT = 4, 0.02  # accuracy given up per 1000 generated tokens
+POLICY_OPTIONS = {"greedy", "majority"}  # what the shipped policy may choose (generated tokens are its cost measure)
 POLICY_LABEL = "auto?effort=medium&policy=default"  # its row in the summary (effort is unused with a policy)
 
 
@@ -79,16 +84,20 @@ class Lazy:
             await self._gen.aclose()
 
 
-async def run_cascades(store: Store, task, problems, cfg: EvalConfig, small: Lazy, large: Lazy) -> None:
+def cascade_params(large_spec: str) -> str:
+    return _canonical({"small": CASCADE_SMALL, "large": large_spec, "min_agreement": MIN_AGREEMENT})
+
+
+async def run_cascades(store: Store, task, problems, cfg: EvalConfig, small: Lazy, large: Lazy, large_spec: str) -> None:
     ev = Evaluator(store, task, cfg)
-    params_json = _canonical({"small": CASCADE_SMALL, "large": CASCADE_LARGE, "min_agreement": MIN_AGREEMENT})
+    params_json = cascade_params(large_spec)
     for problem in problems:
         key = Key(RUN, task.name, item_id(problem), f"{SMALL}->{LARGE}", "cascade", params_json, SEED)
         if store.has_result(key, 1):
             continue
         s_gen = ev.replay(SMALL, small, problem)
         l_gen = ev.replay(LARGE, large, problem)
-        r = await cascade(problem, s_gen, l_gen, small_spec=CASCADE_SMALL, large_spec=CASCADE_LARGE, min_agreement=MIN_AGREEMENT)
+        r = await cascade(problem, s_gen, l_gen, small_spec=CASCADE_SMALL, large_spec=large_spec, min_agreement=MIN_AGREEMENT)
         scores = [task.score(problem, c.text) for c in r.candidates]
         store.put_result(key, 1, {
             "answer": r.answer, "reference": problem.answer, "correct": scores[r.chosen] if r.chosen is not None else 0.0,
@@ -140,7 +149,8 @@ def ship_policy(store: Store, task, problems, workers: int, small: Lazy, large: 
     half = len(problems) // 2
     fit_items = {item_id(p) for p in problems[:half]}
     held_out = {item_id(p) for p in problems[half:]}
-    policy = fit_policy(store, RUN, model=SMALL, probe=POLICY_PROBE, cost_weight=POLICY_COST_WEIGHT, items=fit_items)
+    policy = fit_policy(store, RUN, model=SMALL, probe=POLICY_PROBE, cost_weight=POLICY_COST_WEIGHT, items=fit_items,
+                        strategies=POLICY_OPTIONS)
     policy = replace(policy, fitted_on=f"bench/adaptive.py: {TASK} seed {SEED}, the first {half} items, {SMALL}, "
                                        f"max_tokens {MAX_TOKENS}, store run {RUN!r}")
     policy.save(DEFAULT_POLICY)
@@ -173,6 +183,10 @@ def main() -> None:
     problems = list(task.problems(args.limit, SEED))
     items = {item_id(p) for p in problems}
     small, large = Lazy(SMALL), Lazy(LARGE)
+    # escalating to the 1.5B model's majority@4 needs its draws (bench/scaling.py --phases 3): replayed when stored
+    # for every item, else left out rather than drawn here
+    large_maj4 = {r["item"] for r in store.results(RUN) if r["model"] == LARGE and r["strategy"] == "majority" and r["budget"] == 4}
+    cascades = ["greedy"] + (["majority4"] if items <= large_maj4 else [])
 
     async def grid():
         for model, strategies, budgets in (
@@ -185,7 +199,8 @@ def main() -> None:
                              limit=args.limit, seed=SEED, workers=args.workers)
             await evaluate(store, task, cfg, lambda m: small if m == SMALL else large)
         cfg = EvalConfig(run=RUN, task=task.name, models=(SMALL,), strategies=(), limit=args.limit, seed=SEED)
-        await run_cascades(store, task, problems, cfg, small, large)
+        for name in cascades:
+            await run_cascades(store, task, problems, cfg, small, large, CASCADE_LARGE[name])
 
     asyncio.run(grid())
     policy_report = ship_policy(store, task, problems, args.workers, small, large)
@@ -199,9 +214,19 @@ def main() -> None:
     adaptive = {k: [r for r in rows if r["model"] == SMALL and r["strategy"].startswith("adaptive_majority")
                     and f"criterion={k}" in r["strategy"]][0] for k in ADAPTIVE}
     auto = {e: row(SMALL, f"auto?effort={e}", 1) for e in AUTO}
-    casc = [r for r in rows if r["strategy"] == "cascade"][0]
+    def cascade_row(name: str) -> dict:
+        params = cascade_params(CASCADE_LARGE[name])
+        rs = [r for r in store.results(RUN) if r["strategy"] == "cascade" and r["params"] == params and r["item"] in items]
+        acc, lo, hi = bootstrap_ci([r["correct"] for r in rs], seed=SEED)
+        n = len(rs)
+        return {"items": n, "accuracy": acc, "ci_low": lo, "ci_high": hi,
+                "completion_tokens": sum(r["completion_tokens"] for r in rs) / n,
+                "prompt_tokens": sum(r["prompt_tokens"] for r in rs) / n,
+                "escalated": sum(1 for r in rs if r["stopped_by"] == "escalated")}
+
+    casc = {name: cascade_row(name) for name in cascades}
     large_greedy = row(LARGE, "greedy", 1)
-    escalated = sum(1 for r in store.results(RUN) if r["strategy"] == "cascade" and r["item"] in items and r["stopped_by"] == "escalated")
+    large_majority4 = row(LARGE, "majority", 4) if "majority4" in cascades else None
 
     replayed = {r["item"]: (r["answer"], r["n_candidates"], r["completion_tokens"]) for r in store.results(RUN)
                 if r["strategy"] == "auto" and r["item"] in items and json.loads(r["params"]).get("effort") == "medium"
@@ -220,14 +245,17 @@ def main() -> None:
         "auto_medium_accuracy": round(auto["medium"]["accuracy"], 4),
         "majority8_accuracy": round(maj8["accuracy"], 4),
         "auto_medium_token_ratio_vs_majority8": round(auto["medium"]["completion_tokens"] / maj8["completion_tokens"], 4),
-        "cascade_accuracy": round(casc["accuracy"], 4),
+        "cascade_accuracy": round(casc["greedy"]["accuracy"], 4),
+        "cascade_to_majority4_accuracy": round(casc["majority4"]["accuracy"], 4) if "majority4" in casc else None,
+        "large_majority4_accuracy": round(large_majority4["accuracy"], 4) if large_majority4 else None,
         "large_greedy_accuracy": round(large_greedy["accuracy"], 4),
         "deadline_within_110_percent": round(dl["within_110_percent"], 4) if dl else None,
     }
     table = [("0.5B majority@16", fixed16), ("0.5B majority@8", maj8)] + \
         [(f"0.5B adaptive_majority {k} (<=16)", r) for k, r in adaptive.items()] + \
         [(f"0.5B auto effort={e}", r) for e, r in auto.items()] + \
-        [(f"cascade 0.5B auto-low -> 1.5B greedy (escalated {escalated}/{casc['items']})", casc), ("1.5B greedy", large_greedy)]
+        [(f"cascade 0.5B auto-low -> 1.5B {name} (escalated {c['escalated']}/{c['items']})", c) for name, c in casc.items()] + \
+        [("1.5B greedy", large_greedy)] + ([("1.5B majority@4", large_majority4)] if large_majority4 else [])
     for name, r in table:
         console.print(f"{name:<58} accuracy {r['accuracy']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] over {r['items']} items, "
                       f"{r['completion_tokens']:.0f} tokens/problem")
@@ -243,8 +271,9 @@ def main() -> None:
                       f"same samples and tokens {dl['same_samples_and_tokens']}")
     out = write_result("adaptive", headline, models_used=[SMALL, LARGE], seeds=[SEED],
                        details={"task": TASK, "limit": args.limit, "max_tokens": MAX_TOKENS, "cpu": cpu_name(),
-                                "cascade": {"small": CASCADE_SMALL, "large": CASCADE_LARGE, "min_agreement": MIN_AGREEMENT,
-                                            "escalated": escalated},
+                                "cascade": {"small": CASCADE_SMALL, "large": {n: CASCADE_LARGE[n] for n in casc},
+                                            "min_agreement": MIN_AGREEMENT,
+                                            "escalated": {n: c["escalated"] for n, c in casc.items()}},
                                 "rows": {name: brief(r) for name, r in table}, "deadline": dl, "default_policy": policy_report})
     console.print(headline)
     console.print(f"wrote {out}")

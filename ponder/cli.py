@@ -339,6 +339,7 @@ def plan_fit(
     model: Annotated[str | None, typer.Option("--model", help="fit on this model's rows only")] = None,
     probe: Annotated[int, typer.Option("--probe", help="samples that measure difficulty")] = 4,
     cost_weight: Annotated[float, typer.Option("--cost-weight", help="accuracy given up per 1000 generated tokens")] = 0.05,
+    strategies: Annotated[str | None, typer.Option("--strategies", help="comma-separated strategy names the policy may choose (default: all stored)")] = None,
 ) -> None:
     """Fit which strategy and budget to use per difficulty bin; `auto?policy=FILE` uses it."""
     from ponder.evaluation.plan import fit_policy
@@ -347,7 +348,8 @@ def plan_fit(
     if not db.exists():
         _fail(f"no evaluation store at {db}")
     try:
-        policy = fit_policy(Store(db), run, model=model, probe=probe, cost_weight=cost_weight)
+        policy = fit_policy(Store(db), run, model=model, probe=probe, cost_weight=cost_weight,
+                            strategies={x.strip() for x in strategies.split(",") if x.strip()} if strategies else None)
     except PonderError as exc:
         _fail(str(exc))
     table = Table(title=f"policy fitted on {run!r} (probe {probe}, cost weight {cost_weight})")

@@ -215,6 +215,38 @@ def test_plan_fit_learns_a_policy_that_auto_follows(engine, tmp_path):
         asyncio.run(run_strategy(f"auto?policy={tmp_path / 'missing.json'}", task.problems(1, 7)[0], engine))
 
 
+def test_plan_fit_compares_options_on_the_same_items_only(tmp_path):
+    """A strategy stored for only some items of a bin (a run still in progress), or in several variants, must not
+    win the bin on its subset; ``strategies`` limits the options."""
+    from ponder.evaluation.plan import fit_policy
+    from ponder.evaluation.store import Key
+
+    store = Store(tmp_path / "partial.sqlite")
+    draw = '{"temperature": 0.7}'
+    for i in range(4):  # four items, all with split probes (agreement 0.5)
+        item = f"q{i}"
+        store.put_samples(Key("r", "t", item, "m", "samples", draw, 0), [
+            {"idx": j, "text": "", "answer": str(j % 2), "key": str(j % 2), "tokens": 10, "finish": "eos", "confidence": None,
+             "score": None, "correct": 0.0, "prompt_tokens": 5, "seconds": 0.1} for j in range(4)])
+
+        def result(strategy, params, budget, correct, tokens):
+            store.put_result(Key("r", "t", item, "m", strategy, params, 0), budget, {
+                "answer": "x", "reference": "y", "correct": correct, "prompt_tokens": 5, "cached_prompt_tokens": 0,
+                "completion_tokens": tokens, "seconds": 0.1, "n_candidates": 1, "n_correct": int(correct), "stopped_by": None})
+
+        result("majority", draw, 4, 1.0 if i < 2 else 0.0, 40)  # 0.5 on all four items
+        if i == 0:
+            result("weighted_best_of_n", draw, 16, 1.0, 160)  # perfect, but only on one item
+        for criterion in ("beta", "esc"):  # two variants of one strategy: ambiguous, never an option
+            result("adaptive_majority", f'{{"criterion": "{criterion}"}}', 16, 1.0, 80)
+        result("sample", draw, 1, 0.25 * (i == 3), 10)
+    policy = fit_policy(store, "r", probe=4, cost_weight=0.0)
+    [b] = policy.bins
+    assert (b.strategy, b.budget, b.items, b.accuracy) == ("majority", 4, 4, 0.5)
+    [b] = fit_policy(store, "r", probe=4, cost_weight=0.0, strategies={"sample"}).bins
+    assert (b.strategy, b.items) == ("sample", 4)
+
+
 def test_policy_choice_by_agreement():
     from ponder.evaluation.plan import Bin, Policy
 

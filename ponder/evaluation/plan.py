@@ -82,10 +82,16 @@ def _bin_index(agreement: float) -> int:
 
 
 def fit_policy(store: Store, run: str, *, model: str | None = None, probe: int = 4, cost_weight: float = 0.05,
-               items: set[str] | None = None) -> Policy:
+               items: set[str] | None = None, strategies: set[str] | None = None) -> Policy:
     """Fit the per-difficulty choice on a stored run that includes sampling strategies (their shared samples give
     the probe signal), judging each option by its accuracy and its tokens as ``auto`` spends them, probe included;
-    ``items`` restricts the fit to those task items (to hold the others out)."""
+    ``items`` restricts the fit to those task items (to hold the others out), ``strategies`` the options to those
+    strategy names.
+
+    Options are compared on the same questions: an option counts in a bin only if it has exactly one result for
+    every item of the bin, so a strategy stored for a few items (a run still in progress) or in several variants
+    (``adaptive_majority`` with two criteria; ``auto`` would run only its defaults) cannot win on a subset.
+    """
     samples: dict[str, list[tuple[str | None, int]]] = defaultdict(list)
     for s in store.all_samples(run):
         if (model is None or s["model"] == model) and (items is None or s["item"] in items) \
@@ -95,19 +101,25 @@ def fit_policy(store: Store, run: str, *, model: str | None = None, probe: int =
         raise InvalidRequest(f"run {run!r} has no stored samples to read difficulty from: include majority in it")
     item_bin = {item: _bin_index(probe_agreement([k for k, _ in rows[:probe]])) for item, rows in samples.items()}
     probe_tokens = {item: sum(t for _, t in rows[:probe]) for item, rows in samples.items()}
+    bin_items: dict[int, set[str]] = defaultdict(set)
+    for item, b in item_bin.items():
+        bin_items[b].add(item)
     # each option as `auto` would execute it after the probe: majority@k (k >= probe) reuses the probe's samples;
     # any other strategy runs after the probe, so it pays the probe's tokens too
-    per: dict[int, dict[tuple[str, int], list[tuple[float, int]]]] = defaultdict(lambda: defaultdict(list))
+    per: dict[int, dict[tuple[str, int], dict[str, list[tuple[float, int]]]]] = \
+        defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for r in store.results(run):
-        if (model is None or r["model"] == model) and r["item"] in item_bin and r["strategy"] not in ("auto", "cascade"):
+        if (model is None or r["model"] == model) and r["item"] in item_bin and r["strategy"] not in ("auto", "cascade") \
+                and (strategies is None or r["strategy"] in strategies):
             if r["strategy"] == "majority" and r["budget"] < probe:
                 continue
             tokens = r["completion_tokens"] + (0 if r["strategy"] == "majority" else probe_tokens[r["item"]])
-            per[item_bin[r["item"]]][(r["strategy"], r["budget"])].append((r["correct"], tokens))
+            per[item_bin[r["item"]]][(r["strategy"], r["budget"])][r["item"]].append((r["correct"], tokens))
     bins = []
     uppers = list(EDGES) + [1.0 + 1e-9]
     for i, upper in enumerate(uppers):
-        options = per.get(i)
+        options = {opt: [rs[0] for rs in by_item.values()] for opt, by_item in per.get(i, {}).items()
+                   if set(by_item) == bin_items[i] and all(len(rs) == 1 for rs in by_item.values())}
         if not options:
             continue
         def value(kv):
