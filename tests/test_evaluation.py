@@ -247,6 +247,49 @@ def test_plan_fit_compares_options_on_the_same_items_only(tmp_path):
     assert (b.strategy, b.items) == ("sample", 4)
 
 
+def test_scored_rows_count_the_judges_tokens_and_old_stores_are_judged_again(engine, tmp_path):
+    """weighted_best_of_n at budget k costs its k samples plus judging those k; a store from before judge costs were
+    recorded gains the columns, and its unpriced judgements are made again rather than counted as free."""
+    from ponder.testing import ArithmeticTask
+
+    db = tmp_path / "judged.sqlite"
+    task = ArithmeticTask()
+    run_eval(engine, Store(db), task, ("majority?max_tokens=24", "weighted_best_of_n?max_tokens=24"), (1, 2), limit=1, run="j")
+    store = Store(db)
+    rows = {(r["strategy"], r["budget"]): r for r in store.results("j")}
+    judged = store.db.execute("SELECT idx, prompt_tokens, completion_tokens FROM scores ORDER BY idx").fetchall()
+    assert len(judged) == 2 and all(r["prompt_tokens"] > 0 and r["completion_tokens"] == 1 for r in judged)
+    for b in (1, 2):
+        m, w = rows[("majority", b)], rows[("weighted_best_of_n", b)]
+        assert w["prompt_tokens"] == m["prompt_tokens"] + sum(r["prompt_tokens"] for r in judged[:b])
+        assert w["completion_tokens"] == m["completion_tokens"] + b
+    # an older store: judgements without their cost
+    with store.db:
+        store.db.execute("UPDATE scores SET prompt_tokens = NULL, cached_prompt_tokens = NULL, completion_tokens = NULL")
+        store.db.execute("DELETE FROM results WHERE strategy = 'weighted_best_of_n'")
+    before = engine.stats.requests
+    run_eval(engine, Store(db), task, ("weighted_best_of_n?max_tokens=24",), (1, 2), limit=1, run="j")
+    assert engine.stats.requests - before == 2  # the two samples judged again, none drawn again
+    again = {r["budget"]: r for r in Store(db).results("j") if r["strategy"] == "weighted_best_of_n"}
+    assert again[2]["prompt_tokens"] == rows[("weighted_best_of_n", 2)]["prompt_tokens"]
+
+
+def test_a_store_from_before_judge_costs_gains_the_columns(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "old.sqlite"
+    con = sqlite3.connect(db)
+    con.execute("""CREATE TABLE scores (run TEXT NOT NULL, task TEXT NOT NULL, item TEXT NOT NULL, model TEXT NOT NULL,
+                   strategy TEXT NOT NULL, params TEXT NOT NULL, seed INTEGER NOT NULL, idx INTEGER NOT NULL,
+                   scorer TEXT NOT NULL, score REAL, PRIMARY KEY (run, task, item, model, strategy, params, seed, idx, scorer))""")
+    con.execute("INSERT INTO scores VALUES ('r','t','i','m','samples','{}',0,0,'judge',0.8)")
+    con.commit()
+    con.close()
+    from ponder.evaluation.store import Key
+
+    assert Store(db).scores(Key("r", "t", "i", "m", "samples", "{}", 0), "judge") == {0: (0.8, None)}
+
+
 def test_policy_choice_by_agreement():
     from ponder.evaluation.plan import Bin, Policy
 

@@ -119,3 +119,43 @@ def test_orm_client_and_errors(reward_server):
         build_scorer("reward?url=ftp://x")
     with pytest.raises(InvalidRequest, match="url"):
         build_scorer("reward")
+
+
+def test_a_judge_scorers_spending_is_in_the_result_once_even_nested(tmp_path):
+    """Every judge request is in the Result's usage: counted exactly against the generator's own requests, once,
+    also when the scored strategy runs inside another (auto's policy, the cascade)."""
+    from ponder.evaluation.plan import Bin, Policy
+    from ponder.strategies import run
+    from ponder.strategies.cascade import cascade
+    from ponder.testing import ScriptedGenerator
+
+    def answer(req, i):
+        return "Yes" if req.params.max_tokens == 1 else f"The answer is {i % 2}"
+
+    gen = ScriptedGenerator(answer)
+    r = asyncio.run(run("weighted_best_of_n?n=3&seed=1", Problem("What is x?"), gen))
+    assert sum(len(call) for call in gen.calls) == 4 and r.usage.requests == 4  # one sampling request and three verdicts
+    assert dict(r.extra)["scorer_usage"]["requests"] == 3 and r.usage.completion_tokens == sum(c.tokens for c in r.candidates) + 3
+    outer = ScriptedGenerator(answer)
+    r2 = asyncio.run(cascade(Problem("What is x?"), outer, outer, small_spec="weighted_best_of_n?n=3&seed=1",
+                             large_spec="weighted_best_of_n?n=2&seed=1", min_agreement=1.01))
+    assert r2.usage.requests == sum(1 for call in outer.calls for _ in call) == 4 + 3
+    path = Policy(2, 0.0, (Bin(1.0 + 1e-9, "weighted_best_of_n", 2, 1, 1.0, 10),), "t").save(tmp_path / "p.json")
+    nested = ScriptedGenerator(answer)
+    r3 = asyncio.run(run(f"auto?policy={path}&seed=1", Problem("What is x?"), nested))
+    assert dict(r3.extra)["policy_choice"] == "weighted_best_of_n@2"
+    assert r3.usage.requests == sum(1 for call in nested.calls for _ in call)
+
+
+def test_judge_spending_matches_what_the_engine_did(engine):
+    import copy
+
+    from ponder.strategies import run
+
+    before = copy.copy(engine.stats)
+    r = asyncio.run(run("weighted_best_of_n?n=2&max_tokens=24&seed=4", Problem("What is 17 + 25?"), engine))
+    after = copy.copy(engine.stats)
+    assert r.usage.requests == after.requests - before.requests == 3
+    assert r.usage.prompt_tokens == after.prompt_tokens - before.prompt_tokens
+    assert r.usage.completion_tokens == after.completion_tokens - before.completion_tokens
+    assert r.usage.evaluated_prompt_tokens == after.prompt_tokens_evaluated - before.prompt_tokens_evaluated

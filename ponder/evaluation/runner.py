@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ponder.accounting import scorer_usage
 from ponder.evaluation.store import Key, Store
 from ponder.protocols import Generator
 from ponder.strategies.base import SamplingOptions, vote
@@ -250,23 +251,35 @@ class Evaluator:
     def _sampling_lock(self, key: Key) -> asyncio.Lock:
         return self._locks.setdefault((key.item, key.model, key.params), asyncio.Lock())
 
-    async def _scores(self, model, problem, info, base_params, rows, scorer) -> list[float | None]:
-        """The scorer's score of every shared sample, computed once per scorer and stored."""
+    async def _scores(self, model, problem, info, base_params, rows, scorer) -> list[tuple[float | None, Usage]]:
+        """The scorer's score of every shared sample and what judging it cost, computed once per scorer and stored
+        (a sample whose stored score has no recorded cost is judged again, so that rows count every token)."""
         skey = self._samples_key(model, problem, base_params)
         name = getattr(scorer, "name", "scorer")
         have = self.store.scores(skey, name)
-        missing = [r for r in rows if r["idx"] not in have]
+        missing = [r for r in rows if r["idx"] not in have or have[r["idx"]][1] is None]
         if missing:
             traces = [Trace.of(r["text"]) for r in missing]
-            got = await scorer.score(problem, traces)
-            self.store.put_scores(skey, name, {r["idx"]: s for r, s in zip(missing, got, strict=True)})
+            with scorer_usage() as account:
+                got = await scorer.score(problem, traces)
+            per = list(getattr(scorer, "last_usage", None) or [])
+            if len(per) != len(missing):  # a scorer that does not say per trace: share its total out evenly
+                total, n = account.usage, len(missing)
+                per = [Usage(total.prompt_tokens // n + (i < total.prompt_tokens % n),
+                             total.cached_prompt_tokens // n + (i < total.cached_prompt_tokens % n),
+                             total.completion_tokens // n + (i < total.completion_tokens % n), 0.0, 0) for i in range(n)]
+            self.store.put_scores(skey, name, {r["idx"]: (s, u) for r, s, u in zip(missing, got, per, strict=True)})
             have = self.store.scores(skey, name)
-        return [have.get(r["idx"]) for r in rows]
+        return [(have[r["idx"]][0], have[r["idx"]][1] or Usage()) for r in rows]
 
-    def _derive(self, name: str, problem: Problem, rows, scores: list[float | None] | None = None) -> dict[str, Any]:
-        """The budget-k result of a sampling strategy from its first k stored samples."""
+    def _derive(self, name: str, problem: Problem, rows, scores: list[tuple[float | None, Usage]] | None = None) -> dict[str, Any]:
+        """The budget-k result of a sampling strategy from its first k stored samples (and, for the scored
+        strategies, their scores: what judging those k samples cost is part of the row)."""
         cands = [Candidate(text=r["text"], answer=r["answer"], key=r["key"], tokens=r["tokens"], finish_reason=r["finish"],
-                           score=scores[i] if scores else None, confidence=r["confidence"]) for i, r in enumerate(rows)]
+                           score=scores[i][0] if scores else None, confidence=r["confidence"]) for i, r in enumerate(rows)]
+        judged = Usage()
+        for _, u in (scores or [])[: len(rows)]:
+            judged = judged + u
         if name == "majority":
             chosen = vote(cands).chosen
         elif name == "greedy":
@@ -280,8 +293,9 @@ class Evaluator:
             chosen = 0
         correct = rows[chosen]["correct"] if chosen is not None else 0.0
         return {"answer": cands[chosen].answer if chosen is not None else None, "reference": problem.answer,
-                "correct": correct, "prompt_tokens": sum(r["prompt_tokens"] for r in rows), "cached_prompt_tokens": 0,
-                "completion_tokens": sum(r["tokens"] for r in rows), "seconds": sum(r["seconds"] for r in rows),
+                "correct": correct, "prompt_tokens": sum(r["prompt_tokens"] for r in rows) + judged.prompt_tokens,
+                "cached_prompt_tokens": judged.cached_prompt_tokens,
+                "completion_tokens": sum(r["tokens"] for r in rows) + judged.completion_tokens, "seconds": sum(r["seconds"] for r in rows),
                 "n_candidates": len(rows), "n_correct": sum(1 for r in rows if r["correct"] > 0), "stopped_by": None}
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ponder.types import Usage
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run TEXT PRIMARY KEY, created REAL NOT NULL, config TEXT NOT NULL
@@ -34,9 +36,12 @@ CREATE TABLE IF NOT EXISTS samples (
 CREATE TABLE IF NOT EXISTS scores (
     run TEXT NOT NULL, task TEXT NOT NULL, item TEXT NOT NULL, model TEXT NOT NULL, strategy TEXT NOT NULL,
     params TEXT NOT NULL, seed INTEGER NOT NULL, idx INTEGER NOT NULL, scorer TEXT NOT NULL, score REAL,
+    prompt_tokens INTEGER, cached_prompt_tokens INTEGER, completion_tokens INTEGER,
     PRIMARY KEY (run, task, item, model, strategy, params, seed, idx, scorer)
 );
 """
+# columns added after the first release; a store created before them gains them (NULL: cost not recorded)
+MIGRATIONS = {"scores": ("prompt_tokens INTEGER", "cached_prompt_tokens INTEGER", "completion_tokens INTEGER")}
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,11 @@ class Store:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
         self.db.row_factory = sqlite3.Row
+        for table, columns in MIGRATIONS.items():
+            have = {r["name"] for r in self.db.execute(f"PRAGMA table_info({table})")}
+            for column in columns:
+                if column.split()[0] not in have:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
     def close(self) -> None:
         self.db.close()
@@ -108,19 +118,27 @@ class Store:
                  r["reference"], r["correct"], r["prompt_tokens"], r["cached_prompt_tokens"], r["completion_tokens"],
                  r["seconds"], r["n_candidates"], r["n_correct"], r["stopped_by"], time.time()))
 
-    def scores(self, key: Key, scorer: str) -> dict[int, float | None]:
+    def scores(self, key: Key, scorer: str) -> dict[int, tuple[float | None, Usage | None]]:
+        """Each judged sample's score and what judging it cost (None where an older store did not record it)."""
         rows = self.db.execute(
-            "SELECT idx, score FROM scores WHERE run=? AND task=? AND item=? AND model=? AND strategy=? AND params=? AND seed=? AND scorer=?",
+            "SELECT idx, score, prompt_tokens, cached_prompt_tokens, completion_tokens FROM scores "
+            "WHERE run=? AND task=? AND item=? AND model=? AND strategy=? AND params=? AND seed=? AND scorer=?",
             (key.run, key.task, key.item, key.model, key.strategy, key.params, key.seed, scorer)).fetchall()
-        return {r["idx"]: r["score"] for r in rows}
+        return {r["idx"]: (r["score"], None if r["prompt_tokens"] is None else
+                           Usage(r["prompt_tokens"], r["cached_prompt_tokens"], r["completion_tokens"], 0.0, 0))
+                for r in rows}
 
-    def put_scores(self, key: Key, scorer: str, scores: dict[int, float | None]) -> None:
+    def put_scores(self, key: Key, scorer: str, scores: dict[int, tuple[float | None, Usage]]) -> None:
+        """Scores with their cost; a sample judged again (its cost was not recorded) replaces its old row."""
         with self._lock:
             self.db.execute("BEGIN")
             try:
-                for idx, score in scores.items():
-                    self.db.execute("INSERT OR IGNORE INTO scores VALUES (?,?,?,?,?,?,?,?,?,?)",
-                                    (key.run, key.task, key.item, key.model, key.strategy, key.params, key.seed, idx, scorer, score))
+                for idx, (score, u) in scores.items():
+                    self.db.execute(
+                        "INSERT OR REPLACE INTO scores (run, task, item, model, strategy, params, seed, idx, scorer, score, "
+                        "prompt_tokens, cached_prompt_tokens, completion_tokens) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (key.run, key.task, key.item, key.model, key.strategy, key.params, key.seed, idx, scorer, score,
+                         u.prompt_tokens, u.cached_prompt_tokens, u.completion_tokens))
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")

@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from ponder.accounting import charge
 from ponder.protocols import Generator
-from ponder.types import GenerationRequest, Problem, Prompt, SamplingParams, Trace
+from ponder.types import GenerationRequest, Problem, Prompt, SamplingParams, Trace, Usage
 
 SYSTEM = "You are a careful grader. You check reasoning and answers for mistakes."
 OUTCOME = ("Question:\n{question}\n\nProposed solution:\n{solution}\n\n"
@@ -44,17 +45,22 @@ class JudgeScorer:
         self.name = f"judge({getattr(generator, 'name', 'model')})"
         self._memo: dict[tuple[str, tuple[str, ...]], float | None] = {}
         self.judgements = 0  # judge calls made (memo misses), for accounting
+        self.last_usage: list[Usage] = []  # what each prompt of the latest score() call cost, in order
 
     def _params(self) -> SamplingParams:
         return SamplingParams(temperature=0.0, max_tokens=1, logprobs=self.top_logprobs)
 
     async def _ask(self, prompts: list[str]) -> list[float | None]:
         if not prompts:
+            self.last_usage = []
             return []
         self.judgements += len(prompts)
         reqs = [GenerationRequest(Prompt.chat(p, SYSTEM), params=self._params()) for p in prompts]
         out = []
-        for c in await self.generator.generate(reqs):
+        completions = await self.generator.generate(reqs)
+        self.last_usage = [c.usage for c in completions]
+        for c in completions:
+            charge(c.usage)
             s = c.samples[0]
             top = s.logprobs[0].top if s.logprobs else ()
             out.append(p_yes(top))

@@ -11,7 +11,7 @@ import time
 
 from ponder.protocols import Generator, Scorer
 from ponder.strategies.base import Meter
-from ponder.strategies.registry import parse_spec
+from ponder.strategies.registry import parse_spec, resolve_scorer
 from ponder.types import Budget, Problem, Result, Usage
 
 
@@ -25,11 +25,12 @@ async def cascade(problem: Problem, small: Generator, large: Generator, *, small
                   large_spec: str = "greedy", min_agreement: float = 0.75, budget: Budget | None = None,
                   small_scorer: Scorer | None = None, large_scorer: Scorer | None = None) -> Result:
     """Run ``small_spec`` on ``small``; if its answer's vote share is below ``min_agreement`` (or it has no answer),
-    run ``large_spec`` on ``large`` and answer with that. The result holds both runs' candidates and usage."""
+    run ``large_spec`` on ``large`` and answer with that. The result holds both runs' candidates and usage. A
+    strategy that scores without a scorer given gets its default one, judging with its own run's model."""
     meter = Meter(budget or Budget())
     t0 = meter.started
     info, params = parse_spec(small_spec)
-    first = await info.run(problem, small, small_scorer, meter.budget, params)
+    first = await info.run(problem, small, resolve_scorer(info, small_scorer, small), meter.budget, params)
     meter.charge(first)
     share = agreement(first)
     if first.answer is not None and share >= min_agreement:
@@ -39,7 +40,7 @@ async def cascade(problem: Problem, small: Generator, large: Generator, *, small
                       votes=first.votes, chosen=first.chosen, stopped_by=first.stopped_by,
                       extra=(("escalated", False), ("small_agreement", round(share, 4))))
     info2, params2 = parse_spec(large_spec)
-    second = await info2.run(problem, large, large_scorer, meter.remaining(), params2)
+    second = await info2.run(problem, large, resolve_scorer(info2, large_scorer, large), meter.remaining(), params2)
     offset = len(first.candidates)
     return Result(strategy="cascade", answer=second.answer, candidates=first.candidates + second.candidates,
                   usage=Usage.total([first.usage, second.usage]).with_seconds(time.monotonic() - t0),

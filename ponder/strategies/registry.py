@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel
 
+from ponder.accounting import scorer_usage
 from ponder.errors import InvalidRequest
 from ponder.protocols import Generator, Scorer
 from ponder.specs import load_entry_points, split_spec, validate
@@ -43,8 +44,32 @@ class StrategyInfo:
     paper: str = ""
     default_scorer: str | None = None  # scorer spec used when none is given; None: the strategy uses no scorer
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "run", _charging_scorers(self.run))
+
     def parse_params(self, values: Mapping[str, Any] | None = None) -> BaseModel:
         return validate(self.params, values or {}, f"strategy {self.name!r}")
+
+
+def _charging_scorers(fn: Callable[..., Awaitable[Result]]) -> Callable[..., Awaitable[Result]]:
+    """The strategy function, with what its scorer spent (judge requests) added to its Result's usage."""
+    if getattr(fn, "charges_scorers", False):
+        return fn
+
+    @functools.wraps(fn)
+    async def run(problem, generator, scorer, budget, params) -> Result:
+        with scorer_usage() as account:
+            r = await fn(problem, generator, scorer, budget, params)
+        spent = account.usage
+        if spent.requests == 0 and spent.total_tokens == 0:
+            return r
+        spent = replace(spent, seconds=0.0)  # the scorer's time is already in the run's wall time
+        return replace(r, usage=r.usage + spent, extra=r.extra + (("scorer_usage", {
+            "requests": spent.requests, "prompt_tokens": spent.prompt_tokens,
+            "cached_prompt_tokens": spent.cached_prompt_tokens, "completion_tokens": spent.completion_tokens}),))
+
+    run.charges_scorers = True
+    return run
 
 
 @functools.cache
