@@ -263,15 +263,21 @@ def test_scored_rows_count_the_judges_tokens_and_old_stores_are_judged_again(eng
         m, w = rows[("majority", b)], rows[("weighted_best_of_n", b)]
         assert w["prompt_tokens"] == m["prompt_tokens"] + sum(r["prompt_tokens"] for r in judged[:b])
         assert w["completion_tokens"] == m["completion_tokens"] + b
-    # an older store: judgements without their cost
+    # an older store: judgements without their cost, and rows derived from them that left the judge out
     with store.db:
         store.db.execute("UPDATE scores SET prompt_tokens = NULL, cached_prompt_tokens = NULL, completion_tokens = NULL")
-        store.db.execute("DELETE FROM results WHERE strategy = 'weighted_best_of_n'")
+        store.db.execute("UPDATE results SET prompt_tokens = 1, completion_tokens = 1 WHERE strategy = 'weighted_best_of_n'")
     before = engine.stats.requests
     run_eval(engine, Store(db), task, ("weighted_best_of_n?max_tokens=24",), (1, 2), limit=1, run="j")
     assert engine.stats.requests - before == 2  # the two samples judged again, none drawn again
     again = {r["budget"]: r for r in Store(db).results("j") if r["strategy"] == "weighted_best_of_n"}
-    assert again[2]["prompt_tokens"] == rows[("weighted_best_of_n", 2)]["prompt_tokens"]
+    for b in (1, 2):  # the stale rows were derived again, with the judge's tokens
+        assert again[b]["prompt_tokens"] == rows[("weighted_best_of_n", b)]["prompt_tokens"]
+        assert again[b]["completion_tokens"] == rows[("weighted_best_of_n", b)]["completion_tokens"]
+    assert len(again) == 2
+    before = engine.stats.requests
+    run_eval(engine, Store(db), task, ("weighted_best_of_n?max_tokens=24",), (1, 2), limit=1, run="j")
+    assert engine.stats.requests == before  # now priced: nothing is judged or derived again
 
 
 def test_a_store_from_before_judge_costs_gains_the_columns(tmp_path):

@@ -37,6 +37,7 @@ from ponder.tasks import Task
 from ponder.types import Budget, Candidate, Completion, GenerationRequest, Problem, Sample, Trace, Usage
 
 REUSE = {"greedy", "sample", "majority", "best_of_n", "weighted_best_of_n"}
+SCORED = {"best_of_n", "weighted_best_of_n"}  # sampling strategies that also judge their samples
 REPLAY = {"adaptive_majority", "auto"}
 BUDGET_AXIS: dict[str, Callable[[int], dict[str, int]]] = {
     "adaptive_majority": lambda k: {"max_samples": k},
@@ -183,21 +184,27 @@ class Evaluator:
         params_json = _canonical(base_params.model_dump())
         key = Key(self.config.run, self.task.name, item_id(problem), model, name, params_json, self.config.seed)
         budgets = units(name, self.config.budgets)
+        scorer = resolve_scorer(info, self.config.scorer, generator)
         todo = [b for b in budgets if not self.store.has_result(key, b)]
+        stale: set[int] = set()
+        if name in SCORED:  # a row stored before judgements had their cost undercounts: derive it again
+            skey = self._samples_key(model, problem, base_params)
+            unpriced = [i for i, (_, u) in self.store.scores(skey, getattr(scorer, "name", "scorer")).items() if u is None]
+            stale = {b for b in budgets if b not in todo and unpriced and min(unpriced) < b}
+            todo = sorted(set(todo) | stale)
         if not todo:
             self.progress.advance(len(budgets), skipped=True)
             return
         self.progress.advance(len(budgets) - len(todo), skipped=True)
-        scorer = resolve_scorer(info, self.config.scorer, generator)
         budget = Budget(max_seconds=self.config.max_seconds_per_item)
         seed_params = {"seed": self.config.seed} if "seed" in info.params.model_fields else {}
         if name in REUSE:
             rows = await self._shared_samples(model, generator, problem, base_params, max(budgets))
             scores = None
-            if name in ("best_of_n", "weighted_best_of_n"):
+            if name in SCORED:
                 scores = await self._scores(model, problem, info, base_params, rows, scorer)
             for b in todo:
-                self.store.put_result(key, b, self._derive(name, problem, rows[:b], scores))
+                self.store.put_result(key, b, self._derive(name, problem, rows[:b], scores), replace=b in stale)
                 self.progress.advance()
             return
         for b in todo:

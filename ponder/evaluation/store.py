@@ -110,10 +110,11 @@ class Store:
                 self.db.execute("ROLLBACK")
                 raise
 
-    def put_result(self, key: Key, budget: int, r: dict[str, Any]) -> None:
+    def put_result(self, key: Key, budget: int, r: dict[str, Any], replace: bool = False) -> None:
+        """Store a result row; an existing row is kept unless ``replace`` (a row known to be stale)."""
         with self._lock:
             self.db.execute(
-                "INSERT OR IGNORE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT OR {'REPLACE' if replace else 'IGNORE'} INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (key.run, key.task, key.item, key.model, key.strategy, key.params, budget, key.seed, r["answer"],
                  r["reference"], r["correct"], r["prompt_tokens"], r["cached_prompt_tokens"], r["completion_tokens"],
                  r["seconds"], r["n_candidates"], r["n_correct"], r["stopped_by"], time.time()))
