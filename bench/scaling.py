@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
+from bisect import bisect_left, bisect_right
 import sys
 from pathlib import Path
 
@@ -51,6 +52,31 @@ HEADLINE_STRATEGIES = ("greedy", "majority", "weighted_best_of_n", "beam", "mcts
 
 def spec(s: str) -> str:
     return s + ("&" if "?" in s else "?") + f"max_tokens={MAX_TOKENS}"
+
+
+def judge_quality(store: Store, items: set[str]) -> dict:
+    """How well the stored judgements tell right paths from wrong ones (AUROC: the chance that a right path scores
+    above a wrong one, ties counting half), and where weighting the 16-path vote by them changed its answer."""
+    db = store.db
+    pairs = db.execute(
+        "SELECT s.item, s.correct > 0, c.score FROM samples s JOIN scores c USING (run, task, item, model, strategy, params, seed, idx) "
+        "WHERE s.run = ? AND s.model = ? AND c.score IS NOT NULL", (RUN, SMALL)).fetchall()
+    pairs = [(ok, score) for item, ok, score in pairs if item in items]
+    right = sorted(score for ok, score in pairs if ok)
+    wrong = sorted(score for ok, score in pairs if not ok)
+    if not right or not wrong:
+        return {}
+    below = lambda x: bisect_left(wrong, x) + 0.5 * (bisect_right(wrong, x) - bisect_left(wrong, x))  # noqa: E731
+    auroc = sum(below(x) for x in right) / (len(right) * len(wrong))
+    changed = [(w, m) for item, w, m, same in db.execute(
+        "SELECT w.item, w.correct, m.correct, w.answer IS m.answer FROM results w JOIN results m "
+        "ON w.run = m.run AND w.item = m.item AND w.model = m.model AND w.budget = m.budget AND w.seed = m.seed "
+        "WHERE w.run = ? AND w.model = ? AND w.budget = 16 AND w.strategy LIKE 'weighted_best_of_n%' "
+        "AND m.strategy LIKE 'majority%'", (RUN, SMALL)).fetchall() if item in items and not same]
+    return {"judged_paths": len(pairs), "right_paths": len(right), "auroc": round(auroc, 4),
+            "mean_score_right": round(sum(right) / len(right), 4), "mean_score_wrong": round(sum(wrong) / len(wrong), 4),
+            "budget16_answers_changed": len(changed), "changed_weighted_right": int(sum(w > 0 for w, _ in changed)),
+            "changed_majority_right": int(sum(m > 0 for _, m in changed))}
 
 
 def main() -> None:
@@ -87,6 +113,8 @@ def main() -> None:
         "large_greedy_accuracy": round(large_greedy[0]["accuracy"], 4) if large_greedy else None,
     }
     cov = {f"{m}/{label}": [(k, round(v, 4)) for k, v in pts] for (m, label), pts in coverage(store, RUN, items).items()}
+    judge = judge_quality(store, items)
+    console.print("self-judge:", judge)
     console.print("pass@k coverage:", cov)
     console.print("| model | strategy | budget | items | accuracy [95% CI] | generated tokens / problem | wall s / problem |")
     console.print("|---|---|---:|---:|---|---:|---:|")
@@ -97,7 +125,7 @@ def main() -> None:
     shutil.copy(paths["accuracy_vs_tokens.png"], RESULTS / "scaling.png")
     out = write_result("scaling", headline, models_used=[SMALL, LARGE], seeds=[SEED],
                        details={"task": TASK, "limit": args.limit, "max_tokens": MAX_TOKENS, "cpu": cpu_name(), "rows": rows,
-                                "pass_at_k": cov})
+                                "pass_at_k": cov, "judge": judge})
     console.print(headline)
     console.print(f"wrote {out} and {RESULTS / 'scaling.png'}")
 
