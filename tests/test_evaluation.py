@@ -257,12 +257,15 @@ def test_scored_rows_count_the_judges_tokens_and_old_stores_are_judged_again(eng
     run_eval(engine, Store(db), task, ("majority?max_tokens=24", "weighted_best_of_n?max_tokens=24"), (1, 2), limit=1, run="j")
     store = Store(db)
     rows = {(r["strategy"], r["budget"]): r for r in store.results("j")}
-    judged = store.db.execute("SELECT idx, prompt_tokens, completion_tokens FROM scores ORDER BY idx").fetchall()
-    assert len(judged) == 2 and all(r["prompt_tokens"] > 0 and r["completion_tokens"] == 1 for r in judged)
+    judged = store.db.execute("SELECT idx, prompt_tokens, completion_tokens, seconds FROM scores ORDER BY idx").fetchall()
+    assert len(judged) == 2 and all(r["prompt_tokens"] > 0 and r["completion_tokens"] == 1 and r["seconds"] > 0 for r in judged)
     for b in (1, 2):
         m, w = rows[("majority", b)], rows[("weighted_best_of_n", b)]
         assert w["prompt_tokens"] == m["prompt_tokens"] + sum(r["prompt_tokens"] for r in judged[:b])
         assert w["completion_tokens"] == m["completion_tokens"] + b
+        # and the judgements' time: the row's seconds are its samples' plus its judgements' shares of the scoring call
+        assert w["seconds"] == pytest.approx(m["seconds"] + sum(r["seconds"] for r in judged[:b]))
+        assert w["seconds"] > m["seconds"]
     # an older store: judgements without their cost, and rows derived from them that left the judge out
     with store.db:
         store.db.execute("UPDATE scores SET prompt_tokens = NULL, cached_prompt_tokens = NULL, completion_tokens = NULL")
@@ -294,6 +297,12 @@ def test_a_store_from_before_judge_costs_gains_the_columns(tmp_path):
     from ponder.evaluation.store import Key
 
     assert Store(db).scores(Key("r", "t", "i", "m", "samples", "{}", 0), "judge") == {0: (0.8, None)}
+    # a store that recorded a judgement's tokens before its time: the tokens count, the time reads as 0
+    store = Store(db)
+    with store.db:
+        store.db.execute("UPDATE scores SET prompt_tokens = 40, cached_prompt_tokens = 0, completion_tokens = 1")
+    [(score, usage)] = store.scores(Key("r", "t", "i", "m", "samples", "{}", 0), "judge").values()
+    assert (score, usage.prompt_tokens, usage.completion_tokens, usage.seconds) == (0.8, 40, 1, 0.0)
 
 
 def test_policy_choice_by_agreement():

@@ -25,7 +25,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ponder.accounting import scorer_usage
@@ -267,14 +267,17 @@ class Evaluator:
         missing = [r for r in rows if r["idx"] not in have or have[r["idx"]][1] is None]
         if missing:
             traces = [Trace.of(r["text"]) for r in missing]
+            started = time.perf_counter()
             with scorer_usage() as account:
                 got = await scorer.score(problem, traces)
+            wall = time.perf_counter() - started
             per = list(getattr(scorer, "last_usage", None) or [])
             if len(per) != len(missing):  # a scorer that does not say per trace: share its total out evenly
                 total, n = account.usage, len(missing)
                 per = [Usage(total.prompt_tokens // n + (i < total.prompt_tokens % n),
                              total.cached_prompt_tokens // n + (i < total.cached_prompt_tokens % n),
                              total.completion_tokens // n + (i < total.completion_tokens % n), 0.0, 0) for i in range(n)]
+            per = share_seconds(per, wall)
             self.store.put_scores(skey, name, {r["idx"]: (s, u) for r, s, u in zip(missing, got, per, strict=True)})
             have = self.store.scores(skey, name)
         return [(have[r["idx"]][0], have[r["idx"]][1] or Usage()) for r in rows]
@@ -302,8 +305,22 @@ class Evaluator:
         return {"answer": cands[chosen].answer if chosen is not None else None, "reference": problem.answer,
                 "correct": correct, "prompt_tokens": sum(r["prompt_tokens"] for r in rows) + judged.prompt_tokens,
                 "cached_prompt_tokens": judged.cached_prompt_tokens,
-                "completion_tokens": sum(r["tokens"] for r in rows) + judged.completion_tokens, "seconds": sum(r["seconds"] for r in rows),
+                "completion_tokens": sum(r["tokens"] for r in rows) + judged.completion_tokens,
+                "seconds": sum(r["seconds"] for r in rows) + judged.seconds,
                 "n_candidates": len(rows), "n_correct": sum(1 for r in rows if r["correct"] > 0), "stopped_by": None}
+
+
+def share_seconds(per: list[Usage], wall: float) -> list[Usage]:
+    """The wall seconds of one scoring call shared out over its traces, by the prompt tokens each had evaluated
+    (evenly where none say): a judgement's time, like a sample's, is its share of the call that made it.
+
+    >>> [u.seconds for u in share_seconds([Usage(29, 0, 1), Usage(9, 0, 1)], 2.0)]
+    [1.5, 0.5]
+    """
+    weights = [u.evaluated_prompt_tokens + u.completion_tokens for u in per]
+    total = sum(weights)
+    return [replace(u, seconds=wall * (w / total if total else 1 / len(per)), requests=max(u.requests, 1))
+            for u, w in zip(per, weights, strict=True)]
 
 
 async def evaluate(store: Store, task: Task, config: EvalConfig, open_generator: Callable[[str], Generator],

@@ -36,12 +36,12 @@ CREATE TABLE IF NOT EXISTS samples (
 CREATE TABLE IF NOT EXISTS scores (
     run TEXT NOT NULL, task TEXT NOT NULL, item TEXT NOT NULL, model TEXT NOT NULL, strategy TEXT NOT NULL,
     params TEXT NOT NULL, seed INTEGER NOT NULL, idx INTEGER NOT NULL, scorer TEXT NOT NULL, score REAL,
-    prompt_tokens INTEGER, cached_prompt_tokens INTEGER, completion_tokens INTEGER,
+    prompt_tokens INTEGER, cached_prompt_tokens INTEGER, completion_tokens INTEGER, seconds REAL,
     PRIMARY KEY (run, task, item, model, strategy, params, seed, idx, scorer)
 );
 """
 # columns added after the first release; a store created before them gains them (NULL: cost not recorded)
-MIGRATIONS = {"scores": ("prompt_tokens INTEGER", "cached_prompt_tokens INTEGER", "completion_tokens INTEGER")}
+MIGRATIONS = {"scores": ("prompt_tokens INTEGER", "cached_prompt_tokens INTEGER", "completion_tokens INTEGER", "seconds REAL")}
 
 
 @dataclass(frozen=True)
@@ -120,13 +120,14 @@ class Store:
                  r["seconds"], r["n_candidates"], r["n_correct"], r["stopped_by"], time.time()))
 
     def scores(self, key: Key, scorer: str) -> dict[int, tuple[float | None, Usage | None]]:
-        """Each judged sample's score and what judging it cost (None where an older store did not record it)."""
+        """Each judged sample's score and what judging it cost (None where an older store did not record its tokens;
+        seconds 0.0 where it recorded the tokens but not yet the time)."""
         rows = self.db.execute(
-            "SELECT idx, score, prompt_tokens, cached_prompt_tokens, completion_tokens FROM scores "
+            "SELECT idx, score, prompt_tokens, cached_prompt_tokens, completion_tokens, seconds FROM scores "
             "WHERE run=? AND task=? AND item=? AND model=? AND strategy=? AND params=? AND seed=? AND scorer=?",
             (key.run, key.task, key.item, key.model, key.strategy, key.params, key.seed, scorer)).fetchall()
         return {r["idx"]: (r["score"], None if r["prompt_tokens"] is None else
-                           Usage(r["prompt_tokens"], r["cached_prompt_tokens"], r["completion_tokens"], 0.0, 0))
+                           Usage(r["prompt_tokens"], r["cached_prompt_tokens"], r["completion_tokens"], r["seconds"] or 0.0, 1))
                 for r in rows}
 
     def put_scores(self, key: Key, scorer: str, scores: dict[int, tuple[float | None, Usage]]) -> None:
@@ -137,9 +138,9 @@ class Store:
                 for idx, (score, u) in scores.items():
                     self.db.execute(
                         "INSERT OR REPLACE INTO scores (run, task, item, model, strategy, params, seed, idx, scorer, score, "
-                        "prompt_tokens, cached_prompt_tokens, completion_tokens) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        "prompt_tokens, cached_prompt_tokens, completion_tokens, seconds) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         (key.run, key.task, key.item, key.model, key.strategy, key.params, key.seed, idx, scorer, score,
-                         u.prompt_tokens, u.cached_prompt_tokens, u.completion_tokens))
+                         u.prompt_tokens, u.cached_prompt_tokens, u.completion_tokens, u.seconds))
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
