@@ -3,7 +3,8 @@ and at what cost? On reasoning-gym gsm_symbolic (fixed seed), in one resumable r
 
 - phase 1, 0.5B: greedy, majority at budgets 1, 2, 4, 8, 16;
 - phase 2, 1.5B: greedy; phase 3, 1.5B: majority at budgets 1, 2, 4;
-- phase 4, 0.5B: weighted_best_of_n (self-judge P(yes)) and phase 5, 0.5B: beam, mcts at budgets 1, 2, 4, 8, 16.
+- phase 4, 0.5B: weighted_best_of_n (self-judge P(yes)) and phase 5, 0.5B: beam, mcts at budgets 1, 2, 4, 8, 16
+  (steps scored by their own token confidence, the strategies' default scorer).
 
 The summary, figure and JSON cover the first ``--limit`` items only, and each row says over how many items it was
 measured (a phase not yet run has no rows).

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from ponder.types import Usage
+from ponder.types import Result, Usage
 
 
 @dataclass
@@ -41,3 +41,20 @@ def scorer_usage() -> Iterator[Account]:
         yield account
     finally:
         _current.reset(token)
+
+
+def spent_so_far() -> Usage:
+    """What scorers have charged to the run in progress until now (nothing outside one)."""
+    account = _current.get()
+    return account.usage if account is not None else Usage()
+
+
+def with_scorer_usage(r: Result, spent: Usage) -> Result:
+    """``r`` with its scorers' spending added to its usage and listed apart in ``extra["scorer_usage"]`` (the
+    scorer's time is already in the run's wall time, so only its requests and tokens are added)."""
+    if spent.requests == 0 and spent.total_tokens == 0:
+        return r
+    spent = replace(spent, seconds=0.0)
+    return replace(r, usage=r.usage + spent, extra=r.extra + (("scorer_usage", {
+        "requests": spent.requests, "prompt_tokens": spent.prompt_tokens,
+        "cached_prompt_tokens": spent.cached_prompt_tokens, "completion_tokens": spent.completion_tokens}),))

@@ -348,3 +348,25 @@ def test_adaptive_strategies_replay_the_shared_samples(engine, tmp_path):
     assert replay.served == 2 and engine.stats.completion_tokens == before
     [c2] = asyncio.run(replay.generate([GenerationRequest(problem.prompt(), n=1, params=SamplingParams(temperature=1.0, max_tokens=8, seed=1))]))
     assert replay.served == 2 and engine.stats.completion_tokens > before and c2.samples[0].n_tokens <= 8
+
+
+def test_mcts_curve_costs_one_search_to_its_largest_budget(engine, tmp_path):
+    """mcts is anytime: the evaluator runs one search to the largest budget's iterations and stores its answer
+    after each smaller budget's iterations, each costed up to there. Separate searches per budget would have
+    generated every row's tokens; the one search generates the largest row's and only the completions made to
+    answer early, so strictly less than the rows' sum whenever an early answer shares any step with the search."""
+    from ponder.testing import ArithmeticTask
+
+    store = Store(tmp_path / "mcts.sqlite")
+    spec = "mcts?expand=2&max_depth=2&max_step_tokens=16&max_tokens=32"
+    before = engine.stats.completion_tokens
+    p = run_eval(engine, store, ArithmeticTask(), (spec,), (1, 2, 4), limit=1, run="m")
+    spent = engine.stats.completion_tokens - before
+    rows = {r["budget"]: r for r in store.results("m")}
+    assert p.done == p.total == 3 and sorted(rows) == [1, 2, 4]
+    assert all(r["completion_tokens"] > 0 and r["prompt_tokens"] > 0 and r["seconds"] > 0 for r in rows.values())
+    # the judge's verdicts are counted: one verdict token per judged step, on top of what the search generated
+    assert rows[4]["completion_tokens"] <= spent < sum(r["completion_tokens"] for r in rows.values())
+    assert rows[1]["seconds"] <= rows[4]["seconds"] and rows[2]["seconds"] <= rows[4]["seconds"]
+    again = run_eval(engine, store, ArithmeticTask(), (spec,), (1, 2, 4), limit=1, run="m")
+    assert again.skipped == again.total and engine.stats.completion_tokens - before == spent

@@ -2,14 +2,16 @@
 
 import asyncio
 import math
+import zlib
 
 import pytest
 
 from ponder.errors import InvalidRequest
 from ponder.strategies import parse_spec, run
-from ponder.strategies.tree import Node, backup, select_leaf, uct
+from ponder.accounting import charge
+from ponder.strategies.tree import Node, backup, mcts_snapshots, select_leaf, uct
 from ponder.testing import ScriptedGenerator, ScriptedScorer
-from ponder.types import Budget, Problem
+from ponder.types import Budget, Problem, Usage
 
 P = Problem("What is x?")
 D = "\n\n"
@@ -207,3 +209,60 @@ def test_self_refine_revises_and_keeps_the_best_scored_version():
     second_prompt = gen.calls[1][0].prompt.messages[-1].content
     assert "The answer is 1" in second_prompt and "Check every step" in second_prompt
     assert "The answer is 2" in gen.calls[2][0].prompt.messages[-1].content
+
+
+# -- anytime MCTS ---------------------------------------------------------------------------------------------
+
+class ChargingScorer(ScriptedScorer):
+    """A scripted step scorer that charges each judged trace to the run, as the judge scorer does."""
+
+    async def score_steps(self, problem, traces):
+        charge(Usage(prompt_tokens=10 * len(traces), requests=len(traces)))
+        return await super().score_steps(problem, traces)
+
+
+def branching_script(request, i):
+    """Steps that depend on the path, the request's seed and the sample index; answers only from depth 2 on, so
+    early in the search no trace has finished and answering needs a completion."""
+    steps = [s for s in request.prefix.split(D) if s]
+    h = zlib.crc32(f"{request.prefix}|{request.params.seed}|{i}".encode())
+    if request.params.stop == ():
+        return f"so the answer is {h % 7}"
+    if len(steps) >= 2 and h % 3 == 0:
+        return f"The answer is {h % 5}"
+    return f"s{h % 100} and more" + D + "never seen"
+
+
+def test_mcts_snapshots_are_the_searches_asked_for_fewer_iterations():
+    spec = "mcts?iterations=16&expand=2&max_depth=6&seed=3"
+    info, params = parse_spec(spec)
+    step = lambda s: (zlib.crc32(s.encode()) % 100) / 100  # noqa: E731
+    gen = ScriptedGenerator(branching_script)
+    snaps = go(mcts_snapshots(P, gen, ChargingScorer(step=step), Budget(), params, (1, 2, 4, 8)))
+    assert sorted(snaps) == [1, 2, 4, 8, 16]
+    forked = 0
+    for i in (1, 2, 4, 8, 16):
+        alone = ScriptedGenerator(branching_script)
+        r = go(run(spec, P, alone, scorer=ChargingScorer(step=step), iterations=i))
+        s = snaps[i]
+        assert [c.text for c in s.candidates] == [c.text for c in r.candidates] and s.chosen == r.chosen
+        assert (s.answer, s.usage.completion_tokens, s.usage.prompt_tokens, s.usage.requests) == \
+            (r.answer, r.usage.completion_tokens, r.usage.prompt_tokens, r.usage.requests)
+        assert dict(s.params)["iterations"] == i and dict(s.extra)["scorer_usage"] == dict(r.extra)["scorer_usage"]
+        # the plain search's requests are those of the one long search (until it stopped), save the completions
+        # made to answer early, which the long search made on a copy and then dropped
+        completions = [c for c in alone.calls if c[0].params.stop == ()]
+        forked += len(completions) if i < 16 else 0
+    assert forked > 0  # the script makes early answers need a completion: the copy was exercised
+    long = ScriptedGenerator(branching_script)
+    go(run(spec, P, long, scorer=ChargingScorer(step=step)))
+    assert len(gen.calls) == len(long.calls) + forked
+    assert all(snaps[a].seconds <= snaps[b].seconds for a, b in ((1, 2), (2, 4), (4, 8), (8, 16)))
+
+
+def test_mcts_snapshots_past_the_end_of_a_search_repeat_its_answer():
+    info, params = parse_spec("mcts?iterations=50&expand=2&seed=1")
+    gen = ScriptedGenerator(lambda req, i: "The answer is 8")  # every first step ends the trace: all terminal
+    snaps = go(mcts_snapshots(P, gen, ScriptedScorer(step=lambda s: 0.5), Budget(max_samples=4), params, (2, 8, 32)))
+    assert snaps[8].answer == snaps[32].answer == snaps[50].answer == "8"
+    assert snaps[32].usage.completion_tokens == snaps[50].usage.completion_tokens and dict(snaps[32].params)["iterations"] == 32

@@ -15,7 +15,9 @@ a sequence shares and on the cache state, and a sampled path that differs in one
 Anything else they ask for (other prompts, scorers' calls, confidence-stopped decoding) goes to the live generator.
 
 Other strategies map the budget onto their size parameter (``BUDGET_AXIS``) and run once per budget; strategies
-with no size parameter run once. Everything is keyed in the store, so a killed run resumes where it stopped and a
+with no size parameter run once. Anytime searches (``mcts``, ``ANYTIME``) run once, to the largest budget's size,
+and answer at each smaller size on the way, each answer costed up to its point: the search after k iterations is
+the k-iteration search. Everything is keyed in the store, so a killed run resumes where it stopped and a
 finished one recomputes nothing.
 """
 
@@ -24,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -33,8 +35,9 @@ from ponder.evaluation.store import Key, Store
 from ponder.protocols import Generator
 from ponder.strategies.base import SamplingOptions, vote
 from ponder.strategies.registry import get, parse_spec, resolve_scorer
+from ponder.strategies.tree import mcts, mcts_snapshots
 from ponder.tasks import Task
-from ponder.types import Budget, Candidate, Completion, GenerationRequest, Problem, Sample, Trace, Usage
+from ponder.types import Budget, Candidate, Completion, GenerationRequest, Problem, Result, Sample, Trace, Usage
 
 REUSE = {"greedy", "sample", "majority", "best_of_n", "weighted_best_of_n"}
 SCORED = {"best_of_n", "weighted_best_of_n"}  # sampling strategies that also judge their samples
@@ -48,6 +51,11 @@ BUDGET_AXIS: dict[str, Callable[[int], dict[str, int]]] = {
     "self_refine": lambda k: {"rounds": max(1, k - 1)},
     "budget_forcing": lambda k: {"n": k},
 }
+# anytime strategies: the size parameter their budget maps to, and the search that answers at several sizes in one
+# run (the budget-k result is the largest run's answer after k's size, costed up to there)
+# (and the registered function they stand for: a plug-in of the same name runs once per budget like any other)
+ANYTIME: dict[str, tuple[str, Callable[..., Awaitable[dict[int, Result]]], Callable]] = {
+    "mcts": ("iterations", mcts_snapshots, mcts)}
 
 
 @dataclass(frozen=True)
@@ -207,21 +215,33 @@ class Evaluator:
                 self.store.put_result(key, b, self._derive(name, problem, rows[:b], scores), replace=b in stale)
                 self.progress.advance()
             return
+        if name in ANYTIME and getattr(info.run, "__wrapped__", None) is ANYTIME[name][2]:  # one search to the largest budget, answering at each smaller one on the way
+            size, snapshots, _ = ANYTIME[name]
+            sizes = {BUDGET_AXIS[name](b)[size]: b for b in todo}
+            params = info.parse_params({**base_params.model_dump(), **seed_params, **BUDGET_AXIS[name](max(todo))})
+            found = await snapshots(problem, generator, scorer, budget, params, tuple(sizes))
+            for s, b in sorted(sizes.items()):
+                self._put_run(key, b, problem, found[s], generator)
+            return
         for b in todo:
             axis = BUDGET_AXIS.get(name, lambda k: {})(b)
             params = info.parse_params({**base_params.model_dump(), **seed_params, **axis})
             gen = self.replay(model, generator, problem) if name in REPLAY else generator
             r = await info.run(problem, gen, scorer, budget, params)
-            # each candidate is scored once (a sandbox run, for code tasks); the chosen one's score is the result's
-            scores = [self.task.score(problem, c.text) for c in r.candidates]
-            correct = scores[r.chosen] if r.chosen is not None and r.text else 0.0
-            n_correct = sum(1 for s in scores if s > 0)
-            self.store.put_result(key, b, {
-                "answer": r.answer, "reference": problem.answer, "correct": correct, "prompt_tokens": r.usage.prompt_tokens,
-                "cached_prompt_tokens": r.usage.cached_prompt_tokens, "completion_tokens": r.usage.completion_tokens,
-                "seconds": r.seconds + getattr(gen, "seconds", 0.0), "n_candidates": len(r.candidates), "n_correct": n_correct,
-                "stopped_by": r.stopped_by})
-            self.progress.advance()
+            self._put_run(key, b, problem, r, gen)
+
+    def _put_run(self, key: Key, b: int, problem: Problem, r: Result, gen: Generator) -> None:
+        """Store a strategy run as the budget-``b`` result: each candidate is scored once (a sandbox run, for code
+        tasks); the chosen one's score is the result's."""
+        scores = [self.task.score(problem, c.text) for c in r.candidates]
+        correct = scores[r.chosen] if r.chosen is not None and r.text else 0.0
+        n_correct = sum(1 for s in scores if s > 0)
+        self.store.put_result(key, b, {
+            "answer": r.answer, "reference": problem.answer, "correct": correct, "prompt_tokens": r.usage.prompt_tokens,
+            "cached_prompt_tokens": r.usage.cached_prompt_tokens, "completion_tokens": r.usage.completion_tokens,
+            "seconds": r.seconds + getattr(gen, "seconds", 0.0), "n_candidates": len(r.candidates), "n_correct": n_correct,
+            "stopped_by": r.stopped_by})
+        self.progress.advance()
 
     def replay(self, model: str, generator: Generator, problem: Problem) -> ReplayGenerator:
         """A generator serving ``problem``'s independent samples from the shared ones (see ReplayGenerator)."""

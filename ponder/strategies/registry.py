@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
 
-from ponder.accounting import scorer_usage
+from ponder.accounting import scorer_usage, with_scorer_usage
 from ponder.errors import InvalidRequest
 from ponder.protocols import Generator, Scorer
 from ponder.specs import load_entry_points, split_spec, validate
@@ -60,13 +60,7 @@ def _charging_scorers(fn: Callable[..., Awaitable[Result]]) -> Callable[..., Awa
     async def run(problem, generator, scorer, budget, params) -> Result:
         with scorer_usage() as account:
             r = await fn(problem, generator, scorer, budget, params)
-        spent = account.usage
-        if spent.requests == 0 and spent.total_tokens == 0:
-            return r
-        spent = replace(spent, seconds=0.0)  # the scorer's time is already in the run's wall time
-        return replace(r, usage=r.usage + spent, extra=r.extra + (("scorer_usage", {
-            "requests": spent.requests, "prompt_tokens": spent.prompt_tokens,
-            "cached_prompt_tokens": spent.cached_prompt_tokens, "completion_tokens": spent.completion_tokens}),))
+        return with_scorer_usage(r, account.usage)
 
     run.charges_scorers = True
     return run

@@ -8,12 +8,17 @@ backend, reuses the KV of every node's prefix instead of evaluating it again.
 
 from __future__ import annotations
 
+import copy
 import math
-from dataclasses import dataclass, field
+import time
+from collections.abc import Collection
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from pydantic import Field, model_validator
 
+from ponder.accounting import scorer_usage, spent_so_far, with_scorer_usage
 from ponder.protocols import Generator, Scorer
 from ponder.scorers.base import aggregate
 from ponder.strategies.base import Meter, SamplingOptions, chosen_logprobs, make_candidate, result, vote
@@ -288,6 +293,31 @@ async def mcts(problem: Problem, generator: Generator, scorer: Scorer, budget: B
     ``expand`` sampled next steps, values each new node by its step score (or, with ``rollout``, by completing it
     and scoring the outcome), and backs the values up the path. Complete traces found on the way are the
     candidates; the answer is the best-valued one (or the score-weighted vote with ``select=weighted``)."""
+    final, _ = await _mcts(problem, generator, scorer, budget, params, ())
+    return final
+
+
+async def mcts_snapshots(problem: Problem, generator: Generator, scorer: Scorer, budget: Budget, params: MCTSParams,
+                         at: Collection[int]) -> dict[int, Result]:
+    """One search of ``params.iterations`` iterations that also answers as if it had been asked for fewer: the
+    Result of ``mcts`` with ``iterations=i`` for every ``i`` in ``at`` (and ``params.iterations``), each with the
+    usage and time spent up to that point, scorer requests included.
+
+    MCTS is an anytime algorithm: nothing an iteration does depends on how many follow, so the search after ``i``
+    iterations is the ``i``-iteration search, and an accuracy-versus-iterations curve costs one run of its largest
+    point (as the evaluator's sampling curves cost one draw of the largest budget). Answering early may need a
+    completion (no trace finished yet): it is made on a copy of the search (its own meter, expansion counter and
+    scorer account; the new nodes taken out of the tree again), and its time is taken off the clock, so the
+    search goes on exactly as if no one had asked."""
+    with scorer_usage() as account:
+        final, snaps = await _mcts(problem, generator, scorer, budget, params, at)
+    return {**snaps, params.iterations: with_scorer_usage(final, account.usage)}
+
+
+async def _mcts(problem: Problem, generator: Generator, scorer: Scorer, budget: Budget, params: MCTSParams,
+                at: Collection[int]) -> tuple[Result, dict[int, Result]]:
+    """The search, and the answers it would have given after each of ``at`` iterations (see ``mcts_snapshots``;
+    those include the scorer spending so far, the final Result leaves it to the registry's wrapper)."""
     meter = Meter(budget)
     st = Stepper(problem, generator, scorer, meter, params)
     root = Node()
@@ -295,6 +325,8 @@ async def mcts(problem: Problem, generator: Generator, scorer: Scorer, budget: B
     puct = params.selection == "puct"
     iterations = 0
     stopped = None
+    snaps: dict[int, Result] = {}
+    wanted = sorted(i for i in set(at) if 0 < i < params.iterations)
     for _ in range(params.iterations):
         stopped = meter.exhausted()
         if stopped:
@@ -304,42 +336,75 @@ async def mcts(problem: Problem, generator: Generator, scorer: Scorer, budget: B
         if leaf.finish:  # a terminal was selected again: back up its value once more
             backup(path, leaf.score or 0.0)
             iterations += 1
-            continue
-        final = leaf.depth >= params.max_depth
-        [kids] = await st.expand([leaf], params.expand, final=final)
-        if not kids:
-            break
-        for kid in kids:
-            lps = kid.step_logprobs[-1] if kid.step_logprobs else ()
-            kid.prior = math.exp(sum(lps) / len(lps)) if lps else 1.0
-        await st.score(kids)
-        values = [k.score or 0.0 for k in kids]
-        if params.rollout:
-            open_kids = [k for k in kids if not k.finish]
-            rolled = [r for rs in await st.expand(open_kids, 1, final=True) for r in rs] if open_kids else []
-            if rolled:
-                outcome = await scorer.score(problem, [r.trace() for r in rolled])
-                for r, v in zip(rolled, outcome, strict=True):
-                    r.parent.children.remove(r)  # a rollout values its node; it is not part of the tree
-                    r.score = v if v is not None else 0.0
-                    terminals.append(r)
-                    values[kids.index(r.parent)] = r.score
-        for kid, v in zip(kids, values, strict=True):
-            backup(path + [kid], v)
-            if kid.finish:
-                terminals.append(kid)
-        iterations += 1
-    if not terminals:  # nothing finished within the budget: complete the most visited path
-        node = root
-        while node.children:
-            node = max(node.children, key=lambda ch: (ch.visits, ch.q))
-        if node is not root and stopped not in ("max_seconds", "max_samples"):
-            done = [c for kids in await st.expand([node], 1, final=True) for c in kids]
-            await st.score(done)
-            terminals += done
-        if not terminals and node is not root:
-            terminals = [node]  # the budget is spent: the best partial trace is the answer so far
+        else:
+            final = leaf.depth >= params.max_depth
+            [kids] = await st.expand([leaf], params.expand, final=final)
+            if not kids:
+                break
+            for kid in kids:
+                lps = kid.step_logprobs[-1] if kid.step_logprobs else ()
+                kid.prior = math.exp(sum(lps) / len(lps)) if lps else 1.0
+            await st.score(kids)
+            values = [k.score or 0.0 for k in kids]
+            if params.rollout:
+                open_kids = [k for k in kids if not k.finish]
+                rolled = [r for rs in await st.expand(open_kids, 1, final=True) for r in rs] if open_kids else []
+                if rolled:
+                    outcome = await scorer.score(problem, [r.trace() for r in rolled])
+                    for r, v in zip(rolled, outcome, strict=True):
+                        r.parent.children.remove(r)  # a rollout values its node; it is not part of the tree
+                        r.score = v if v is not None else 0.0
+                        terminals.append(r)
+                        values[kids.index(r.parent)] = r.score
+            for kid, v in zip(kids, values, strict=True):
+                backup(path + [kid], v)
+                if kid.finish:
+                    terminals.append(kid)
+            iterations += 1
+        if iterations in wanted:
+            snaps[iterations] = await _mcts_answer(st, root, terminals, stopped, iterations, snapshot=True)
+    result_ = await _mcts_answer(st, root, terminals, stopped, iterations, snapshot=False)
+    for i in wanted:  # the search ended before i iterations: a search asked for i ends the same way
+        if i not in snaps:
+            snaps[i] = with_scorer_usage(replace(result_, params=_with_iterations(result_.params, i)), spent_so_far())
+    return result_, snaps
+
+
+def _with_iterations(params: tuple, i: int) -> tuple:
+    return tuple((k, i if k == "iterations" else v) for k, v in params)
+
+
+async def _mcts_answer(st: Stepper, root: Node, terminals: list[Node], stopped: str | None, iterations: int, *,
+                       snapshot: bool) -> Result:
+    """The search's answer now: the best of the complete traces, or, when none has finished, the most visited path
+    completed (or, past the budget, the best partial trace). With ``snapshot`` the search goes on afterwards, so
+    the completion is made on a copy (see ``mcts_snapshots``) and the Result carries the scorer spending so far."""
+    terminals = list(terminals)
+    started = time.monotonic()
+    main = st
+    if snapshot:
+        st = copy.copy(main)
+        st.meter = replace(main.meter)
+    with scorer_usage() if snapshot else nullcontext() as own:
+        if not terminals:  # nothing finished within the budget: complete the most visited path
+            node = root
+            while node.children:
+                node = max(node.children, key=lambda ch: (ch.visits, ch.q))
+            if node is not root and stopped not in ("max_seconds", "max_samples"):
+                before = len(node.children)
+                done = [c for kids in await st.expand([node], 1, final=True) for c in kids]
+                await st.score(done)
+                terminals += done
+                if snapshot:
+                    del node.children[before:]
+            if not terminals and node is not root:
+                terminals = [node]  # the budget is spent: the best partial trace is the answer so far
     candidates, chosen, votes = st.pick(terminals)
-    return result("mcts", params, meter, candidates, chosen=chosen, votes=votes, scorer=scorer, stopped_by=stopped,
-                  extra={"iterations": iterations, "expansions": st.expansions, "nodes": st.nodes,
-                         "root_visits": root.visits})
+    p = st.p.model_copy(update={"iterations": iterations}) if snapshot else st.p
+    r = result("mcts", p, st.meter, candidates, chosen=chosen, votes=votes, scorer=st.scorer, stopped_by=stopped,
+               extra={"iterations": iterations, "expansions": st.expansions, "nodes": st.nodes,
+                      "root_visits": root.visits})
+    if snapshot:
+        r = with_scorer_usage(r, spent_so_far() + own.usage)
+        main.meter.started += time.monotonic() - started  # the search's clock does not count the copy's work
+    return r
