@@ -13,6 +13,7 @@ Everything goes to bench/results/scaling.sqlite (not committed); killing and re-
 stopped. At the end it writes bench/results/scaling.json, the figure bench/results/scaling.png and the report.
 
     .venv/bin/python -m bench.scaling [--limit 100] [--workers 4] [--phases 1,2,3,4]
+    .venv/bin/python -m bench.scaling --report-only --print-only --limit 40   # a phase in progress, first 40 items
 """
 
 from __future__ import annotations
@@ -86,6 +87,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--phases", default="1,2,3,4,5")
     ap.add_argument("--report-only", action="store_true", help="summarise what is stored, run nothing")
+    ap.add_argument("--print-only", action="store_true",
+                    help="with --report-only: print the summary of the first --limit items, write no file (a look at a "
+                         "phase in progress: compare strategies over the items it has finished)")
     args = ap.parse_args()
     console = Console(width=150)
     store = Store(RESULTS / "scaling.sqlite")
@@ -122,6 +126,9 @@ def main() -> None:
     for r in rows:
         console.print(f"| {r['model']} | {r['strategy']} | {r['budget']} | {r['items']} | {r['accuracy']:.3f} "
                       f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] | {r['completion_tokens']:.0f} | {r['seconds']:.1f} |")
+    if args.print_only:
+        console.print(headline, "(printed only: nothing written)")
+        return
     paths = write_report(store, RUN, RESULTS / "scaling-report", items=items, seed=SEED, strategies=set(HEADLINE_STRATEGIES))
     shutil.copy(paths["accuracy_vs_tokens.png"], RESULTS / "scaling.png")
     out = write_result("scaling", headline, models_used=[SMALL, LARGE], seeds=[SEED],
