@@ -51,11 +51,10 @@ BUDGET_AXIS: dict[str, Callable[[int], dict[str, int]]] = {
     "self_refine": lambda k: {"rounds": max(1, k - 1)},
     "budget_forcing": lambda k: {"n": k},
 }
-# anytime strategies: the size parameter their budget maps to, and the search that answers at several sizes in one
-# run (the budget-k result is the largest run's answer after k's size, costed up to there)
-# (and the registered function they stand for: a plug-in of the same name runs once per budget like any other)
-ANYTIME: dict[str, tuple[str, Callable[..., Awaitable[dict[int, Result]]], Callable]] = {
-    "mcts": ("iterations", mcts_snapshots, mcts)}
+# anytime strategies, by the function registered for them (a plug-in under the same name runs once per budget like
+# any other): the size parameter their budget maps to, and the search that answers at several sizes in one run (the
+# budget-k result is the largest run's answer after k's size, costed up to there)
+ANYTIME: dict[Callable, tuple[str, Callable[..., Awaitable[dict[int, Result]]]]] = {mcts: ("iterations", mcts_snapshots)}
 
 
 @dataclass(frozen=True)
@@ -215,8 +214,9 @@ class Evaluator:
                 self.store.put_result(key, b, self._derive(name, problem, rows[:b], scores), replace=b in stale)
                 self.progress.advance()
             return
-        if name in ANYTIME and getattr(info.run, "__wrapped__", None) is ANYTIME[name][2]:  # one search to the largest budget, answering at each smaller one on the way
-            size, snapshots, _ = ANYTIME[name]
+        anytime = ANYTIME.get(getattr(info.run, "__wrapped__", None))
+        if anytime:  # one search to the largest budget, answering at each smaller one on the way
+            size, snapshots = anytime
             sizes = {BUDGET_AXIS[name](b)[size]: b for b in todo}
             params = info.parse_params({**base_params.model_dump(), **seed_params, **BUDGET_AXIS[name](max(todo))})
             found = await snapshots(problem, generator, scorer, budget, params, tuple(sizes))
