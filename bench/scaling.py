@@ -107,7 +107,8 @@ def main() -> None:
     rows = summarize(store, RUN, seed=SEED, items=items, strategies=set(HEADLINE_STRATEGIES))
     for r in rows:
         console.print(f"{r['model']:<20} {r['strategy']:<20} budget {r['budget']:>2}: accuracy {r['accuracy']:.3f} "
-                      f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] over {r['items']} items, {r['completion_tokens']:.0f} tokens, {r['seconds']:.1f} s")
+                      f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] over {r['items']} items (a right candidate on {r['any_correct']:.2f}), "
+                      f"{r['completion_tokens']:.0f} tokens, {r['seconds']:.1f} s")
     small = [r for r in rows if r["model"] == SMALL and r["items"] >= args.limit and r["strategy"].split("?")[0] in HEADLINE_STRATEGIES]
     large_greedy = [r for r in rows if r["model"] == LARGE and r["strategy"] == "greedy"]
     best = max(small, key=lambda r: (r["accuracy"], -r["completion_tokens"])) if small else None

@@ -91,6 +91,13 @@ def test_jsonl_task_grid_store_and_rerun(engine, tmp_path):
     assert len(store.results("r")) == 12 + 3 * 3
     summary = summarize(store, "r")
     assert {(s["strategy"], s["budget"]) for s in summary} >= {("greedy", 1), ("majority", 1), ("majority", 2), ("majority", 4)}
+    drawn = {}  # per item, whether each sampled draw (temperature > 0) is right, in draw order
+    for s in samples:
+        if json.loads(s["params"])["temperature"] > 0:
+            drawn.setdefault(s["item"], []).append(s["correct"] > 0)
+    for s in summary:
+        if s["strategy"] == "majority":  # a right answer among the first k draws, read from the samples themselves
+            assert s["any_correct"] == sum(any(d[:s["budget"]]) for d in drawn.values()) / len(drawn) >= s["accuracy"]
     cov = coverage(store, "r")
     assert [k for k, _ in cov[("smol", "samples")]] == [1, 2, 4]
     paths = write_report(store, "r", tmp_path / "report")

@@ -42,8 +42,9 @@ def _labels(results) -> dict[tuple[str, str, str], str]:
 
 def summarize(store: Store, run: str, prices: Prices = Prices(), seed: int = 0, items: set[str] | None = None,
               strategies: set[str] | None = None) -> list[dict]:
-    """Accuracy (with a seeded bootstrap 95% interval), tokens, seconds and cost per model, strategy variant and
-    budget; ``items`` restricts it to those task items (to compare configurations on exactly the same questions),
+    """Accuracy (with a seeded bootstrap 95% interval), the share of items with a right answer among the candidates
+    (what a perfect selector would score), tokens, seconds and cost per model, strategy variant and budget;
+    ``items`` restricts it to those task items (to compare configurations on exactly the same questions),
     ``strategies`` to those strategy names (every variant of each)."""
     results = [r for r in store.results(run) if (items is None or r["item"] in items)
                and (strategies is None or r["strategy"] in strategies)]
@@ -60,6 +61,7 @@ def summarize(store: Store, run: str, prices: Prices = Prices(), seed: int = 0, 
         seconds = sum(r["seconds"] for r in rs) / n
         rows.append({
             "model": model, "strategy": strategy, "budget": budget, "items": n, "accuracy": acc, "ci_low": lo, "ci_high": hi,
+            "any_correct": sum(1 for r in rs if r["n_correct"] > 0) / n,
             "completion_tokens": completion, "prompt_tokens": prompt, "seconds": seconds,
             "cost_usd": (prompt * prices.prompt_per_m + completion * prices.completion_per_m) / 1e6 + seconds / 3600 * prices.machine_per_hour,
             "machine_seconds": seconds,
