@@ -357,6 +357,29 @@ def test_adaptive_strategies_replay_the_shared_samples(engine, tmp_path):
     assert replay.served == 2 and engine.stats.completion_tokens > before and c2.samples[0].n_tokens <= 8
 
 
+def test_greedy_first_adaptive_vote_replays_the_stored_greedy_and_sampled_draws(engine, tmp_path):
+    """adaptive_majority?greedy_first: its greedy request is served the stored greedy completion and its sampled
+    requests the fixed vote's draws from the first on; its cost is the greedy draw's tokens plus the sampled ones'."""
+    from ponder.testing import ArithmeticTask
+
+    store = Store(tmp_path / "anchor.sqlite")
+    task = ArithmeticTask()
+    run_eval(engine, store, task, ("greedy?max_tokens=32", "majority?max_tokens=32"), (8,), limit=3, run="g")
+    before = engine.stats.completion_tokens
+    run_eval(engine, store, task, ("adaptive_majority?max_tokens=32&batch=2&greedy_first=true&give_up_after=4",), (8,), limit=3, run="g")
+    assert engine.stats.completion_tokens == before  # all from the store
+    draws: dict[tuple[str, str], list] = {}
+    for s in store.all_samples("g"):
+        draws.setdefault((s["item"], '"temperature": 0.0' in s["params"]), []).append(s)
+    rows = [r for r in store.results("g") if r["strategy"] == "adaptive_majority"]
+    assert len(rows) == 3
+    for r in rows:
+        [greedy] = draws[(r["item"], True)]
+        used = [greedy] + draws[(r["item"], False)][: r["n_candidates"] - 1]
+        assert 2 <= r["n_candidates"] <= 8 and r["completion_tokens"] == sum(s["tokens"] for s in used)
+        assert r["n_correct"] == sum(1 for s in used if s["correct"] > 0)
+
+
 def test_mcts_curve_costs_one_search_to_its_largest_budget(engine, tmp_path):
     """mcts is anytime: the evaluator runs one search to the largest budget's iterations and stores its answer
     after each smaller budget's iterations, each costed up to there. Separate searches per budget would have

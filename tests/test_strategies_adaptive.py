@@ -40,6 +40,46 @@ def test_adaptive_majority_keeps_sampling_while_contested():
     assert dict(r.extra)["samples"] == 12 and not dict(r.extra)["settled_early"]
 
 
+def test_greedy_first_opens_the_vote_with_the_greedy_decode_and_keeps_the_sampled_stream():
+    # greedy says 4; the sampled draws (seeds 10, 11, ...) say 5, 5, 5, 5: the greedy decode is one vote among them
+    gen = ScriptedGenerator(lambda req, i: "The answer is 4" if req.params.temperature == 0 else "The answer is 5")
+    r = go(run("adaptive_majority?batch=2&max_samples=16&greedy_first=true&seed=10", P, gen))
+    first = gen.calls[0]
+    assert [(q.n, q.params.temperature) for q in first] == [(1, 0.0), (1, 0.7)] and first[1].params.seed == 10
+    later = [q for call in gen.calls[1:] for q in call]
+    assert [q.params.seed for q in later] == [11, 13, 15] and all(q.params.temperature == 0.7 for q in later)
+    # votes (5:4) 1:1 -> 0.5, 3:1 -> 0.8125, 5:1 -> 0.9375, 7:1 -> 0.98 >= 0.95: eight samples
+    assert dict(r.extra)["settled"] == [0.5, 0.8125, 0.9375, 0.9805]
+    assert r.candidates[0].answer == "4" and r.answer == "5" and dict(r.extra)["samples"] == len(r.candidates) == 8
+
+
+def test_give_up_stops_a_scattered_vote_and_not_a_converging_one():
+    scattered_gen = ScriptedGenerator([f"The answer is {a}" for a in "1234567890"])
+    r = go(run("adaptive_majority?batch=2&max_samples=10&give_up_after=4", P, scattered_gen))
+    extra = dict(r.extra)
+    assert extra["samples"] == 4 and extra["gave_up"] and not extra["settled_early"] and r.stopped_by is None
+    # a repeated answer within the first four keeps the vote going (to the cap here: 1,2,1,2,... never settles)
+    contested = ScriptedGenerator([f"The answer is {a}" for a in "1212121212"])
+    r = go(run("adaptive_majority?batch=2&max_samples=10&give_up_after=4", P, contested))
+    assert dict(r.extra)["samples"] == 10 and not dict(r.extra)["gave_up"]
+    # unparsed answers never agree: a vote of no answers gives up too
+    silent = ScriptedGenerator(lambda req, i: "I do not know")
+    r = go(run("adaptive_majority?batch=2&max_samples=10&give_up_after=4", P, silent))
+    assert dict(r.extra)["samples"] == 4 and dict(r.extra)["gave_up"] and r.answer is None
+
+
+def test_give_up_after_a_scattered_greedy_first_round_returns_the_most_confident_answer():
+    from ponder.testing import Scripted
+
+    def script(req, i):
+        if req.params.temperature == 0:
+            return Scripted("The answer is 9", -0.05)
+        return Scripted(f"The answer is {req.params.seed + i}", -0.9)
+    gen = ScriptedGenerator(script)
+    r = go(run("adaptive_majority?batch=4&max_samples=16&greedy_first=true&give_up_after=4&seed=0", P, gen))
+    assert dict(r.extra)["gave_up"] and len(r.candidates) == 4 and r.answer == "9"
+
+
 def test_esc_stops_when_a_window_agrees():
     seq = ["1", "2", "3", "4", "5", "5", "5", "5", "9", "9"]
     gen = ScriptedGenerator([f"The answer is {a}" for a in seq])

@@ -55,6 +55,21 @@ class AdaptiveMajorityParams(SamplingOptions):
     criterion: Literal["beta", "dirichlet", "esc"] = "beta"
     threshold: float = Field(0.95, gt=0, lt=1, description="stop when P(settled) reaches this (beta, dirichlet)")
     window: int = Field(4, ge=2, description="esc: stop when the last `window` answers all agree")
+    greedy_first: bool = Field(False, description="the first sample is the greedy decode (temperature 0): the model's "
+                                                  "most likely answer votes first; the others are sampled as usual")
+    give_up_after: int | None = Field(None, ge=2, description="stop after this many samples if no answer has yet "
+                                                              "appeared twice: the vote is not converging, the plurality "
+                                                              "(ties to the more confident answer) is returned")
+
+
+def scattered(answers: list[str | None]) -> bool:
+    """No answer has appeared twice (unparsed answers count as all different).
+
+    >>> scattered(["1", "2", None, None]), scattered(["1", "2", "1"])
+    (True, False)
+    """
+    keys = [a for a in answers if a is not None]
+    return len(set(keys)) == len(keys)
 
 
 def settled(answers: list[str | None], p: AdaptiveMajorityParams) -> float:
@@ -71,12 +86,16 @@ def settled(answers: list[str | None], p: AdaptiveMajorityParams) -> float:
 async def adaptive_majority(problem: Problem, generator: Generator, scorer, budget: Budget, params: AdaptiveMajorityParams) -> Result:
     """Majority voting that stops as soon as the vote is settled: ``batch`` samples per round (one batched call
     each), then the criterion decides whether another round is worth it. Easy questions stop after a round or two;
-    contested ones use up to ``max_samples``."""
+    contested ones use up to ``max_samples``. With ``greedy_first`` the first round opens with the greedy decode;
+    with ``give_up_after`` a vote whose first samples all differ stops there (a question the model cannot settle:
+    more samples of a scattered vote seldom find the right answer)."""
     meter = Meter(budget)
     candidates: list[Candidate] = []
     history: list[float] = []
     prompt = problem.prompt()
     stopped = None
+    gave_up = False
+    bar = 1.0 if params.criterion == "esc" else params.threshold
     while len(candidates) < params.max_samples:
         stopped = meter.exhausted()
         if stopped:
@@ -84,20 +103,30 @@ async def adaptive_majority(problem: Problem, generator: Generator, scorer, budg
         n, max_tokens = fit_samples(meter, min(params.batch, params.max_samples - len(candidates)), params.max_tokens)
         if n == 0:
             break
-        seed = None if params.seed is None else params.seed + len(candidates)
-        req = GenerationRequest(prompt, n=n, params=params.sampling(max_tokens=max_tokens, logprobs=0, seed=seed),
-                                deadline=meter.deadline)
-        [c] = await generator.generate([req])
-        meter.add([c])
-        candidates += [to_candidate(s) for s in c.samples]
-        history.append(settled([x.key for x in candidates], params))
-        if history[-1] >= (1.0 if params.criterion == "esc" else params.threshold):
+        requests = []
+        if params.greedy_first and not candidates:  # the greedy decode, then n - 1 samples in the same batch
+            requests.append(GenerationRequest(prompt, n=1, deadline=meter.deadline,
+                                              params=params.sampling(temperature=0.0, max_tokens=max_tokens, logprobs=0, seed=None)))
+        sampled = len(candidates) - (1 if params.greedy_first and candidates else 0)  # sampled draws so far
+        if n - len(requests):
+            seed = None if params.seed is None else params.seed + sampled
+            requests.append(GenerationRequest(prompt, n=n - len(requests), deadline=meter.deadline,
+                                              params=params.sampling(max_tokens=max_tokens, logprobs=0, seed=seed)))
+        completions = await generator.generate(requests)
+        meter.add(completions)
+        candidates += [to_candidate(s) for c in completions for s in c.samples]
+        keys = [x.key for x in candidates]
+        history.append(settled(keys, params))
+        if history[-1] >= bar:
             stopped = None
+            break
+        if params.give_up_after is not None and len(candidates) >= params.give_up_after and scattered(keys):
+            stopped, gave_up = None, True
             break
     v = vote(candidates)
     return result("adaptive_majority", params, meter, candidates, chosen=v.chosen, votes=v.votes, stopped_by=stopped,
                   extra={"samples": len(candidates), "settled": [round(h, 4) for h in history],
-                         "settled_early": bool(history) and history[-1] >= (1.0 if params.criterion == "esc" else params.threshold)})
+                         "settled_early": bool(history) and history[-1] >= bar, "gave_up": gave_up})
 
 
 class DeepConfParams(SamplingOptions):
