@@ -4,7 +4,8 @@ over the scaling benchmark's store:
 - fixed ``majority`` at 8 and 16 samples, and the 1.5B model's ``greedy`` (both from bench/scaling.py's phases 1-2,
   computed here if missing);
 - ``adaptive_majority`` (Adaptive-Consistency Beta and Dirichlet criteria, ESC window; and Beta with the greedy
-  decode as the first vote and a give-up rule, the headline rule) with at most 16 samples, and
+  decode as the first vote and a give-up rule, the headline rule) with at most 16 samples, ``deepconf`` (16
+  traces, 4 of them warm-up; a trace is cut where the engine would cut it, from the stored token logprobs), and
   ``auto`` at effort low / medium / high: these run for real on a ReplayGenerator over the very samples the fixed
   vote drew (sample i is the draw with seed + i), so each stops on the same stream the fixed budget sees, and
   its cost is the tokens of the samples it consumed;
@@ -61,6 +62,10 @@ ADAPTIVE = {  # label -> spec
     "beta_greedy_first_give_up": f"adaptive_majority?{MT}&criterion=beta&greedy_first=true&give_up_after=4",
 }
 HEADLINE_ADAPTIVE = "beta_greedy_first_give_up"  # the row behind adaptive_accuracy / adaptive_token_ratio
+DEEPCONF = {  # DeepConf online, 4 warm-up traces of 16: keep the top 90% (high) or 10% (low) of warm-up confidence
+    "deepconf_high": f"deepconf?{MT}&warmup=4&keep_percent=90",
+    "deepconf_low": f"deepconf?{MT}&warmup=4&keep_percent=10",
+}
 AUTO = {e: f"auto?{MT}&effort={e}" for e in ("low", "medium", "high")}
 CASCADE_SMALL = f"auto?{MT}&effort=low&seed={SEED}"
 CASCADE_LARGE = {  # the 1.5B model's step, by name; majority4 replays bench/scaling.py phase 3's draws (seed 2024 + i)
@@ -213,7 +218,7 @@ def main() -> None:
         for model, strategies, budgets in (
             (SMALL, (f"greedy?{MT}", f"majority?{MT}"), (1, 2, 4, 8, 16)),
             (LARGE, (f"greedy?{MT}",), (1,)),
-            (SMALL, tuple(ADAPTIVE.values()), (16,)),
+            (SMALL, tuple(ADAPTIVE.values()) + tuple(DEEPCONF.values()), (16,)),
             (SMALL, tuple(AUTO.values()), (1,)),
         ):
             cfg = EvalConfig(run=RUN, task=task.name, models=(model,), strategies=strategies, budgets=budgets,
@@ -233,6 +238,7 @@ def main() -> None:
 
     fixed16, maj8 = row(SMALL, "majority", 16), row(SMALL, "majority", 8)
     adaptive = {k: spec_row(store, items, SMALL, spec, 16) for k, spec in ADAPTIVE.items()}
+    deepconf = {k: spec_row(store, items, SMALL, spec, 16) for k, spec in DEEPCONF.items()}
     auto = {e: row(SMALL, f"auto?effort={e}", 1) for e in AUTO}
     def cascade_row(name: str) -> dict:
         params = cascade_params(CASCADE_LARGE[name])
@@ -265,6 +271,8 @@ def main() -> None:
         "adaptive_rule": ADAPTIVE[HEADLINE_ADAPTIVE],
         "adaptive_beta_accuracy": round(adaptive["beta"]["accuracy"], 4),
         "adaptive_beta_token_ratio": round(adaptive["beta"]["completion_tokens"] / fixed16["completion_tokens"], 4),
+        **{f"{k}_accuracy": round(r["accuracy"], 4) for k, r in deepconf.items()},
+        **{f"{k}_token_ratio": round(r["completion_tokens"] / fixed16["completion_tokens"], 4) for k, r in deepconf.items()},
         "auto_medium_accuracy": round(auto["medium"]["accuracy"], 4),
         "majority8_accuracy": round(maj8["accuracy"], 4),
         "auto_medium_token_ratio_vs_majority8": round(auto["medium"]["completion_tokens"] / maj8["completion_tokens"], 4),
@@ -276,6 +284,7 @@ def main() -> None:
     }
     table = [("0.5B majority@16", fixed16), ("0.5B majority@8", maj8)] + \
         [(f"0.5B adaptive_majority {k} (<=16)", r) for k, r in adaptive.items()] + \
+        [(f"0.5B {k} (16 traces)", r) for k, r in deepconf.items()] + \
         [(f"0.5B auto effort={e}", r) for e, r in auto.items()] + \
         [(f"cascade 0.5B auto-low -> 1.5B {name} (escalated {c['escalated']}/{c['items']})", c) for name, c in casc.items()] + \
         [("1.5B greedy", large_greedy)] + ([("1.5B majority@4", large_majority4)] if large_majority4 else [])

@@ -74,6 +74,12 @@ def test_jsonl_task_grid_store_and_rerun(engine, tmp_path):
     assert {r["n_candidates"] for r in maj} == {1, 2, 4}
     samples = list(store.all_samples("r"))
     assert len(samples) == 3 * (4 + 1)  # 4 sampled draws and greedy's one completion per item
+    from ponder.evaluation.store import unpack_logprobs
+
+    for s in samples:  # every generated token's logprob is kept (float32), and the confidence is their mean
+        lps = unpack_logprobs(s["token_logprobs"])
+        assert len(lps) == s["tokens"] and all(x <= 0 for x in lps)
+        assert sum(lps) / len(lps) == pytest.approx(s["confidence"], abs=1e-5)
     by_item = {}
     for r in maj:
         by_item.setdefault(r["item"], {})[r["budget"]] = r["completion_tokens"]
@@ -312,6 +318,27 @@ def test_a_store_from_before_judge_costs_gains_the_columns(tmp_path):
     assert (score, usage.prompt_tokens, usage.completion_tokens, usage.seconds) == (0.8, 40, 1, 0.0)
 
 
+def test_a_store_from_before_token_logprobs_keeps_its_samples_and_takes_new_ones(tmp_path):
+    import sqlite3
+
+    from ponder.evaluation.store import SCHEMA, Key, unpack_logprobs
+
+    db = tmp_path / "old.sqlite"
+    con = sqlite3.connect(db)
+    con.executescript(SCHEMA)  # the samples table as it was: no token_logprobs column
+    con.execute("INSERT INTO samples VALUES ('r','t','i','m','samples','{}',0,0,'x',NULL,NULL,1,'eos',-0.5,NULL,0,3,0.1)")
+    con.commit()
+    con.close()
+    store = Store(db)
+    key = Key("r", "t", "i", "m", "samples", "{}", 0)
+    row = dict(text="y", answer="2", key="2", tokens=2, finish="eos", confidence=-0.25, score=None, correct=1.0,
+               prompt_tokens=0, seconds=0.1)
+    store.put_samples(key, [{**row, "idx": 1, "token_logprobs": (-0.25, -0.25)}, {**row, "idx": 2}])
+    old, new, none = store.samples(key)
+    assert old["text"] == "x" and old["token_logprobs"] is None
+    assert unpack_logprobs(new["token_logprobs"]) == (-0.25, -0.25) and none["token_logprobs"] is None
+
+
 def test_policy_choice_by_agreement():
     from ponder.evaluation.plan import Bin, Policy
 
@@ -378,6 +405,45 @@ def test_greedy_first_adaptive_vote_replays_the_stored_greedy_and_sampled_draws(
         used = [greedy] + draws[(r["item"], False)][: r["n_candidates"] - 1]
         assert 2 <= r["n_candidates"] <= 8 and r["completion_tokens"] == sum(s["tokens"] for s in used)
         assert r["n_correct"] == sum(1 for s in used if s["correct"] > 0)
+
+
+def test_deepconf_replays_stored_draws_cut_where_the_engine_would_cut_them(engine, tmp_path):
+    """deepconf on the evaluator: its warm-up and confidence-stopped requests are served the fixed vote's stored
+    draws, the stopped ones cut after the token where the stored logprobs' window falls below the threshold (what
+    the engine does while decoding), so its cost is the tokens a live run would generate, and no token is new."""
+    from ponder.evaluation.runner import Evaluator, ReplayGenerator, confidence_stop_at
+    from ponder.evaluation.store import unpack_logprobs
+    from ponder.testing import ArithmeticTask
+    from ponder.types import GenerationRequest, SamplingParams
+
+    store = Store(tmp_path / "deepconf.sqlite")
+    task = ArithmeticTask()
+    run_eval(engine, store, task, ("majority?max_tokens=32",), (8,), limit=3, run="d")
+    before = engine.stats.completion_tokens
+    run_eval(engine, store, task, ("deepconf?max_tokens=32&warmup=2&keep_percent=50&window=4",), (8,), limit=3, run="d")
+    assert engine.stats.completion_tokens == before
+    draws: dict[str, list] = {}
+    for s in store.all_samples("d"):
+        draws.setdefault(s["item"], []).append(s)
+    rows = [r for r in store.results("d") if r["strategy"] == "deepconf"]
+    assert len(rows) == 3 and all(r["n_candidates"] == 8 for r in rows)
+    full = sum(s["tokens"] for r in rows for s in draws[r["item"]])
+    warm = sum(s["tokens"] for r in rows for s in draws[r["item"]][:2])
+    assert warm < sum(r["completion_tokens"] for r in rows) < full  # some later draws were cut, none of the warm-up
+    # the cut itself: a confidence-stopped request gets each draw cut at confidence_stop_at of its stored logprobs
+    problem = task.problems(1, 1)[0]
+    ev = Evaluator(store, task, EvalConfig(run="d", task=task.name, models=("smol",), strategies=(), seed=1))
+    replay = ReplayGenerator(ev, "smol", _Shared(engine), problem)
+    stored = draws[problem.id]
+    lps = [unpack_logprobs(s["token_logprobs"]) for s in stored]
+    threshold = sorted(sum(x[:4]) / 4 for x in lps)[4]  # a window-4 threshold that cuts some draws and not others
+    p = SamplingParams(temperature=0.7, top_p=0.95, top_k=40, max_tokens=32, seed=1, logprobs=0, confidence_stop=(4, threshold))
+    [c] = asyncio.run(replay.generate([GenerationRequest(problem.prompt(), n=8, params=p)]))
+    assert engine.stats.completion_tokens == before
+    for sample, s, x in zip(c.samples, stored, lps, strict=True):
+        cut = confidence_stop_at(x, 4, threshold)
+        assert (sample.finish_reason, sample.n_tokens) == (("low_confidence", cut) if cut else (s["finish"], s["tokens"]))
+    assert {s.finish_reason for s in c.samples} >= {"low_confidence"} and c.usage.completion_tokens == sum(s.n_tokens for s in c.samples)
 
 
 def test_mcts_curve_costs_one_search_to_its_largest_budget(engine, tmp_path):

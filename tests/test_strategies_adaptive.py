@@ -107,6 +107,32 @@ def test_confidence_stop_on_the_real_engine(engine):
     assert {s.finish_reason for s in c.samples} == {"low_confidence"} and all(s.n_tokens == 4 for s in c.samples)
 
 
+def test_the_replayed_confidence_stop_cuts_where_the_engine_cuts(smol_path):
+    """confidence_stop_at (how the evaluator cuts stored draws for DeepConf) against the engine itself: a draw
+    decoded in full, then the same draw decoded with a confidence stop, each on a fresh engine, one sequence."""
+    from ponder.backends.llamacpp import EngineConfig, LlamaCppGenerator
+    from ponder.evaluation.runner import confidence_stop_at
+
+    def decode(seed, stop=None):
+        with LlamaCppGenerator(smol_path, EngineConfig(n_ctx=2048, n_slots=4)) as gen:
+            p = SamplingParams(temperature=1.0, max_tokens=64, seed=seed, logprobs=0, confidence_stop=stop)
+            [c] = go(gen.generate([GenerationRequest(Prompt.chat("Explain why the sky is blue."), n=1, params=p)]))
+        return c.samples[0]
+
+    cut_seen = 0
+    for seed in (1, 2, 3):
+        full = decode(seed)
+        lps = [t.logprob for t in full.logprobs]
+        threshold = sorted(sum(lps[i:i + 8]) / 8 for i in range(len(lps) - 7))[len(lps) // 4]  # cuts about a quarter in
+        predicted = confidence_stop_at(lps, 8, threshold)
+        stopped = decode(seed, (8, threshold))
+        assert stopped.n_tokens == (predicted or full.n_tokens)
+        assert stopped.finish_reason == ("low_confidence" if predicted else full.finish_reason)
+        assert stopped.token_ids == full.token_ids[: stopped.n_tokens]
+        cut_seen += predicted is not None
+    assert cut_seen == 3
+
+
 def test_deepconf_saves_real_tokens_on_smollm2(smol_path):
     from ponder.backends.llamacpp import EngineConfig, LlamaCppGenerator
 

@@ -5,14 +5,17 @@ samples per item and sampling parameters, drawn once at the largest budget; the 
 the first k samples (as search-and-learn subsamples), and scorer judgements are stored per sample, so a whole set of
 curves costs one sampling run of the largest budget plus one judgement per sample and scorer.
 
-Strategies that decide online how many samples to draw (``adaptive_majority``, ``auto``) run for real, but on a
+Strategies that decide online how many samples to draw, or where to stop one (``adaptive_majority``, ``auto``,
+``deepconf``), run for real, but on a
 ``ReplayGenerator``: their requests for independent samples of the item's prompt are served from the same shared
 samples (sample i is the draw with seed + i, the request a live run with that seed makes), drawing and storing more
 only when they need more than are stored. So adaptive stopping is judged on the very sample stream the fixed-budget
 vote sees (as Adaptive-Consistency evaluates it), and its cost is the tokens of the samples it used. A live rerun
 draws from the same distribution but not token for token the same samples: llama.cpp's numerics depend on the batch
 a sequence shares and on the cache state, and a sampled path that differs in one logit's last bit can diverge.
-Anything else they ask for (other prompts, scorers' calls, confidence-stopped decoding) goes to the live generator.
+A confidence-stopped request (DeepConf's) is served the stored draws cut after the token where the stored logprobs'
+sliding window falls below the threshold, as the engine cuts them while decoding: the tokens saved are the tokens
+a live run does not generate. Anything else they ask for (other prompts, scorers' calls) goes to the live generator.
 
 Other strategies map the budget onto their size parameter (``BUDGET_AXIS``) and run once per budget; strategies
 with no size parameter run once. Anytime searches (``mcts``, ``ANYTIME``) run once, to the largest budget's size,
@@ -37,13 +40,14 @@ from ponder.strategies.base import SamplingOptions, vote
 from ponder.strategies.registry import get, parse_spec, resolve_scorer
 from ponder.strategies.tree import mcts, mcts_snapshots
 from ponder.tasks import Task
-from ponder.types import Budget, Candidate, Completion, GenerationRequest, Problem, Result, Sample, Trace, Usage
+from ponder.types import Budget, Candidate, Completion, GenerationRequest, Problem, Result, Sample, TokenLogprob, Trace, Usage
 
 REUSE = {"greedy", "sample", "majority", "best_of_n", "weighted_best_of_n"}
 SCORED = {"best_of_n", "weighted_best_of_n"}  # sampling strategies that also judge their samples
-REPLAY = {"adaptive_majority", "auto"}
+REPLAY = {"adaptive_majority", "auto", "deepconf"}
 BUDGET_AXIS: dict[str, Callable[[int], dict[str, int]]] = {
     "adaptive_majority": lambda k: {"max_samples": k},
+    "deepconf": lambda k: {"n": k},
     "beam": lambda k: {"width": k, "keep": k // 2 if k % 2 == 0 else 1},
     "dvts": lambda k: {"width": k, "expand": 2 if k % 2 == 0 else 1},
     "mcts": lambda k: {"iterations": 2 * k},
@@ -112,13 +116,47 @@ def units(strategy_name: str, budgets: tuple[int, ...]) -> list[int]:
     return list(budgets)
 
 
+def confidence_stop_at(logprobs: Sequence[float], window: int, threshold: float) -> int | None:
+    """How many tokens a decode with ``confidence_stop=(window, threshold)`` keeps: the embedded engine ends a
+    sample, keeping the token it just sampled, as soon as the mean logprob of its last ``window`` tokens falls below
+    ``threshold``. None if it never does.
+
+    >>> confidence_stop_at([-0.1, -0.1, -3.0, -0.1], window=2, threshold=-1.0), confidence_stop_at([-0.1] * 4, 2, -1.0)
+    (3, None)
+    """
+    total = 0.0
+    for i, lp in enumerate(logprobs):
+        total += lp
+        if i >= window:
+            total -= logprobs[i - window]
+        if i + 1 >= window and total / window < threshold:
+            return i + 1
+    return None
+
+
+def stored_sample(row, confidence_stop: tuple[int, float] | None = None) -> Sample:
+    """A stored draw as the backend gave it, or as a decode with ``confidence_stop`` would have ended it: cut
+    after the token where the window's confidence fell (finish ``low_confidence``; the cut trace's partial text is
+    not stored, so it comes back empty)."""
+    from ponder.evaluation.store import unpack_logprobs
+
+    lps = unpack_logprobs(row["token_logprobs"]) if "token_logprobs" in row.keys() else None
+    logprobs = tuple(TokenLogprob("", x) for x in lps) if lps is not None else None
+    cut = confidence_stop_at(lps, *confidence_stop) if confidence_stop is not None and lps is not None else None
+    if cut is not None:
+        return Sample(text="", token_ids=(), finish_reason="low_confidence", num_tokens=cut, logprobs=logprobs[:cut])
+    return Sample(text=row["text"], token_ids=(), finish_reason=row["finish"], num_tokens=row["tokens"],
+                  logprobs=logprobs, mean_logprob=row["confidence"])
+
+
 class ReplayGenerator:
     """A Generator for one item that serves requests for independent samples of the item's prompt from the
     evaluator's shared samples drawn at the same sampling parameters (sample i of a request with seed s is shared
     sample s - run seed + i; a temperature-0 request gets the stored greedy completion), drawing and storing more on
-    the live generator when a stored set runs out. Requests no stored set answers (other prompts, prefixes, stop
-    strings, confidence stops, unseen parameters) go to the live generator. ``seconds`` sums the stored generation
-    time of the samples it served."""
+    the live generator when a stored set runs out. A request with a confidence stop (DeepConf) gets the stored draws
+    cut where the engine would have cut them, from their stored token logprobs. Requests no stored set answers
+    (other prompts, prefixes, stop strings, unseen parameters, confidence stops on draws stored without token
+    logprobs) go to the live generator. ``seconds`` sums the stored generation time of the tokens it served."""
 
     def __init__(self, evaluator: Evaluator, model: str, live: Generator, problem: Problem) -> None:
         self.evaluator, self.model, self.live, self.problem = evaluator, model, live, problem
@@ -129,12 +167,12 @@ class ReplayGenerator:
     def _shared_set(self, req: GenerationRequest) -> tuple[SamplingOptions, int] | None:
         """The sampling options of the stored set that answers ``req`` and the index of its first sample."""
         p = req.params
-        if (req.prompt != self.problem.prompt() or req.prefix or p.confidence_stop is not None or p.stop or p.ignore_eos
-                or (p.logprobs or 0) > 0):
+        if req.prompt != self.problem.prompt() or req.prefix or p.stop or p.ignore_eos or (p.logprobs or 0) > 0:
             return None
         options = SamplingOptions(temperature=p.temperature, top_p=p.top_p, top_k=p.top_k, min_p=p.min_p, max_tokens=p.max_tokens)
-        if not self.evaluator.store.samples(self.evaluator._samples_key(self.model, self.problem, options)):
-            return None
+        stored = self.evaluator.store.samples(self.evaluator._samples_key(self.model, self.problem, options))
+        if not stored or (p.confidence_stop is not None and stored[0]["token_logprobs"] is None):
+            return None  # a confidence stop needs every token's logprob
         if p.temperature == 0:
             return options, 0
         if p.seed is None or p.seed < self.evaluator.config.seed:
@@ -153,13 +191,13 @@ class ReplayGenerator:
             need = 1 if req.params.temperature == 0 else first + req.n
             rows = await self.evaluator._shared_samples(self.model, self.live, self.problem, options, need)
             served = rows[first:first + req.n] if req.params.temperature else [rows[0]] * req.n
+            samples = tuple(stored_sample(r, req.params.confidence_stop) for r in served)
+            # a cut sample took its share of the draw's time
+            seconds = sum(r["seconds"] * s.n_tokens / max(1, r["tokens"]) for r, s in zip(served, samples, strict=True))
             self.served += len(served)
-            self.seconds += sum(r["seconds"] for r in served)
-            samples = tuple(Sample(text=r["text"], token_ids=(), finish_reason=r["finish"], num_tokens=r["tokens"],
-                                   mean_logprob=r["confidence"]) for r in served)
+            self.seconds += seconds
             out.append(Completion(samples, Usage(prompt_tokens=rows[0]["prompt_tokens"],
-                                                 completion_tokens=sum(r["tokens"] for r in served),
-                                                 seconds=sum(r["seconds"] for r in served))))
+                                                 completion_tokens=sum(s.n_tokens for s in samples), seconds=seconds)))
         return out
 
     async def aclose(self) -> None:
@@ -271,7 +309,7 @@ class Evaluator:
                 {"idx": len(rows) + i, "text": c.text, "answer": c.answer, "key": c.key, "tokens": c.tokens,
                  "finish": c.finish_reason, "confidence": c.confidence, "score": None,
                  "correct": self.task.score(problem, c.text), "prompt_tokens": r.usage.prompt_tokens if i == 0 else 0,
-                 "seconds": r.seconds * c.tokens / total_tokens}
+                 "seconds": r.seconds * c.tokens / total_tokens, "token_logprobs": c.token_logprobs}
                 for i, c in enumerate(r.candidates)])
             return self.store.samples(skey)
 

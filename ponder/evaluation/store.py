@@ -7,10 +7,12 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ponder.types import Usage
 
@@ -41,7 +43,23 @@ CREATE TABLE IF NOT EXISTS scores (
 );
 """
 # columns added after the first release; a store created before them gains them (NULL: cost not recorded)
-MIGRATIONS = {"scores": ("prompt_tokens INTEGER", "cached_prompt_tokens INTEGER", "completion_tokens INTEGER", "seconds REAL")}
+MIGRATIONS = {"scores": ("prompt_tokens INTEGER", "cached_prompt_tokens INTEGER", "completion_tokens INTEGER", "seconds REAL"),
+              # each generated token's logprob, float32 little-endian: confidence rules (DeepConf's sliding window)
+              # can be judged on stored draws; NULL where the backend gave none or the store predates the column
+              "samples": ("token_logprobs BLOB",)}
+
+
+def pack_logprobs(values: Sequence[float] | None) -> bytes | None:
+    """Chosen-token logprobs as float32 bytes (4 bytes a token).
+
+    >>> unpack_logprobs(pack_logprobs([-0.5, -1.25]))
+    (-0.5, -1.25)
+    """
+    return None if values is None else np.asarray(values, dtype="<f4").tobytes()
+
+
+def unpack_logprobs(blob: bytes | None) -> tuple[float, ...] | None:
+    return None if blob is None else tuple(float(x) for x in np.frombuffer(blob, dtype="<f4"))
 
 
 @dataclass(frozen=True)
@@ -101,10 +119,12 @@ class Store:
             try:
                 for r in rows:
                     self.db.execute(
-                        "INSERT OR IGNORE INTO samples VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        "INSERT OR IGNORE INTO samples (run, task, item, model, strategy, params, seed, idx, text, answer, key, "
+                        "tokens, finish, confidence, score, correct, prompt_tokens, seconds, token_logprobs) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         (key.run, key.task, key.item, key.model, key.strategy, key.params, key.seed, r["idx"], r["text"],
                          r["answer"], r["key"], r["tokens"], r["finish"], r["confidence"], r["score"], r["correct"],
-                         r["prompt_tokens"], r["seconds"]))
+                         r["prompt_tokens"], r["seconds"], pack_logprobs(r.get("token_logprobs"))))
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
