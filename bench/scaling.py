@@ -56,6 +56,14 @@ def spec(s: str) -> str:
     return s + ("&" if "?" in s else "?") + f"max_tokens={MAX_TOKENS}"
 
 
+def incomplete_phases(rows: list[dict], limit: int) -> list[int]:
+    """The phases whose every strategy and budget does not yet have a result on all ``limit`` items."""
+    have = {(r["model"], r["strategy"].split("?")[0], r["budget"]): r["items"] for r in rows}
+    return [ph for ph, (model, strategies, budgets) in PHASES.items()
+            if any(have.get((model, s.split("?")[0], b), 0) < limit
+                   for s in strategies for b in ([1] if s.split("?")[0] == "greedy" else budgets))]
+
+
 def judge_quality(store: Store, items: set[str]) -> dict:
     """How well the stored judgements tell right paths from wrong ones (AUROC: the chance that a right path scores
     above a wrong one, ties counting half), and where weighting the 16-path vote by them changed its answer."""
@@ -129,6 +137,12 @@ def main() -> None:
                       f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] | {r['completion_tokens']:.0f} | {r['seconds']:.1f} |")
     if args.print_only:
         console.print(headline, "(printed only: nothing written)")
+        return
+    missing = incomplete_phases(rows, args.limit)
+    if missing:  # a partial store must not overwrite the committed figures
+        console.print(headline)
+        console.print(f"not written: phases {', '.join(map(str, missing))} have not finished all {args.limit} items "
+                      f"(run them first; --print-only shows what is there)")
         return
     paths = write_report(store, RUN, RESULTS / "scaling-report", items=items, seed=SEED, strategies=set(HEADLINE_STRATEGIES))
     shutil.copy(paths["accuracy_vs_tokens.png"], RESULTS / "scaling.png")
