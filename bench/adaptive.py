@@ -195,6 +195,46 @@ def ship_policy(store: Store, task, problems, workers: int, small: Lazy, large: 
             "held_out": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in keep]}
 
 
+class NoLive:
+    """Refuses every live call: a replay-only look must not draw."""
+
+    name = SMALL
+
+    async def generate(self, requests):
+        raise RuntimeError("this replay needs draws that are not stored yet")
+
+    async def aclose(self):
+        pass
+
+
+def replay_only(store: Store, task, problems, console: Console) -> None:
+    """The adaptive rules, DeepConf and auto on the longest prefix of items with greedy and all 16 draws stored,
+    beside the fixed votes on the same items; results go to the store (they are what the full run would store),
+    nothing else is written."""
+    done = {r["item"] for r in store.results(RUN) if r["model"] == SMALL and r["strategy"] == "majority" and r["budget"] == 16}
+    done &= {r["item"] for r in store.results(RUN) if r["model"] == SMALL and r["strategy"] == "greedy"}
+    prefix = []
+    for p in problems:
+        if item_id(p) not in done:
+            break
+        prefix.append(p)
+    if not prefix:
+        raise SystemExit("no item has its greedy and 16 draws stored yet (bench.scaling --phases 1)")
+    items = {item_id(p) for p in prefix}
+    for strategies, budgets in ((tuple(ADAPTIVE.values()) + tuple(DEEPCONF.values()), (16,)), (tuple(AUTO.values()), (1,))):
+        cfg = EvalConfig(run=RUN, task=task.name, models=(SMALL,), strategies=strategies, budgets=budgets,
+                         limit=len(prefix), seed=SEED, workers=1)
+        asyncio.run(evaluate(store, task, cfg, lambda m: NoLive()))
+    fixed16 = spec_row(store, items, SMALL, f"majority?{MT}", 16)
+    table = [("greedy", spec_row(store, items, SMALL, f"greedy?{MT}", 1)), ("majority@8", spec_row(store, items, SMALL, f"majority?{MT}", 8)),
+             ("majority@16", fixed16)] + [(k, spec_row(store, items, SMALL, v, 16)) for k, v in {**ADAPTIVE, **DEEPCONF}.items()] + \
+            [(f"auto {e}", spec_row(store, items, SMALL, v, 1)) for e, v in AUTO.items()]
+    console.print(f"replay only, on the first {len(prefix)} items (all their 0.5B draws stored); nothing written")
+    for name, r in table:
+        console.print(f"{name:<28} accuracy {r['accuracy']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}], "
+                      f"{r['completion_tokens']:.0f} tokens/problem = {r['completion_tokens'] / fixed16['completion_tokens']:.2f} of majority@16")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--limit", type=int, default=100)
@@ -202,11 +242,16 @@ def main() -> None:
     ap.add_argument("--deadline-items", type=int, default=20)
     ap.add_argument("--fidelity-items", type=int, default=3, help="items run live without a deadline, against the replay")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--replay-only", action="store_true",
+                    help="a look while the draws are still being made: replay the adaptive rules on the first items "
+                         "whose 0.5B draws are all stored (never the live model), print, write nothing")
     args = ap.parse_args()
     console = Console(width=150)
     store = Store(RESULTS / "scaling.sqlite")
     task = load_task(TASK)
     problems = list(task.problems(args.limit, SEED))
+    if args.replay_only:
+        return replay_only(store, task, problems, console)
     items = {item_id(p) for p in problems}
     small, large = Lazy(SMALL), Lazy(LARGE)
     # escalating to the 1.5B model's majority@4 needs its draws (bench/scaling.py --phases 3): replayed when stored
