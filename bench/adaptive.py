@@ -15,6 +15,10 @@ over the scaling benchmark's store:
   items: the share that returned within the deadline plus 10%; and without a deadline on the first
   ``--fidelity-items``: whether the live run drew the same samples and answer as its replay.
 
+Every stopping rule is also swept across its own knob (``SWEEP``: Beta and Dirichlet thresholds, ESC windows,
+give-up points, DeepConf keep percentages) to print the accuracy-versus-tokens frontier of stopping on these draws
+and the cheapest voting rule within one point of majority@16 (chosen in-sample, so optimistic).
+
 It also fits the default policy (``ponder/policies/default.json``, used by ``auto?policy=default``) on the first
 half of the items and evaluates it on the held-out second half beside the fixed choices.
 
@@ -67,6 +71,18 @@ DEEPCONF = {  # DeepConf online, 4 warm-up traces of 16: keep the top 90% (high)
     "deepconf_low": f"deepconf?{MT}&warmup=4&keep_percent=10",
 }
 AUTO = {e: f"auto?{MT}&effort={e}" for e in ("low", "medium", "high")}
+# Every rule family across its own knob, replayed on the same draws: the accuracy-versus-tokens frontier of
+# stopping, to read where (if anywhere) a rule stops early without losing the vote's accuracy. The knob is
+# chosen here on the very items it is judged on, so the frontier's best point is optimistic by construction.
+SWEEP = {
+    **{f"beta@{t}": f"adaptive_majority?{MT}&criterion=beta&threshold={t}" for t in (0.6, 0.7, 0.8, 0.9, 0.95, 0.99)},
+    **{f"dirichlet@{t}": f"adaptive_majority?{MT}&criterion=dirichlet&threshold={t}" for t in (0.6, 0.7, 0.8, 0.9, 0.95, 0.99)},
+    **{f"esc@window={w}": f"adaptive_majority?{MT}&criterion=esc&window={w}" for w in (2, 3, 4, 6, 8)},
+    **{f"beta@0.95+greedy_first+give_up_after={g}": f"adaptive_majority?{MT}&criterion=beta&greedy_first=true&give_up_after={g}"
+       for g in (2, 4, 6, 8)},
+    **{f"beta@{t}+greedy_first": f"adaptive_majority?{MT}&criterion=beta&greedy_first=true&threshold={t}" for t in (0.8, 0.95)},
+    **{f"deepconf@keep={k}": f"deepconf?{MT}&warmup=4&keep_percent={k}" for k in (10, 30, 50, 70, 90)},
+}
 CASCADE_SMALL = f"auto?{MT}&effort=low&seed={SEED}"
 CASCADE_LARGE = {  # the 1.5B model's step, by name; majority4 replays bench/scaling.py phase 3's draws (seed 2024 + i)
     "greedy": f"greedy?{MT}",
@@ -108,6 +124,71 @@ def spec_row(store: Store, items: set[str], model: str, spec: str, budget: int) 
             "any_correct": sum(1 for r in rs if r["n_correct"] > 0) / n,
             "completion_tokens": sum(r["completion_tokens"] for r in rs) / n,
             "prompt_tokens": sum(r["prompt_tokens"] for r in rs) / n, "seconds": sum(r["seconds"] for r in rs) / n}
+
+
+def unique_specs(*specs: str) -> tuple[str, ...]:
+    """The specs less those that parse to the same strategy and parameters as an earlier one (one stored result each)."""
+    seen, out = set(), []
+    for spec in specs:
+        info, params = parse_spec(spec)
+        key = (info.name, _canonical(params.model_dump()))
+        if key not in seen:
+            seen.add(key)
+            out.append(spec)
+    return tuple(out)
+
+
+def stopping_frontier(store: Store, items: set[str], fixed16: dict, greedy: dict) -> dict:
+    """Each swept rule's accuracy and token ratio against majority@16 on ``items``, which rules are on the
+    frontier (no other rule is at least as accurate for fewer tokens), and the cheapest rule within one point of
+    majority@16's accuracy (chosen in-sample: an upper bound on what a rule fixed in advance would show)."""
+    tokens = fixed16["completion_tokens"]
+    points = [{"rule": name, "spec": spec, **{k: round(r[k], 4) for k in ("accuracy", "ci_low", "ci_high")},
+               "token_ratio": round(r["completion_tokens"] / tokens, 4)}
+              for name, spec in SWEEP.items() for r in [spec_row(store, items, SMALL, spec, 16)]]
+    points.append({"rule": "greedy (no vote)", "spec": f"greedy?{MT}", **{k: round(greedy[k], 4) for k in ("accuracy", "ci_low", "ci_high")},
+                   "token_ratio": round(greedy["completion_tokens"] / tokens, 4)})
+    mark_frontier(points)
+    best = cheapest_within([p for p in points if p["rule"] != "greedy (no vote)"], fixed16["accuracy"] - 0.01)
+    return {"points": sorted(points, key=lambda p: p["token_ratio"]), "cheapest_vote_within_1_point": best}
+
+
+def mark_frontier(points: list[dict]) -> list[dict]:
+    """Sets ``on_frontier``: no other point is at least as accurate at a lower token ratio, or more accurate at
+    the same one.
+
+    >>> pts = mark_frontier([{"accuracy": .2, "token_ratio": .1}, {"accuracy": .2, "token_ratio": .5}, {"accuracy": .3, "token_ratio": .5}])
+    >>> [p["on_frontier"] for p in pts]
+    [True, False, True]
+    """
+    for p in points:
+        p["on_frontier"] = not any(
+            q is not p and ((q["accuracy"] >= p["accuracy"] and q["token_ratio"] < p["token_ratio"])
+                            or (q["accuracy"] > p["accuracy"] and q["token_ratio"] <= p["token_ratio"]))
+            for q in points)
+    return points
+
+
+def cheapest_within(points: list[dict], floor: float) -> dict | None:
+    """The point with the lowest token ratio among those at least ``floor`` accurate (None if none is).
+
+    >>> cheapest_within([{"accuracy": .25, "token_ratio": .3}, {"accuracy": .26, "token_ratio": .9}], .25)["token_ratio"]
+    0.3
+    >>> cheapest_within([{"accuracy": .2, "token_ratio": .3}], .25) is None
+    True
+    """
+    close = [p for p in points if p["accuracy"] >= floor - 1e-9]
+    return min(close, key=lambda p: p["token_ratio"]) if close else None
+
+
+def print_frontier(console: Console, frontier: dict) -> None:
+    console.print("stopping rules swept (in-sample), token ratio = tokens / majority@16's; * = on the frontier")
+    for p in frontier["points"]:
+        console.print(f"  {'*' if p['on_frontier'] else ' '} {p['rule']:<40} accuracy {p['accuracy']:.3f} "
+                      f"[{p['ci_low']:.3f}, {p['ci_high']:.3f}] at {p['token_ratio']:.2f}")
+    b = frontier["cheapest_vote_within_1_point"]
+    console.print("  cheapest voting rule within 1 point of majority@16: " +
+                  (f"{b['rule']} at {b['token_ratio']:.2f} of its tokens" if b else "none"))
 
 
 def cascade_params(large_spec: str) -> str:
@@ -221,7 +302,8 @@ def replay_only(store: Store, task, problems, console: Console) -> None:
     if not prefix:
         raise SystemExit("no item has its greedy and 16 draws stored yet (bench.scaling --phases 1)")
     items = {item_id(p) for p in prefix}
-    for strategies, budgets in ((tuple(ADAPTIVE.values()) + tuple(DEEPCONF.values()), (16,)), (tuple(AUTO.values()), (1,))):
+    replayed = unique_specs(*ADAPTIVE.values(), *DEEPCONF.values(), *SWEEP.values())
+    for strategies, budgets in ((replayed, (16,)), (tuple(AUTO.values()), (1,))):
         cfg = EvalConfig(run=RUN, task=task.name, models=(SMALL,), strategies=strategies, budgets=budgets,
                          limit=len(prefix), seed=SEED, workers=1)
         asyncio.run(evaluate(store, task, cfg, lambda m: NoLive()))
@@ -233,6 +315,7 @@ def replay_only(store: Store, task, problems, console: Console) -> None:
     for name, r in table:
         console.print(f"{name:<28} accuracy {r['accuracy']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}], "
                       f"{r['completion_tokens']:.0f} tokens/problem = {r['completion_tokens'] / fixed16['completion_tokens']:.2f} of majority@16")
+    print_frontier(console, stopping_frontier(store, items, fixed16, table[0][1]))
 
 
 def main() -> None:
@@ -263,7 +346,7 @@ def main() -> None:
         for model, strategies, budgets in (
             (SMALL, (f"greedy?{MT}", f"majority?{MT}"), (1, 2, 4, 8, 16)),
             (LARGE, (f"greedy?{MT}",), (1,)),
-            (SMALL, tuple(ADAPTIVE.values()) + tuple(DEEPCONF.values()), (16,)),
+            (SMALL, unique_specs(*ADAPTIVE.values(), *DEEPCONF.values(), *SWEEP.values()), (16,)),
             (SMALL, tuple(AUTO.values()), (1,)),
         ):
             cfg = EvalConfig(run=RUN, task=task.name, models=(model,), strategies=strategies, budgets=budgets,
@@ -296,6 +379,7 @@ def main() -> None:
                 "escalated": sum(1 for r in rs if r["stopped_by"] == "escalated")}
 
     casc = {name: cascade_row(name) for name in cascades}
+    frontier = stopping_frontier(store, items, fixed16, row(SMALL, "greedy", 1))
     large_greedy = row(LARGE, "greedy", 1)
     large_majority4 = row(LARGE, "majority", 4) if "majority4" in cascades else None
 
@@ -326,6 +410,7 @@ def main() -> None:
         "large_majority4_accuracy": round(large_majority4["accuracy"], 4) if large_majority4 else None,
         "large_greedy_accuracy": round(large_greedy["accuracy"], 4),
         "deadline_within_110_percent": round(dl["within_110_percent"], 4) if dl else None,
+        "cheapest_vote_within_1_point": frontier["cheapest_vote_within_1_point"],
     }
     table = [("0.5B majority@16", fixed16), ("0.5B majority@8", maj8)] + \
         [(f"0.5B adaptive_majority {k} (<=16)", r) for k, r in adaptive.items()] + \
@@ -341,6 +426,7 @@ def main() -> None:
     for r in policy_report["held_out"]:
         console.print(f"  held out ({r['items']} items) {r['strategy']:<24} budget {r['budget']:>2}: accuracy {r['accuracy']:.3f} "
                       f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}], {r['completion_tokens']:.0f} tokens/problem")
+    print_frontier(console, frontier)
     if dl:
         console.print(f"deadline {dl['deadline_s']} s, {dl['calls']} live calls: {dl['within_110_percent']:.0%} within +10% "
                       f"(p50 {dl['p50_s']:.1f} s, max {dl['max_s']:.1f} s, {dl['stopped_by_deadline']} cut by it); "
@@ -351,7 +437,7 @@ def main() -> None:
                                 "cascade": {"small": CASCADE_SMALL, "large": {n: CASCADE_LARGE[n] for n in casc},
                                             "min_agreement": MIN_AGREEMENT,
                                             "escalated": {n: c["escalated"] for n, c in casc.items()}},
-                                "rows": {name: brief(r) for name, r in table}, "deadline": dl, "default_policy": policy_report})
+                                "rows": {name: brief(r) for name, r in table}, "stopping_frontier": frontier["points"], "deadline": dl, "default_policy": policy_report})
     console.print(headline)
     console.print(f"wrote {out}")
 
