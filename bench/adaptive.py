@@ -46,9 +46,8 @@ from rich.console import Console
 from bench.common import RESULTS, cpu_name, write_result
 from bench.scaling import LARGE, MAX_TOKENS, RUN, SEED, SMALL, TASK
 from ponder.backends import open_generator
-from ponder.evaluation.metrics import bootstrap_ci
 from ponder.evaluation.plan import DEFAULT_POLICY, fit_policy
-from ponder.evaluation.report import summarize
+from ponder.evaluation.report import aggregate, summarize
 from ponder.evaluation.runner import EvalConfig, Evaluator, _canonical, evaluate, item_id
 from ponder.evaluation.store import Key, Store
 from ponder.strategies.cascade import cascade
@@ -110,20 +109,16 @@ class Lazy:
             await self._gen.aclose()
 
 
-def spec_row(store: Store, items: set[str], model: str, spec: str, budget: int) -> dict:
-    """Accuracy [95% CI], tokens and seconds per problem of one exact strategy configuration over ``items``."""
+def spec_row(results: list, items: set[str], model: str, spec: str, budget: int) -> dict:
+    """Accuracy [95% CI], tokens and seconds per problem of one exact strategy configuration over ``items``, from
+    the run's stored ``results`` (read once by the caller)."""
     info, params = parse_spec(spec)
     pj = _canonical(params.model_dump())
-    rs = [r for r in store.results(RUN) if r["model"] == model and r["strategy"] == info.name and r["params"] == pj
+    rs = [r for r in results if r["model"] == model and r["strategy"] == info.name and r["params"] == pj
           and r["budget"] == budget and r["item"] in items]
     if not rs:
         raise SystemExit(f"no stored results for {spec} at budget {budget}")
-    acc, lo, hi = bootstrap_ci([r["correct"] for r in rs], seed=SEED)
-    n = len(rs)
-    return {"strategy": spec, "items": n, "accuracy": acc, "ci_low": lo, "ci_high": hi,
-            "any_correct": sum(1 for r in rs if r["n_correct"] > 0) / n,
-            "completion_tokens": sum(r["completion_tokens"] for r in rs) / n,
-            "prompt_tokens": sum(r["prompt_tokens"] for r in rs) / n, "seconds": sum(r["seconds"] for r in rs) / n}
+    return {"strategy": spec, **aggregate(rs, seed=SEED)}
 
 
 def unique_specs(*specs: str) -> tuple[str, ...]:
@@ -138,19 +133,19 @@ def unique_specs(*specs: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def stopping_frontier(store: Store, problems) -> dict:
+def stopping_frontier(results: list, problems) -> dict:
     """Each swept rule's accuracy and token ratio against majority@16 on ``problems``, which rules are on the
     frontier, and the cheapest voting rule within one point of majority@16's accuracy (chosen in-sample: an upper
     bound on what a rule fixed in advance would show). Then the honest version: that choice made on the first
     half of the items only, judged on the second half beside majority@16 there."""
     def frontier(items: set[str]) -> tuple[list[dict], dict | None, dict]:
-        fixed16 = spec_row(store, items, SMALL, f"majority?{MT}", 16)
-        greedy = spec_row(store, items, SMALL, f"greedy?{MT}", 1)
+        fixed16 = spec_row(results, items, SMALL, f"majority?{MT}", 16)
+        greedy = spec_row(results, items, SMALL, f"greedy?{MT}", 1)
         tokens = fixed16["completion_tokens"]
         points = [{"rule": name, "spec": spec, **{k: round(r[k], 4) for k in ("accuracy", "ci_low", "ci_high")},
                    "token_ratio": round(r["completion_tokens"] / tokens, 4)}
                   for name, spec in [*SWEEP.items(), ("greedy (no vote)", f"greedy?{MT}")]
-                  for r in [greedy if name == "greedy (no vote)" else spec_row(store, items, SMALL, spec, 16)]]
+                  for r in [greedy if name == "greedy (no vote)" else spec_row(results, items, SMALL, spec, 16)]]
         mark_frontier(points)
         best = cheapest_within([p for p in points if p["rule"] != "greedy (no vote)"], fixed16["accuracy"] - 0.01)
         return sorted(points, key=lambda p: p["token_ratio"]), best, fixed16
@@ -162,7 +157,7 @@ def stopping_frontier(store: Store, problems) -> dict:
     held_out = None
     if chosen is not None:
         rest = set(ids[half:])
-        r, fixed16 = spec_row(store, rest, SMALL, chosen["spec"], 16), spec_row(store, rest, SMALL, f"majority?{MT}", 16)
+        r, fixed16 = spec_row(results, rest, SMALL, chosen["spec"], 16), spec_row(results, rest, SMALL, f"majority?{MT}", 16)
         held_out = {"rule": chosen["rule"], "chosen_on_items": half, "held_out_items": len(rest),
                     **{k: round(r[k], 4) for k in ("accuracy", "ci_low", "ci_high")},
                     "fixed16_accuracy": round(fixed16["accuracy"], 4),
@@ -314,8 +309,9 @@ def replay_only(store: Store, task, problems, console: Console) -> None:
     """The adaptive rules, DeepConf and auto on the longest prefix of items with greedy and all 16 draws stored,
     beside the fixed votes on the same items; results go to the store (they are what the full run would store),
     nothing else is written."""
-    done = {r["item"] for r in store.results(RUN) if r["model"] == SMALL and r["strategy"] == "majority" and r["budget"] == 16}
-    done &= {r["item"] for r in store.results(RUN) if r["model"] == SMALL and r["strategy"] == "greedy"}
+    stored = store.results(RUN)
+    done = {r["item"] for r in stored if r["model"] == SMALL and r["strategy"] == "majority" and r["budget"] == 16}
+    done &= {r["item"] for r in stored if r["model"] == SMALL and r["strategy"] == "greedy"}
     prefix = []
     for p in problems:
         if item_id(p) not in done:
@@ -329,15 +325,16 @@ def replay_only(store: Store, task, problems, console: Console) -> None:
         cfg = EvalConfig(run=RUN, task=task.name, models=(SMALL,), strategies=strategies, budgets=budgets,
                          limit=len(prefix), seed=SEED, workers=1)
         asyncio.run(evaluate(store, task, cfg, lambda m: NoLive()))
-    fixed16 = spec_row(store, items, SMALL, f"majority?{MT}", 16)
-    table = [("greedy", spec_row(store, items, SMALL, f"greedy?{MT}", 1)), ("majority@8", spec_row(store, items, SMALL, f"majority?{MT}", 8)),
-             ("majority@16", fixed16)] + [(k, spec_row(store, items, SMALL, v, 16)) for k, v in {**ADAPTIVE, **DEEPCONF}.items()] + \
-            [(f"auto {e}", spec_row(store, items, SMALL, v, 1)) for e, v in AUTO.items()]
+    results = store.results(RUN)
+    fixed16 = spec_row(results, items, SMALL, f"majority?{MT}", 16)
+    table = [("greedy", spec_row(results, items, SMALL, f"greedy?{MT}", 1)), ("majority@8", spec_row(results, items, SMALL, f"majority?{MT}", 8)),
+             ("majority@16", fixed16)] + [(k, spec_row(results, items, SMALL, v, 16)) for k, v in {**ADAPTIVE, **DEEPCONF}.items()] + \
+            [(f"auto {e}", spec_row(results, items, SMALL, v, 1)) for e, v in AUTO.items()]
     console.print(f"replay only, on the first {len(prefix)} items (all their 0.5B draws stored); nothing written")
     for name, r in table:
         console.print(f"{name:<28} accuracy {r['accuracy']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}], "
                       f"{r['completion_tokens']:.0f} tokens/problem = {r['completion_tokens'] / fixed16['completion_tokens']:.2f} of majority@16")
-    print_frontier(console, stopping_frontier(store, prefix))
+    print_frontier(console, stopping_frontier(results, prefix))
 
 
 def main() -> None:
@@ -387,25 +384,21 @@ def main() -> None:
         return r
 
     fixed16, maj8 = row(SMALL, "majority", 16), row(SMALL, "majority", 8)
-    adaptive = {k: spec_row(store, items, SMALL, spec, 16) for k, spec in ADAPTIVE.items()}
-    deepconf = {k: spec_row(store, items, SMALL, spec, 16) for k, spec in DEEPCONF.items()}
+    results = store.results(RUN)
+    adaptive = {k: spec_row(results, items, SMALL, spec, 16) for k, spec in ADAPTIVE.items()}
+    deepconf = {k: spec_row(results, items, SMALL, spec, 16) for k, spec in DEEPCONF.items()}
     auto = {e: row(SMALL, f"auto?effort={e}", 1) for e in AUTO}
     def cascade_row(name: str) -> dict:
         params = cascade_params(CASCADE_LARGE[name])
-        rs = [r for r in store.results(RUN) if r["strategy"] == "cascade" and r["params"] == params and r["item"] in items]
-        acc, lo, hi = bootstrap_ci([r["correct"] for r in rs], seed=SEED)
-        n = len(rs)
-        return {"items": n, "accuracy": acc, "ci_low": lo, "ci_high": hi,
-                "completion_tokens": sum(r["completion_tokens"] for r in rs) / n,
-                "prompt_tokens": sum(r["prompt_tokens"] for r in rs) / n,
-                "escalated": sum(1 for r in rs if r["stopped_by"] == "escalated")}
+        rs = [r for r in results if r["strategy"] == "cascade" and r["params"] == params and r["item"] in items]
+        return {**aggregate(rs, seed=SEED), "escalated": sum(1 for r in rs if r["stopped_by"] == "escalated")}
 
     casc = {name: cascade_row(name) for name in cascades}
-    frontier = stopping_frontier(store, problems)
+    frontier = stopping_frontier(results, problems)
     large_greedy = row(LARGE, "greedy", 1)
     large_majority4 = row(LARGE, "majority", 4) if "majority4" in cascades else None
 
-    replayed = {r["item"]: (r["answer"], r["n_candidates"], r["completion_tokens"]) for r in store.results(RUN)
+    replayed = {r["item"]: (r["answer"], r["n_candidates"], r["completion_tokens"]) for r in results
                 if r["strategy"] == "auto" and r["item"] in items and json.loads(r["params"]).get("effort") == "medium"
                 and not json.loads(r["params"]).get("policy")}
     dl = asyncio.run(live_checks(problems[: args.deadline_items], args.deadline_s, args.fidelity_items, replayed)) \

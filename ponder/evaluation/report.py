@@ -52,21 +52,25 @@ def summarize(store: Store, run: str, prices: Prices = Prices(), seed: int = 0, 
     groups: dict[tuple[str, str, int], list] = defaultdict(list)
     for r in results:
         groups[(r["model"], labels[(r["model"], r["strategy"], r["params"])], r["budget"])].append(r)
-    rows = []
-    for (model, strategy, budget), rs in sorted(groups.items()):
-        acc, lo, hi = bootstrap_ci([r["correct"] for r in rs], seed=seed)
-        n = len(rs)
-        prompt = sum(r["prompt_tokens"] for r in rs) / n
-        completion = sum(r["completion_tokens"] for r in rs) / n
-        seconds = sum(r["seconds"] for r in rs) / n
-        rows.append({
-            "model": model, "strategy": strategy, "budget": budget, "items": n, "accuracy": acc, "ci_low": lo, "ci_high": hi,
-            "any_correct": sum(1 for r in rs if r["n_correct"] > 0) / n,
-            "completion_tokens": completion, "prompt_tokens": prompt, "seconds": seconds,
-            "cost_usd": (prompt * prices.prompt_per_m + completion * prices.completion_per_m) / 1e6 + seconds / 3600 * prices.machine_per_hour,
-            "machine_seconds": seconds,
-        })
-    return rows
+    return [{"model": model, "strategy": strategy, "budget": budget, **aggregate(rs, seed, prices)}
+            for (model, strategy, budget), rs in sorted(groups.items())]
+
+
+def aggregate(rs: list, seed: int = 0, prices: Prices = Prices()) -> dict:
+    """One summary row's figures over stored results ``rs`` (at least one): items, accuracy with its seeded bootstrap
+    95% interval, the share with a right candidate, tokens, seconds and cost per problem."""
+    acc, lo, hi = bootstrap_ci([r["correct"] for r in rs], seed=seed)
+    n = len(rs)
+    prompt = sum(r["prompt_tokens"] for r in rs) / n
+    completion = sum(r["completion_tokens"] for r in rs) / n
+    seconds = sum(r["seconds"] for r in rs) / n
+    return {
+        "items": n, "accuracy": acc, "ci_low": lo, "ci_high": hi,
+        "any_correct": sum(1 for r in rs if r["n_correct"] > 0) / n,
+        "completion_tokens": completion, "prompt_tokens": prompt, "seconds": seconds,
+        "cost_usd": (prompt * prices.prompt_per_m + completion * prices.completion_per_m) / 1e6 + seconds / 3600 * prices.machine_per_hour,
+        "machine_seconds": seconds,
+    }
 
 
 def coverage(store: Store, run: str, items: set[str] | None = None) -> dict[tuple[str, str], list[tuple[int, float]]]:
