@@ -16,8 +16,10 @@ over the scaling benchmark's store:
   ``--fidelity-items``: whether the live run drew the same samples and answer as its replay.
 
 Every stopping rule is also swept across its own knob (``SWEEP``: Beta and Dirichlet thresholds, ESC windows,
-give-up points, DeepConf keep percentages) to print the accuracy-versus-tokens frontier of stopping on these draws
-and the cheapest voting rule within one point of majority@16 (chosen in-sample, so optimistic).
+give-up points, DeepConf keep percentages; and Beta with a cap of 4 or 8 samples, ``CAPPED``) to print the
+accuracy-versus-tokens frontier of stopping on these draws, beside the fixed votes at 2, 4 and 8, and the cheapest
+stopping rule within one point of majority@16: chosen in-sample (optimistic), and chosen on the first half of the
+items and judged on the second.
 
 It also fits the default policy (``ponder/policies/default.json``, used by ``auto?policy=default``) on the first
 half of the items and evaluates it on the held-out second half beside the fixed choices.
@@ -46,6 +48,7 @@ from rich.console import Console
 from bench.common import RESULTS, cpu_name, write_result
 from bench.scaling import LARGE, MAX_TOKENS, RUN, SEED, SMALL, TASK
 from ponder.backends import open_generator
+from ponder.evaluation.metrics import paired_difference
 from ponder.evaluation.plan import DEFAULT_POLICY, fit_policy
 from ponder.evaluation.report import aggregate, summarize
 from ponder.evaluation.runner import EvalConfig, Evaluator, _canonical, evaluate, item_id
@@ -82,6 +85,11 @@ SWEEP = {
     **{f"beta@{t}+greedy_first": f"adaptive_majority?{MT}&criterion=beta&greedy_first=true&threshold={t}" for t in (0.8, 0.95)},
     **{f"deepconf@keep={k}": f"deepconf?{MT}&warmup=4&keep_percent={k}" for k in (10, 30, 50, 70, 90)},
 }
+# The same rules with a lower cap (max_samples = the evaluator's budget, 4 or 8): rule -> (spec, cap). With the
+# fixed votes at 2, 4 and 8 beside them on the frontier (reference points, never chosen): whether a saving comes
+# from stopping early or only from drawing fewer paths.
+CAPPED = {f"beta@{t} max {m}": (f"adaptive_majority?{MT}&criterion=beta&threshold={t}", m) for t in (0.8, 0.95) for m in (4, 8)}
+FIXED_REFERENCE = (2, 4, 8)
 CASCADE_SMALL = f"auto?{MT}&effort=low&seed={SEED}"
 CASCADE_LARGE = {  # the 1.5B model's step, by name; majority4 replays bench/scaling.py phase 3's draws (seed 2024 + i)
     "greedy": f"greedy?{MT}",
@@ -109,16 +117,29 @@ class Lazy:
             await self._gen.aclose()
 
 
-def spec_row(results: list, items: set[str], model: str, spec: str, budget: int) -> dict:
-    """Accuracy [95% CI], tokens and seconds per problem of one exact strategy configuration over ``items``, from
-    the run's stored ``results`` (read once by the caller)."""
+def spec_results(results: list, items: set[str], model: str, spec: str, budget: int) -> list:
+    """The stored results of one exact strategy configuration over ``items``, from the run's ``results`` (read once
+    by the caller)."""
     info, params = parse_spec(spec)
     pj = _canonical(params.model_dump())
     rs = [r for r in results if r["model"] == model and r["strategy"] == info.name and r["params"] == pj
           and r["budget"] == budget and r["item"] in items]
     if not rs:
         raise SystemExit(f"no stored results for {spec} at budget {budget}")
-    return {"strategy": spec, **aggregate(rs, seed=SEED)}
+    return rs
+
+
+def spec_row(results: list, items: set[str], model: str, spec: str, budget: int) -> dict:
+    """Accuracy [95% CI], tokens and seconds per problem of one exact strategy configuration over ``items``."""
+    return {"strategy": spec, **aggregate(spec_results(results, items, model, spec, budget), seed=SEED)}
+
+
+def minus_fixed16(results: list, items: set[str], spec: str, budget: int) -> list[float]:
+    """[difference, low, high]: the 0.5B rule's accuracy minus majority@16's on the same ``items`` and the same
+    draws, with the paired bootstrap 95% interval of the difference."""
+    def correct(spec: str, budget: int) -> dict[str, float]:
+        return {r["item"]: r["correct"] for r in spec_results(results, items, SMALL, spec, budget)}
+    return [round(x, 4) for x in paired_difference(correct(spec, budget), correct(f"majority?{MT}", 16), seed=SEED)]
 
 
 def unique_specs(*specs: str) -> tuple[str, ...]:
@@ -135,32 +156,43 @@ def unique_specs(*specs: str) -> tuple[str, ...]:
 
 def stopping_frontier(results: list, problems) -> dict:
     """Each swept rule's accuracy and token ratio against majority@16 on ``problems``, which rules are on the
-    frontier, and the cheapest voting rule within one point of majority@16's accuracy (chosen in-sample: an upper
+    frontier, and the cheapest stopping rule (fixed votes excluded) within one point of majority@16's accuracy (chosen in-sample: an upper
     bound on what a rule fixed in advance would show). Then the honest version: that choice made on the first
     half of the items only, judged on the second half beside majority@16 there."""
     def frontier(items: set[str]) -> tuple[list[dict], dict | None, dict]:
         fixed16 = spec_row(results, items, SMALL, f"majority?{MT}", 16)
         greedy = spec_row(results, items, SMALL, f"greedy?{MT}", 1)
         tokens = fixed16["completion_tokens"]
-        points = [{"rule": name, "spec": spec, **{k: round(r[k], 4) for k in ("accuracy", "ci_low", "ci_high")},
+        rules = [(name, spec, 16, True) for name, spec in SWEEP.items()] + \
+                [(name, spec, cap, True) for name, (spec, cap) in CAPPED.items()] + \
+                [(f"majority@{k} (fixed)", f"majority?{MT}", k, False) for k in FIXED_REFERENCE]
+        points = [{"rule": name, "spec": spec, "budget": budget, "stopping_rule": eligible,
+                   **{k: round(r[k], 4) for k in ("accuracy", "ci_low", "ci_high")},
                    "token_ratio": round(r["completion_tokens"] / tokens, 4)}
-                  for name, spec in [*SWEEP.items(), ("greedy (no vote)", f"greedy?{MT}")]
-                  for r in [greedy if name == "greedy (no vote)" else spec_row(results, items, SMALL, spec, 16)]]
+                  for name, spec, budget, eligible in rules
+                  for r in [spec_row(results, items, SMALL, spec, budget)]]
+        points.append({"rule": "greedy (no vote)", "spec": f"greedy?{MT}", "budget": 1, "stopping_rule": False,
+                       **{k: round(greedy[k], 4) for k in ("accuracy", "ci_low", "ci_high")},
+                       "token_ratio": round(greedy["completion_tokens"] / tokens, 4)})
         mark_frontier(points)
-        best = cheapest_within([p for p in points if p["rule"] != "greedy (no vote)"], fixed16["accuracy"] - 0.01)
+        best = cheapest_within([p for p in points if p["stopping_rule"]], fixed16["accuracy"] - 0.01)
         return sorted(points, key=lambda p: p["token_ratio"]), best, fixed16
 
     ids = [item_id(p) for p in problems]
     points, best, _ = frontier(set(ids))
+    if best is not None:
+        best["minus_fixed16"] = minus_fixed16(results, set(ids), best["spec"], best["budget"])
     half = len(ids) // 2
     _, chosen, _ = frontier(set(ids[:half]))
     held_out = None
     if chosen is not None:
         rest = set(ids[half:])
-        r, fixed16 = spec_row(results, rest, SMALL, chosen["spec"], 16), spec_row(results, rest, SMALL, f"majority?{MT}", 16)
+        r = spec_row(results, rest, SMALL, chosen["spec"], chosen["budget"])
+        fixed16 = spec_row(results, rest, SMALL, f"majority?{MT}", 16)
         held_out = {"rule": chosen["rule"], "chosen_on_items": half, "held_out_items": len(rest),
                     **{k: round(r[k], 4) for k in ("accuracy", "ci_low", "ci_high")},
                     "fixed16_accuracy": round(fixed16["accuracy"], 4),
+                    "minus_fixed16": minus_fixed16(results, rest, chosen["spec"], chosen["budget"]),
                     "token_ratio": round(r["completion_tokens"] / fixed16["completion_tokens"], 4)}
     return {"points": points, "cheapest_vote_within_1_point": best, "held_out": held_out}
 
@@ -194,17 +226,21 @@ def cheapest_within(points: list[dict], floor: float) -> dict | None:
 
 
 def print_frontier(console: Console, frontier: dict) -> None:
-    console.print("stopping rules swept (in-sample), token ratio = tokens / majority@16's; * = on the frontier")
+    console.print("stopping rules swept (in-sample), token ratio = tokens / majority@16's; * = on the frontier; "
+                  "fixed votes and greedy are reference points, never chosen")
     for p in frontier["points"]:
         console.print(f"  {'*' if p['on_frontier'] else ' '} {p['rule']:<40} accuracy {p['accuracy']:.3f} "
                       f"[{p['ci_low']:.3f}, {p['ci_high']:.3f}] at {p['token_ratio']:.2f}")
     b = frontier["cheapest_vote_within_1_point"]
-    console.print("  cheapest voting rule within 1 point of majority@16, chosen on all items: " +
-                  (f"{b['rule']} at {b['token_ratio']:.2f} of its tokens" if b else "none"))
+    console.print("  cheapest stopping rule within 1 point of majority@16, chosen on all items: " +
+                  (f"{b['rule']} at {b['token_ratio']:.2f} of its tokens, accuracy {b['accuracy']:.3f}, minus majority@16's "
+                   f"{b['minus_fixed16'][0]:+.3f} (paired 95% CI [{b['minus_fixed16'][1]:+.3f}, {b['minus_fixed16'][2]:+.3f}])"
+                   if b else "none"))
     h = frontier["held_out"]
     console.print("  the same choice made on the first half, judged on the second: " +
                   (f"{h['rule']}: accuracy {h['accuracy']:.3f} [{h['ci_low']:.3f}, {h['ci_high']:.3f}] against majority@16's "
-                   f"{h['fixed16_accuracy']:.3f} on {h['held_out_items']} held-out items, at {h['token_ratio']:.2f} of its tokens"
+                   f"{h['fixed16_accuracy']:.3f} on {h['held_out_items']} held-out items (difference {h['minus_fixed16'][0]:+.3f}, "
+                   f"paired 95% CI [{h['minus_fixed16'][1]:+.3f}, {h['minus_fixed16'][2]:+.3f}]), at {h['token_ratio']:.2f} of its tokens"
                    if h else "no rule came within 1 point on the first half"))
 
 
@@ -321,19 +357,23 @@ def replay_only(store: Store, task, problems, console: Console) -> None:
         raise SystemExit("no item has its greedy and 16 draws stored yet (bench.scaling --phases 1)")
     items = {item_id(p) for p in prefix}
     replayed = unique_specs(*ADAPTIVE.values(), *DEEPCONF.values(), *SWEEP.values())
-    for strategies, budgets in ((replayed, (16,)), (tuple(AUTO.values()), (1,))):
+    capped = unique_specs(*(spec for spec, _ in CAPPED.values()))
+    caps = tuple(sorted({cap for _, cap in CAPPED.values()}))
+    for strategies, budgets in ((replayed, (16,)), (capped, caps), (tuple(AUTO.values()), (1,))):
         cfg = EvalConfig(run=RUN, task=task.name, models=(SMALL,), strategies=strategies, budgets=budgets,
                          limit=len(prefix), seed=SEED, workers=1)
         asyncio.run(evaluate(store, task, cfg, lambda m: NoLive()))
     results = store.results(RUN)
     fixed16 = spec_row(results, items, SMALL, f"majority?{MT}", 16)
-    table = [("greedy", spec_row(results, items, SMALL, f"greedy?{MT}", 1)), ("majority@8", spec_row(results, items, SMALL, f"majority?{MT}", 8)),
-             ("majority@16", fixed16)] + [(k, spec_row(results, items, SMALL, v, 16)) for k, v in {**ADAPTIVE, **DEEPCONF}.items()] + \
-            [(f"auto {e}", spec_row(results, items, SMALL, v, 1)) for e, v in AUTO.items()]
-    console.print(f"replay only, on the first {len(prefix)} items (all their 0.5B draws stored); nothing written")
-    for name, r in table:
+    table = [("greedy", f"greedy?{MT}", 1), ("majority@8", f"majority?{MT}", 8), ("majority@16", f"majority?{MT}", 16)] + \
+            [(k, v, 16) for k, v in {**ADAPTIVE, **DEEPCONF}.items()] + [(f"auto {e}", v, 1) for e, v in AUTO.items()]
+    console.print(f"replay only, on the first {len(prefix)} items (all their 0.5B draws stored); nothing written; "
+                  "the last column: accuracy minus majority@16's on the same items, paired 95% CI")
+    for name, spec, budget in table:
+        r, (d, lo, hi) = spec_row(results, items, SMALL, spec, budget), minus_fixed16(results, items, spec, budget)
         console.print(f"{name:<28} accuracy {r['accuracy']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}], "
-                      f"{r['completion_tokens']:.0f} tokens/problem = {r['completion_tokens'] / fixed16['completion_tokens']:.2f} of majority@16")
+                      f"{r['completion_tokens']:.0f} tokens/problem = {r['completion_tokens'] / fixed16['completion_tokens']:.2f} of majority@16, "
+                      f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]")
     print_frontier(console, stopping_frontier(results, prefix))
 
 
@@ -366,6 +406,7 @@ def main() -> None:
             (SMALL, (f"greedy?{MT}", f"majority?{MT}"), (1, 2, 4, 8, 16)),
             (LARGE, (f"greedy?{MT}",), (1,)),
             (SMALL, unique_specs(*ADAPTIVE.values(), *DEEPCONF.values(), *SWEEP.values()), (16,)),
+            (SMALL, unique_specs(*(spec for spec, _ in CAPPED.values())), tuple(sorted({cap for _, cap in CAPPED.values()}))),
             (SMALL, tuple(AUTO.values()), (1,)),
         ):
             cfg = EvalConfig(run=RUN, task=task.name, models=(model,), strategies=strategies, budgets=budgets,
@@ -413,10 +454,16 @@ def main() -> None:
         "adaptive_accuracy": round(adaptive[HEADLINE_ADAPTIVE]["accuracy"], 4),
         "adaptive_token_ratio": round(adaptive[HEADLINE_ADAPTIVE]["completion_tokens"] / fixed16["completion_tokens"], 4),
         "adaptive_rule": ADAPTIVE[HEADLINE_ADAPTIVE],
+        "adaptive_minus_fixed16": minus_fixed16(results, items, ADAPTIVE[HEADLINE_ADAPTIVE], 16),
         "adaptive_beta_accuracy": round(adaptive["beta"]["accuracy"], 4),
         "adaptive_beta_token_ratio": round(adaptive["beta"]["completion_tokens"] / fixed16["completion_tokens"], 4),
         **{f"{k}_accuracy": round(r["accuracy"], 4) for k, r in deepconf.items()},
         **{f"{k}_token_ratio": round(r["completion_tokens"] / fixed16["completion_tokens"], 4) for k, r in deepconf.items()},
+        # auto's effort levels were fixed (ponder/strategies/adaptive.py EFFORT) before these draws were made; low is
+        # Beta stopping at 0.85 in rounds of 2 under a cap of 4: the cheapest pre-declared adaptive rule
+        "auto_low_accuracy": round(auto["low"]["accuracy"], 4),
+        "auto_low_token_ratio": round(auto["low"]["completion_tokens"] / fixed16["completion_tokens"], 4),
+        "auto_low_minus_fixed16": minus_fixed16(results, items, AUTO["low"], 1),
         "auto_medium_accuracy": round(auto["medium"]["accuracy"], 4),
         "majority8_accuracy": round(maj8["accuracy"], 4),
         "auto_medium_token_ratio_vs_majority8": round(auto["medium"]["completion_tokens"] / maj8["completion_tokens"], 4),

@@ -35,3 +35,14 @@ def test_the_frontier_keeps_only_undominated_rules_and_the_cheapest_close_vote_i
     votes = [p for p in points if p["rule"] != "greedy (no vote)"]
     assert adaptive.cheapest_within(votes, 0.26 - 0.01)["rule"] == "a"
     assert adaptive.cheapest_within(votes, 0.24 - 0.01)["rule"] == "b"
+
+
+def test_capped_rules_are_adaptive_majority_under_a_cap_below_16_and_replay_once_per_spec():
+    caps = set()
+    for name, (spec, cap) in adaptive.CAPPED.items():
+        info, _ = parse_spec(spec)
+        assert info.name == "adaptive_majority" and cap < 16, name
+        caps.add(cap)
+    assert caps == {4, 8}
+    specs = [spec for spec, _ in adaptive.CAPPED.values()]
+    assert len(adaptive.unique_specs(*specs)) == len(set(specs)) == len(specs) // len(caps)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from math import comb
 
 import numpy as np
@@ -40,3 +40,21 @@ def bootstrap_ci(values: Sequence[float], *, level: float = 0.95, resamples: int
     means = x[rng.integers(0, x.size, size=(resamples, x.size))].mean(axis=1)
     lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
     return float(x.mean()), float(lo), float(hi)
+
+
+def paired_difference(a: Mapping[str, float], b: Mapping[str, float], *, level: float = 0.95, resamples: int = 2000,
+                      seed: int = 0) -> tuple[float, float, float]:
+    """Mean per-item difference a - b over the same items, with its seeded percentile bootstrap interval. Two
+    strategies replayed on the same draws share most of their noise; resampling items, not each side alone, gives
+    the interval of the difference, far narrower than the two accuracies' intervals suggest.
+
+    >>> paired_difference({"x": 1, "y": 0, "z": 1}, {"x": 1, "y": 0, "z": 0}, seed=0)[0]
+    0.3333333333333333
+    >>> paired_difference({"x": 1}, {"y": 1})
+    Traceback (most recent call last):
+    ...
+    ValueError: paired items differ: 1 only in a, 1 only in b
+    """
+    if a.keys() != b.keys():
+        raise ValueError(f"paired items differ: {len(a.keys() - b.keys())} only in a, {len(b.keys() - a.keys())} only in b")
+    return bootstrap_ci([float(a[k]) - float(b[k]) for k in sorted(a)], level=level, resamples=resamples, seed=seed)
