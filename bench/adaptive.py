@@ -244,6 +244,15 @@ def print_frontier(console: Console, frontier: dict) -> None:
                    if h else "no rule came within 1 point on the first half"))
 
 
+def bin_label(b: dict, last: bool) -> str:
+    """A policy bin's range of probe agreement (the last bin holds agreement 1 exactly).
+
+    >>> bin_label({"max_agreement": 0.5}, False), bin_label({"max_agreement": 1.000000001}, True)
+    ('agreement < 0.50', 'agreement = 1')
+    """
+    return "agreement = 1" if last else f"agreement < {b['max_agreement']:.2f}"
+
+
 def cascade_params(large_spec: str) -> str:
     return _canonical({"small": CASCADE_SMALL, "large": large_spec, "min_agreement": MIN_AGREEMENT})
 
@@ -485,7 +494,8 @@ def main() -> None:
         console.print(f"{name:<58} accuracy {r['accuracy']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] over {r['items']} items, "
                       f"{r['completion_tokens']:.0f} tokens/problem")
     console.print(f"default policy fitted on {policy_report['fitted_on_items']} items: " +
-                  ", ".join(f"agreement < {b['max_agreement']:.2f}: {b['strategy']}@{b['budget']}" for b in policy_report["bins"]))
+                  ", ".join(f"{bin_label(b, b is policy_report['bins'][-1])}: {b['strategy']}@{b['budget']}"
+                            for b in policy_report["bins"]))
     for r in policy_report["held_out"]:
         console.print(f"  held out ({r['items']} items) {r['strategy']:<24} budget {r['budget']:>2}: accuracy {r['accuracy']:.3f} "
                       f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}], {r['completion_tokens']:.0f} tokens/problem")
