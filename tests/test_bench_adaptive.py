@@ -2,6 +2,8 @@
 
 import doctest
 
+import pytest
+
 import bench.adaptive as adaptive
 from ponder.strategies.registry import parse_spec
 
@@ -46,3 +48,21 @@ def test_capped_rules_are_adaptive_majority_under_a_cap_below_16_and_replay_once
     assert caps == {4, 8}
     specs = [spec for spec, _ in adaptive.CAPPED.values()]
     assert len(adaptive.unique_specs(*specs)) == len(set(specs)) == len(specs) // len(caps)
+
+
+def test_minus_fixed16_pairs_items_and_refuses_a_rule_missing_some():
+    from ponder.evaluation.runner import _canonical
+
+    def rows(spec, budget, correct):
+        info, params = parse_spec(spec)
+        return [{"model": adaptive.SMALL, "strategy": info.name, "params": _canonical(params.model_dump()),
+                 "budget": budget, "item": f"i{n}", "correct": c} for n, c in enumerate(correct)]
+    fixed = f"majority?{adaptive.MT}"
+    rule = adaptive.AUTO["low"]
+    results = rows(fixed, 16, [1, 1, 0, 0]) + rows(rule, 1, [1, 0, 0, 1]) + rows(fixed, 8, [0, 0, 0, 0])
+    items = {"i0", "i1", "i2", "i3"}
+    d, lo, hi = adaptive.minus_fixed16(results, items, rule, 1)
+    assert d == 0.0 and lo < 0 < hi  # one item lost, one gained: no difference on average, an interval around it
+    assert adaptive.minus_fixed16(results, items, fixed, 8)[0] == -0.5  # the other budget's rows are not mixed in
+    with pytest.raises(ValueError, match="paired items differ"):
+        adaptive.minus_fixed16(rows(fixed, 16, [1, 1, 0, 0]) + rows(rule, 1, [1, 0, 0]), items, rule, 1)
