@@ -9,11 +9,16 @@ and at what cost? On reasoning-gym gsm_symbolic (fixed seed), in one resumable r
 The summary, figure and JSON cover the first ``--limit`` items only, and each row says over how many items it was
 measured (a phase not yet run has no rows).
 
-Everything goes to bench/results/scaling.sqlite (not committed); killing and re-running continues where it
-stopped. At the end it writes bench/results/scaling.json, the figure bench/results/scaling.png and the report.
+Everything goes to bench/results/scaling.sqlite, which is committed (not its -wal/-shm: commit a consistent copy
+made with SQLite's backup API while a run is writing); killing and re-running continues where it stopped.
+At the end it writes bench/results/scaling.json, the figure bench/results/scaling.png and the report.
 
     .venv/bin/python -m bench.scaling [--limit 100] [--workers 4] [--phases 1,2,3,4]
     .venv/bin/python -m bench.scaling --report-only --print-only --limit 40   # a phase in progress, first 40 items
+    .venv/bin/python -m bench.scaling --snapshot /tmp/snap.sqlite             # a consistent copy, while a run writes
+
+To commit a snapshot without touching the live file: ``git update-index --cacheinfo
+100644,$(git hash-object -w /tmp/snap.sqlite),bench/results/scaling.sqlite`` and commit.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
+import sqlite3
 from bisect import bisect_left, bisect_right
 import sys
 from pathlib import Path
@@ -89,6 +95,29 @@ def judge_quality(store: Store, items: set[str]) -> dict:
             "changed_majority_right": int(sum(m > 0 for _, m in changed))}
 
 
+def snapshot(src: Path, dest: Path) -> dict[str, int]:
+    """Copy the SQLite store ``src`` to ``dest`` with SQLite's backup API: a consistent copy even while another
+    process writes to ``src`` (its committed transactions only, WAL included), as a single file (journal mode
+    DELETE, so no -wal/-shm travel with it). Returns the copy's row counts per table."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    source = sqlite3.connect(src, timeout=30)
+    copy = sqlite3.connect(tmp)
+    try:
+        source.backup(copy)
+        copy.execute("PRAGMA journal_mode=DELETE")
+        tables = [r[0] for r in copy.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+        counts = {t: copy.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+        if copy.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+            raise RuntimeError(f"the copy of {src} failed SQLite's integrity check")
+    finally:
+        copy.close()
+        source.close()
+    tmp.replace(dest)
+    return counts
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--limit", type=int, default=100)
@@ -98,8 +127,13 @@ def main() -> None:
     ap.add_argument("--print-only", action="store_true",
                     help="with --report-only: print the summary of the first --limit items, write no file (a look at a "
                          "phase in progress: compare strategies over the items it has finished)")
+    ap.add_argument("--snapshot", type=Path, metavar="DEST",
+                    help="write a consistent copy of the store to DEST (safe while a run writes to it) and exit")
     args = ap.parse_args()
     console = Console(width=150)
+    if args.snapshot:
+        console.print(f"{args.snapshot}: {snapshot(RESULTS / 'scaling.sqlite', args.snapshot)}")
+        return
     store = Store(RESULTS / "scaling.sqlite")
     task = load_task(TASK)
     items = {item_id(p) for p in task.problems(args.limit, SEED)}
