@@ -171,7 +171,7 @@ def test_full_queue_answers_429(engine):
     app = create_app(engine, ServeConfig(model_name="smol", default_strategy="majority?n=2&max_tokens=200", max_concurrent=1, max_queue=0))
     with Served(app) as s:
         async def both():
-            async with httpx.AsyncClient(timeout=60) as c:
+            async with httpx.AsyncClient(timeout=300) as c:  # the 200 decodes 2 x 200 tokens; slow on a loaded 2-core machine
                 body = {"model": "smol", "messages": Q}
                 return await asyncio.gather(c.post(s.url + "/chat/completions", json=body), c.post(s.url + "/chat/completions", json=body))
 
