@@ -27,6 +27,7 @@ from bench.common import cpu_name, write_result
 from ponder import models
 from ponder.backends.llamacpp import LlamaCppGenerator
 from ponder.strategies import run
+from ponder.testing import RecordingGenerator
 from ponder.types import Problem
 
 QUESTION = ("A farmer has 17 sheep. He buys 3 times as many goats as sheep, then sells 12 goats. Each goat eats 2 kg "
@@ -36,20 +37,6 @@ SPECS = {
     "beam": f"beam?width=4&keep=2&max_depth=6&max_step_tokens=64&max_tokens=256&seed={SEED}",
     "mcts": f"mcts?iterations=32&expand=2&max_depth=6&max_step_tokens=64&max_tokens=256&seed={SEED}",
 }
-
-
-class Recording:
-    """A Generator wrapper that keeps every request it forwards."""
-
-    def __init__(self, inner: LlamaCppGenerator):
-        self.inner, self.name, self.requests = inner, inner.name, []
-
-    async def generate(self, requests):
-        self.requests.extend(requests)
-        return await self.inner.generate(requests)
-
-    async def aclose(self):
-        pass
 
 
 def trie_size(seqs: list[list[int]]) -> int:
@@ -66,7 +53,7 @@ def trie_size(seqs: list[list[int]]) -> int:
 
 
 def measure(gen: LlamaCppGenerator, spec: str) -> dict:
-    rec = Recording(gen)
+    rec = RecordingGenerator(gen)
     problem = Problem(QUESTION)
     before = gen.stats.prompt_tokens_evaluated
     t = time.perf_counter()

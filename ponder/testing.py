@@ -119,6 +119,26 @@ class ScriptedGenerator:
         return None
 
 
+class RecordingGenerator:
+    """Wraps a real Generator, keeping every call's requests (``calls``, as ScriptedGenerator does); closing it
+    leaves the wrapped generator open, so a test or benchmark can share one engine."""
+
+    def __init__(self, inner):
+        self.inner, self.name = inner, inner.name
+        self.calls: list[list[GenerationRequest]] = []
+
+    @property
+    def requests(self) -> list[GenerationRequest]:
+        return [r for call in self.calls for r in call]
+
+    async def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        self.calls.append(list(requests))
+        return await self.inner.generate(requests)
+
+    async def aclose(self) -> None:
+        return None
+
+
 class ScriptedScorer:
     """A Scorer from two functions: ``outcome(text) -> score`` and ``step(step_text) -> score`` (each may return
     None to abstain). Records every trace it was asked about."""

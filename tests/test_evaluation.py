@@ -17,6 +17,7 @@ from ponder.evaluation.report import coverage, export, summarize, write_report
 from ponder.evaluation.runner import EvalConfig, Progress, evaluate
 from ponder.evaluation.store import Store
 from ponder.tasks import load_task
+from ponder.testing import RecordingGenerator
 from ponder.errors import InvalidRequest
 
 
@@ -41,20 +42,7 @@ def test_bootstrap_is_seeded_and_brackets_the_mean():
 
 def run_eval(engine, store, task, strategies, budgets, limit=2, run="r"):
     cfg = EvalConfig(run=run, task=task.name, models=("smol",), strategies=strategies, budgets=budgets, limit=limit, seed=1, workers=2)
-    return asyncio.run(evaluate(store, task, cfg, lambda m: _Shared(engine)))
-
-
-class _Shared:
-    """The session engine, not closed by the evaluator."""
-
-    def __init__(self, engine):
-        self.engine, self.name = engine, engine.name
-
-    async def generate(self, requests):
-        return await self.engine.generate(requests)
-
-    async def aclose(self):
-        pass
+    return asyncio.run(evaluate(store, task, cfg, lambda m: RecordingGenerator(engine)))
 
 
 def test_jsonl_task_grid_store_and_rerun(engine, tmp_path):
@@ -91,7 +79,7 @@ def test_jsonl_task_grid_store_and_rerun(engine, tmp_path):
     before = engine.stats.completion_tokens
     cfg = EvalConfig(run="r", task=task.name, models=("smol",), strategies=("weighted_best_of_n?max_tokens=32",),
                      budgets=(1, 2, 4), limit=3, seed=1, workers=2, scorer="confidence")
-    asyncio.run(evaluate(store, task, cfg, lambda m: _Shared(engine)))
+    asyncio.run(evaluate(store, task, cfg, lambda m: RecordingGenerator(engine)))
     assert engine.stats.completion_tokens == before and len(list(store.all_samples("r"))) == 15
     assert store.db.execute("SELECT count(*) FROM scores").fetchone()[0] == 12
     assert len(store.results("r")) == 12 + 3 * 3
@@ -377,7 +365,7 @@ def test_adaptive_strategies_replay_the_shared_samples(engine, tmp_path):
 
     problem = task.problems(1, 1)[0]
     ev = Evaluator(store, task, EvalConfig(run="a", task=task.name, models=("smol",), strategies=(), seed=1))
-    replay = ReplayGenerator(ev, "smol", _Shared(engine), problem)
+    replay = ReplayGenerator(ev, "smol", RecordingGenerator(engine), problem)
     [c] = asyncio.run(replay.generate([GenerationRequest(problem.prompt(), n=2, params=SamplingParams(temperature=0.7, top_p=0.95, top_k=40, max_tokens=32, seed=1, logprobs=0))]))
     assert replay.served == 2 and engine.stats.completion_tokens == before
     [c2] = asyncio.run(replay.generate([GenerationRequest(problem.prompt(), n=1, params=SamplingParams(temperature=1.0, max_tokens=8, seed=1))]))
@@ -433,7 +421,7 @@ def test_deepconf_replays_stored_draws_cut_where_the_engine_would_cut_them(engin
     # the cut itself: a confidence-stopped request gets each draw cut at confidence_stop_at of its stored logprobs
     problem = task.problems(1, 1)[0]
     ev = Evaluator(store, task, EvalConfig(run="d", task=task.name, models=("smol",), strategies=(), seed=1))
-    replay = ReplayGenerator(ev, "smol", _Shared(engine), problem)
+    replay = ReplayGenerator(ev, "smol", RecordingGenerator(engine), problem)
     stored = draws[problem.id]
     lps = [unpack_logprobs(s["token_logprobs"]) for s in stored]
     threshold = sorted(sum(x[:4]) / 4 for x in lps)[4]  # a window-4 threshold that cuts some draws and not others
