@@ -25,6 +25,7 @@ SPECS = {
     "auto": "auto?effort=high",
     # variants (name+variant): the greedy-first round has two requests, both inside the budget
     "adaptive_majority+greedy_first": "adaptive_majority?max_samples=32&threshold=0.999999&greedy_first=true&give_up_after=8",
+    "deepconf+fixed": "deepconf?n=16&consensus=none",  # every trace after the warm-up in one call
 }
 
 

@@ -101,6 +101,40 @@ def test_deepconf_sets_the_threshold_from_warmup_and_drops_unconfident_traces():
     assert r.answer == "3"  # three unconfident '8's were cut off and do not vote
 
 
+def test_deepconf_stops_drawing_once_the_confident_vote_agrees():
+    """The paper's adaptive sampling: after the warm-up and after each round, the confident traces' weighted vote is
+    checked, and no more traces are drawn once the leader holds ``consensus`` of the weight."""
+    w = "w " * 40
+    # keep 100%: the threshold is the weaker warm-up trace's confidence (-0.1); later traces at -0.05 pass it
+    texts = [Scripted(w + "The answer is 3", -0.1), Scripted(w + "The answer is 8", -0.1),    # warm-up: 1 vs 1
+             Scripted(w + "The answer is 8", -2.5), Scripted(w + "The answer is 3", -0.05),   # round 1: the 8 is cut
+             Scripted(w + "The answer is 3", -0.05), Scripted(w + "The answer is 3", -0.05),  # round 2: 3 votes vs 1
+             *[Scripted(w + "The answer is 8", -0.05)] * 10]                                   # never drawn
+    gen = ScriptedGenerator(texts)
+    r = go(run("deepconf?warmup=2&n=16&batch=2&keep_percent=100&window=8&consensus=0.75&seed=10", P, gen))
+    extra = dict(r.extra)
+    assert [sum(q.n for q in call) for call in gen.calls] == [2, 2, 2]
+    assert [q.params.seed for call in gen.calls[1:] for q in call] == [12, 14]  # round i continues the seed stream
+    three, eight = math.exp(-0.1) + 3 * math.exp(-0.05), math.exp(-0.1)  # the vote's weights after round 2
+    share = round(three / (three + eight), 4)
+    assert extra["traces"] == 6 and extra["settled_early"] and extra["consensus"][0] == 0.5 and extra["consensus"][-1] == share
+    assert extra["consensus"][1] < 0.75 <= share
+    assert r.answer == "3" and r.stopped_by is None and r.usage.completion_tokens == 5 * 44 + 8
+
+
+def test_deepconf_consensus_needs_two_confident_votes_and_can_be_switched_off():
+    w = "w " * 40
+    # keep 10%: only the most confident warm-up trace is above the threshold; one vote is no consensus
+    gen = ScriptedGenerator([Scripted(w + "The answer is 3", -0.1), Scripted(w + "The answer is 8", -0.3)]
+                            + [Scripted(w + "The answer is 3", -0.05)] * 2)
+    r = go(run("deepconf?warmup=2&n=4&batch=1&keep_percent=10&window=8", P, gen))
+    assert dict(r.extra)["consensus"] == [0.0, 1.0] and dict(r.extra)["traces"] == 3
+    # consensus=none: all n traces, the rest in one call after the warm-up (DeepConf with a fixed budget)
+    gen = ScriptedGenerator(lambda req, i: w + "The answer is 3")
+    r = go(run("deepconf?warmup=2&n=6&consensus=none&window=8", P, gen))
+    assert [sum(q.n for q in call) for call in gen.calls] == [2, 4] and not dict(r.extra)["settled_early"]
+
+
 def test_confidence_stop_on_the_real_engine(engine):
     p = SamplingParams(temperature=1.0, max_tokens=200, seed=3, ignore_eos=True, confidence_stop=(4, -1e-6))
     [c] = engine.generate_sync([GenerationRequest(Prompt.chat("Tell me a story."), n=3, params=p)])
@@ -137,12 +171,32 @@ def test_deepconf_saves_real_tokens_on_smollm2(smol_path):
     from ponder.backends.llamacpp import EngineConfig, LlamaCppGenerator
 
     with LlamaCppGenerator(smol_path, EngineConfig(n_ctx=8192, n_slots=32)) as gen:  # fresh: reproducible
-        r = go(run("deepconf?warmup=4&n=12&keep_percent=50&window=8&max_tokens=96&seed=5", Problem("What is 12 * 7?"), gen))
+        r = go(run("deepconf?warmup=4&n=12&keep_percent=50&window=8&max_tokens=96&seed=5&consensus=none", Problem("What is 12 * 7?"), gen))
     extra = dict(r.extra)
     stopped = [c for c in r.candidates if c.finish_reason == "low_confidence"]
     # half the warm-up traces sit below the threshold: some later traces are cut while decoding
     assert extra["stopped_early"] == len(stopped) >= 1
     assert all(c.tokens < 96 for c in stopped)
+    assert r.usage.completion_tokens == sum(c.tokens for c in r.candidates)
+
+
+def test_deepconf_consensus_rounds_on_smollm2(engine):
+    """On the real engine: rounds after the warm-up continue the seed stream, each round is one batched call of
+    confidence-stopped traces, and the run ends either at consensus (the last share at or above it) or at n."""
+    from ponder.testing import RecordingGenerator
+
+    gen = RecordingGenerator(engine)
+    r = go(run("deepconf?warmup=2&n=8&batch=2&keep_percent=50&window=8&max_tokens=64&seed=3&consensus=0.6",
+               Problem("What is 12 * 7? Answer with the number."), gen))
+    extra = dict(r.extra)
+    sizes = [sum(q.n for q in call) for call in gen.calls]
+    assert sizes[0] == 2 and all(n == 2 for n in sizes[1:]) and sum(sizes) == extra["traces"] == len(r.candidates) <= 8
+    assert [call[0].params.seed for call in gen.calls] == [3 + 2 * i for i in range(len(sizes))]
+    assert all(call[0].params.confidence_stop is not None for call in gen.calls[1:])
+    assert len(extra["consensus"]) == len(sizes)
+    assert extra["settled_early"] == (extra["consensus"][-1] >= 0.6)
+    assert all(share < 0.6 for share in extra["consensus"][:-1])  # no round was drawn after consensus
+    assert extra["settled_early"] or extra["traces"] == 8
     assert r.usage.completion_tokens == sum(c.tokens for c in r.candidates)
 
 

@@ -6,7 +6,8 @@ whose confidence collapses.
   Self-Consistency (Li et al. 2024, arXiv:2401.10480).
 - ``deepconf``: DeepConf online (Fu et al. 2025, arXiv:2508.15260): a few warm-up traces set a confidence
   threshold; later traces are stopped by the backend as soon as their sliding-window confidence drops below it
-  (real tokens saved on the embedded backend), and the confident traces vote, weighted by confidence.
+  (real tokens saved on the embedded backend), no more are drawn once the confident traces' weighted vote reaches
+  a consensus, and the confident traces vote, weighted by confidence.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections import Counter
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ponder.protocols import Generator
 from ponder.scorers.confidence import trace_confidence
@@ -134,13 +135,43 @@ class DeepConfParams(SamplingOptions):
     n: int = Field(16, ge=1, le=256, description="traces in all, warm-up included")
     keep_percent: float = Field(90.0, gt=0, le=100, description="threshold = the (100 - keep)th percentile of warm-up confidence")
     window: int = Field(32, ge=2, description="tokens in the sliding confidence window")
+    consensus: float | None = Field(0.95, gt=0.5, le=1, description="stop drawing traces once the confidence-weighted "
+                                                                     "vote's leading share reaches this (DeepConf's tau); "
+                                                                     "none: draw all n")
+    batch: int = Field(4, ge=1, le=64, description="traces per round after the warm-up (one batched call each)")
+
+    @field_validator("consensus", mode="before")
+    @classmethod
+    def _none(cls, v):
+        return None if isinstance(v, str) and v.strip().lower() in ("none", "off", "") else v
+
+
+MIN_CONSENSUS_VOTES = 2  # one confident trace is no consensus: with a small warm-up a high keep threshold admits one
+
+
+def consensus_share(votes: list[tuple[str, float]]) -> float:
+    """The leading answer's share of a confidence-weighted vote (DeepConf's beta), from (answer, weight) pairs;
+    0 with fewer than ``MIN_CONSENSUS_VOTES`` voters.
+
+    >>> consensus_share([("3", 0.9), ("3", 0.9), ("8", 0.2)]), consensus_share([("3", 0.9)])
+    (0.9, 0.0)
+    """
+    if len(votes) < MIN_CONSENSUS_VOTES:
+        return 0.0
+    tally: Counter = Counter()
+    for key, w in votes:
+        tally[key] += w
+    return max(tally.values()) / sum(tally.values())
 
 
 async def deepconf(problem: Problem, generator: Generator, scorer, budget: Budget, params: DeepConfParams) -> Result:
     """DeepConf online: ``warmup`` traces are generated in full; the threshold is the (100 - keep_percent)th
     percentile of their lowest sliding-window confidence (mean logprob over ``window`` tokens); the remaining
-    ``n - warmup`` traces are generated with that threshold as a stop rule, so the backend abandons a trace the
-    moment its confidence drops. Completed confident traces vote, each weighted by its confidence."""
+    traces are generated in rounds of ``batch`` with that threshold as a stop rule, so the backend abandons a trace
+    the moment its confidence drops. After the warm-up and after each round, the confident traces' vote, each
+    weighted by its confidence, is checked: once the leading answer holds ``consensus`` of the weight (and at
+    least two confident traces vote), no more traces are drawn (the paper's adaptive sampling). At most ``n``
+    traces in all; the confident traces vote."""
     meter = Meter(budget)
     prompt = problem.prompt()
     n0, max_tokens = fit_samples(meter, min(params.warmup, params.n), params.max_tokens)
@@ -150,32 +181,51 @@ async def deepconf(problem: Problem, generator: Generator, scorer, budget: Budge
     warm = [to_candidate(s) for s in c0.samples]
     confs = [math.log(trace_confidence(c.token_logprobs, "lowest_window", params.window)) for c in warm if c.token_logprobs]
     threshold = float(np.percentile(confs, 100 - params.keep_percent)) if confs else -math.inf
-    rest: list[Candidate] = []
-    if params.n > len(warm) and not meter.exhausted():
-        n1, max_tokens = fit_samples(meter, params.n - len(warm), params.max_tokens)
-        if n1:
-            seed = None if params.seed is None else params.seed + len(warm)
-            p1 = params.sampling(max_tokens=max_tokens, logprobs=0, seed=seed,
-                                 confidence_stop=(params.window, threshold) if math.isfinite(threshold) else None)
-            [c1] = await generator.generate([GenerationRequest(prompt, n=n1, params=p1, deadline=meter.deadline)])
-            meter.add([c1])
-            rest = [to_candidate(s) for s in c1.samples]
-    candidates = warm + rest
 
-    def confident(c: Candidate) -> bool:
+    def weight(c: Candidate) -> float:
+        """The trace's vote: its lowest-window confidence if it is confident, else nothing."""
         if c.finish_reason == "low_confidence" or not c.token_logprobs:
-            return False
-        return math.log(trace_confidence(c.token_logprobs, "lowest_window", params.window)) >= threshold
+            return 0.0
+        conf = trace_confidence(c.token_logprobs, "lowest_window", params.window)
+        return conf if math.log(conf) >= threshold else 0.0
 
-    weights = [trace_confidence(c.token_logprobs, "lowest_window", params.window) if confident(c) else 0.0 for c in candidates]
+    candidates, weights = list(warm), [weight(c) for c in warm]
+    shares: list[float] = []
+
+    def settled() -> bool:
+        share = consensus_share([(c.key, w) for c, w in zip(candidates, weights) if c.key is not None and w > 0])
+        shares.append(round(share, 4))
+        return params.consensus is not None and share >= params.consensus
+
+    round_size = params.batch if params.consensus is not None else params.n  # no consensus to check: one call
+    stopped = None
+    settled_early = settled()
+    while not settled_early and len(candidates) < params.n:
+        stopped = meter.exhausted()
+        if stopped:
+            break
+        n1, max_tokens = fit_samples(meter, min(round_size, params.n - len(candidates)), params.max_tokens)
+        if n1 == 0:
+            break
+        seed = None if params.seed is None else params.seed + len(candidates)
+        p1 = params.sampling(max_tokens=max_tokens, logprobs=0, seed=seed,
+                             confidence_stop=(params.window, threshold) if math.isfinite(threshold) else None)
+        [c1] = await generator.generate([GenerationRequest(prompt, n=n1, params=p1, deadline=meter.deadline)])
+        meter.add([c1])
+        new = [to_candidate(s) for s in c1.samples]
+        candidates += new
+        weights += [weight(c) for c in new]
+        settled_early = settled()
+    rest = candidates[len(warm):]
     v = vote(candidates, weights)
     if v.chosen is None:
         v = vote(candidates)
     stopped_early = sum(1 for c in rest if c.finish_reason == "low_confidence")
-    return result("deepconf", params, meter, candidates, chosen=v.chosen, votes=v.votes,
+    return result("deepconf", params, meter, candidates, chosen=v.chosen, votes=v.votes, stopped_by=stopped,
                   extra={"threshold_logprob": round(threshold, 4) if math.isfinite(threshold) else None,
                          "stopped_early": stopped_early, "tokens_in_stopped_traces": sum(c.tokens for c in rest if c.finish_reason == "low_confidence"),
-                         "voting_traces": sum(1 for w in weights if w > 0)})
+                         "voting_traces": sum(1 for w in weights if w > 0), "traces": len(candidates),
+                         "consensus": shares, "settled_early": settled_early})
 
 
 EFFORT = {

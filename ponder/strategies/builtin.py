@@ -54,7 +54,8 @@ ADAPTIVE_MAJORITY = StrategyInfo(
 )
 DEEPCONF = StrategyInfo(
     "deepconf", adaptive.deepconf, adaptive.DeepConfParams,
-    "warm-up traces set a confidence threshold; later traces stop when their confidence drops; confident ones vote",
+    "warm-up traces set a confidence threshold; later traces stop when their confidence drops, and no more are drawn "
+    "once the confident ones agree; confident ones vote",
     paper="Fu et al. 2025, Deep Think with Confidence, arXiv:2508.15260",
 )
 AUTO = StrategyInfo(
