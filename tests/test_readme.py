@@ -30,3 +30,15 @@ def test_python_example_runs(smol_path, tmp_path):
 def test_every_strategy_is_in_the_readme_table():
     for name, info in available().items():
         assert re.search(rf"^\| `{name}` \|", README, re.M), f"strategy {name} is not documented in README.md"
+
+
+def test_every_strategy_parameter_is_in_its_readme_row():
+    """Each strategy's own parameters (those beyond the shared sampling options) are named in its row; dvts and
+    mcts may refer to beam's step parameters instead of repeating them."""
+    from ponder.strategies.base import SamplingOptions
+
+    step_params = set(available()["beam"].params.model_fields) - set(SamplingOptions.model_fields)
+    for name, info in available().items():
+        row = re.search(rf"^\| `{name}` \|.*$", README, re.M).group(0)
+        for field in set(info.params.model_fields) - set(SamplingOptions.model_fields):
+            assert f"`{field}`" in row or (field in step_params and "the step parameters" in row), (name, field)
