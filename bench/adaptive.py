@@ -4,8 +4,9 @@ over the scaling benchmark's store:
 - fixed ``majority`` at 8 and 16 samples, and the 1.5B model's ``greedy`` (both from bench/scaling.py's phases 1-2,
   computed here if missing);
 - ``adaptive_majority`` (Adaptive-Consistency Beta and Dirichlet criteria, ESC window; and Beta with the greedy
-  decode as the first vote and a give-up rule, the headline rule) with at most 16 samples, ``deepconf`` (16
-  traces, 4 of them warm-up; a trace is cut where the engine would cut it, from the stored token logprobs), and
+  decode as the first vote and a give-up rule, the headline rule) with at most 16 samples, ``deepconf`` (at most
+  16 traces, 4 of them warm-up, the rest in rounds of 4 until the confident vote reaches consensus, or all 16; a
+  trace is cut where the engine would cut it, from the stored token logprobs), and
   ``auto`` at effort low / medium / high: these run for real on a ReplayGenerator over the very samples the fixed
   vote drew (sample i is the draw with seed + i), so each stops on the same stream the fixed budget sees, and
   its cost is the tokens of the samples it consumed;
@@ -54,6 +55,7 @@ from ponder.evaluation.report import aggregate, summarize
 from ponder.evaluation.runner import EvalConfig, Evaluator, _canonical, evaluate, item_id
 from ponder.evaluation.store import Key, Store
 from ponder.strategies.cascade import cascade
+from ponder.strategies.adaptive import scattered
 from ponder.strategies.registry import get, parse_spec
 from ponder.tasks import load_task
 from ponder.types import Budget
@@ -68,9 +70,13 @@ ADAPTIVE = {  # label -> spec
     "beta_greedy_first_give_up": f"adaptive_majority?{MT}&criterion=beta&greedy_first=true&give_up_after=4",
 }
 HEADLINE_ADAPTIVE = "beta_greedy_first_give_up"  # the row behind adaptive_accuracy / adaptive_token_ratio
-DEEPCONF = {  # DeepConf online, 4 warm-up traces of 16: keep the top 90% (high) or 10% (low) of warm-up confidence
+DEEPCONF = {  # DeepConf online, 4 warm-up traces of at most 16: keep the top 90% (high) or 10% (low) of warm-up
+    # confidence; rounds of 4 until the confident traces' weighted vote reaches consensus 0.95 (the paper's tau), or
+    # with no consensus stop, all 16 (what the consensus stop saves)
     "deepconf_high": f"deepconf?{MT}&warmup=4&keep_percent=90",
     "deepconf_low": f"deepconf?{MT}&warmup=4&keep_percent=10",
+    "deepconf_high_all16": f"deepconf?{MT}&warmup=4&keep_percent=90&consensus=none",
+    "deepconf_low_all16": f"deepconf?{MT}&warmup=4&keep_percent=10&consensus=none",
 }
 AUTO = {e: f"auto?{MT}&effort={e}" for e in ("low", "medium", "high")}
 # Every rule family across its own knob, replayed on the same draws: the accuracy-versus-tokens frontier of
@@ -84,6 +90,9 @@ SWEEP = {
        for g in (2, 4, 6, 8)},
     **{f"beta@{t}+greedy_first": f"adaptive_majority?{MT}&criterion=beta&greedy_first=true&threshold={t}" for t in (0.8, 0.95)},
     **{f"deepconf@keep={k}": f"deepconf?{MT}&warmup=4&keep_percent={k}" for k in (10, 30, 50, 70, 90)},
+    **{f"deepconf@keep={k}+consensus={t}": f"deepconf?{MT}&warmup=4&keep_percent={k}&consensus={t}"
+       for k in (50, 90) for t in (0.6, 0.8)},
+    **{f"deepconf@keep={k}, all 16": f"deepconf?{MT}&warmup=4&keep_percent={k}&consensus=none" for k in (10, 50, 90)},
 }
 # The same rules with a lower cap (max_samples = the evaluator's budget, 4 or 8): rule -> (spec, cap). With the
 # fixed votes at 2, 4 and 8 beside them on the frontier (reference points, never chosen): whether a saving comes
@@ -195,6 +204,47 @@ def stopping_frontier(results: list, problems) -> dict:
                     "minus_fixed16": minus_fixed16(results, rest, chosen["spec"], chosen["budget"]),
                     "token_ratio": round(r["completion_tokens"] / fixed16["completion_tokens"], 4)}
     return {"points": points, "cheapest_vote_within_1_point": best, "held_out": held_out}
+
+
+def scattered_split(first_keys: dict[str, list], greedy_right: dict[str, float], fixed16_right: dict[str, float]) -> dict:
+    """Where majority@16 earns its accuracy: items whose first answers (``first_keys``, in the order a stopping rule
+    sees them) all differ against the rest, with greedy's and majority@16's right answers in each group. A rule
+    that saves tokens must stop on the scattered items; what majority@16 gains there is what stopping costs.
+
+    >>> scattered_split({"a": ["1", "2"], "b": ["3", "3"]}, {"a": 0.0, "b": 1.0}, {"a": 1.0, "b": 1.0})
+    {'scattered': {'items': 1, 'greedy_right': 0, 'fixed16_right': 1}, 'agreeing': {'items': 1, 'greedy_right': 1, 'fixed16_right': 1}}
+    """
+    out = {g: {"items": 0, "greedy_right": 0, "fixed16_right": 0} for g in ("scattered", "agreeing")}
+    for item, keys in first_keys.items():
+        group = out["scattered" if scattered(keys) else "agreeing"]
+        group["items"] += 1
+        group["greedy_right"] += int(greedy_right[item] > 0)
+        group["fixed16_right"] += int(fixed16_right[item] > 0)
+    return out
+
+
+def scatter_report(store: Store, results: list, items: set[str], first: int = 4) -> dict:
+    """``scattered_split`` on the stored draws, with the greedy-first stream of the headline rule: the greedy
+    answer, then sampled draws 0, 1, ... (``first`` answers in all)."""
+    greedy_key, sampled = {}, {}
+    for s in store.all_samples(RUN):
+        p = json.loads(s["params"])
+        if s["model"] != SMALL or s["item"] not in items or p["max_tokens"] != MAX_TOKENS:
+            continue
+        if p["temperature"] == 0:
+            greedy_key[s["item"]] = s["key"]
+        elif p["temperature"] == parse_spec(f"majority?{MT}")[1].temperature:  # the fixed vote's draws
+            sampled.setdefault(s["item"], {})[s["idx"]] = s["key"]
+    first_keys = {i: [greedy_key[i]] + [sampled[i][k] for k in range(first - 1)] for i in items}
+    right = lambda spec, budget: {r["item"]: r["correct"] for r in spec_results(results, items, SMALL, spec, budget)}
+    return {"first_answers": first, **scattered_split(first_keys, right(f"greedy?{MT}", 1), right(f"majority?{MT}", 16))}
+
+
+def print_scatter(console: Console, sc: dict) -> None:
+    s, a = sc["scattered"], sc["agreeing"]
+    console.print(f"where majority@16 gains: on {s['items']} items the first {sc['first_answers']} answers (greedy, then "
+                  f"samples) all differ: majority@16 right on {s['fixed16_right']}, greedy on {s['greedy_right']}; on the "
+                  f"other {a['items']}: majority@16 right on {a['fixed16_right']}, greedy on {a['greedy_right']}")
 
 
 def mark_frontier(points: list[dict]) -> list[dict]:
@@ -384,6 +434,7 @@ def replay_only(store: Store, task, problems, console: Console) -> None:
                       f"{r['completion_tokens']:.0f} tokens/problem = {r['completion_tokens'] / fixed16['completion_tokens']:.2f} of majority@16, "
                       f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]")
     print_frontier(console, stopping_frontier(results, prefix))
+    print_scatter(console, scatter_report(store, results, items))
 
 
 def main() -> None:
@@ -445,6 +496,7 @@ def main() -> None:
 
     casc = {name: cascade_row(name) for name in cascades}
     frontier = stopping_frontier(results, problems)
+    scatter = scatter_report(store, results, items)
     large_greedy = row(LARGE, "greedy", 1)
     large_majority4 = row(LARGE, "majority", 4) if "majority4" in cascades else None
 
@@ -483,10 +535,11 @@ def main() -> None:
         "deadline_within_110_percent": round(dl["within_110_percent"], 4) if dl else None,
         "cheapest_vote_within_1_point": frontier["cheapest_vote_within_1_point"],
         "held_out_stopping_rule": frontier["held_out"],
+        "scattered_after_4": scatter,
     }
     table = [("0.5B majority@16", fixed16), ("0.5B majority@8", maj8)] + \
         [(f"0.5B adaptive_majority {k} (<=16)", r) for k, r in adaptive.items()] + \
-        [(f"0.5B {k} (16 traces)", r) for k, r in deepconf.items()] + \
+        [(f"0.5B {k} (<=16 traces)", r) for k, r in deepconf.items()] + \
         [(f"0.5B auto effort={e}", r) for e, r in auto.items()] + \
         [(f"cascade 0.5B auto-low -> 1.5B {name} (escalated {c['escalated']}/{c['items']})", c) for name, c in casc.items()] + \
         [("1.5B greedy", large_greedy)] + ([("1.5B majority@4", large_majority4)] if large_majority4 else [])
@@ -500,6 +553,7 @@ def main() -> None:
         console.print(f"  held out ({r['items']} items) {r['strategy']:<24} budget {r['budget']:>2}: accuracy {r['accuracy']:.3f} "
                       f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}], {r['completion_tokens']:.0f} tokens/problem")
     print_frontier(console, frontier)
+    print_scatter(console, scatter)
     if dl:
         console.print(f"deadline {dl['deadline_s']} s, {dl['calls']} live calls: {dl['within_110_percent']:.0%} within +10% "
                       f"(p50 {dl['p50_s']:.1f} s, max {dl['max_s']:.1f} s, {dl['stopped_by_deadline']} cut by it); "

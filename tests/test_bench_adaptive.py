@@ -66,3 +66,29 @@ def test_minus_fixed16_pairs_items_and_refuses_a_rule_missing_some():
     assert adaptive.minus_fixed16(results, items, fixed, 8)[0] == -0.5  # the other budget's rows are not mixed in
     with pytest.raises(ValueError, match="paired items differ"):
         adaptive.minus_fixed16(rows(fixed, 16, [1, 1, 0, 0]) + rows(rule, 1, [1, 0, 0]), items, rule, 1)
+
+
+def test_the_scatter_report_reads_the_greedy_first_stream_of_the_stored_draws(tmp_path):
+    """Item a: greedy 5, samples 1 2 3 (all differ: scattered); item b: greedy 7, samples 7 ... (agreeing). Draws
+    of another temperature are not the fixed vote's and are not read."""
+    from ponder.evaluation.runner import _canonical
+    from ponder.evaluation.store import Key, Store
+
+    store = Store(tmp_path / "s.sqlite")
+    sampling = lambda t: _canonical({"max_tokens": adaptive.MAX_TOKENS, "min_p": 0.0, "temperature": t, "top_k": 40, "top_p": 0.95})
+
+    def draws(item, t, keys):
+        store.put_samples(Key(adaptive.RUN, "t", item, adaptive.SMALL, "samples", sampling(t), adaptive.SEED),
+                          [{"idx": i, "text": k, "answer": k, "key": k, "tokens": 1, "finish": "eos", "confidence": None,
+                            "score": None, "correct": 0.0, "prompt_tokens": 1, "seconds": 0.0} for i, k in enumerate(keys)])
+    draws("a", 0.0, ["5"]), draws("a", 0.7, ["1", "2", "3", "1"]), draws("a", 0.3, ["5", "5", "5"])
+    draws("b", 0.0, ["7"]), draws("b", 0.7, ["8", "7", "9", "7"])
+
+    def rows(spec, budget, correct):
+        info, params = parse_spec(spec)
+        return [{"model": adaptive.SMALL, "strategy": info.name, "params": _canonical(params.model_dump()),
+                 "budget": budget, "item": item, "correct": c} for item, c in correct.items()]
+    results = rows(f"greedy?{adaptive.MT}", 1, {"a": 0, "b": 1}) + rows(f"majority?{adaptive.MT}", 16, {"a": 1, "b": 1})
+    report = adaptive.scatter_report(store, results, {"a", "b"})
+    assert report == {"first_answers": 4, "scattered": {"items": 1, "greedy_right": 0, "fixed16_right": 1},
+                      "agreeing": {"items": 1, "greedy_right": 1, "fixed16_right": 1}}
