@@ -408,7 +408,7 @@ def test_deepconf_replays_stored_draws_cut_where_the_engine_would_cut_them(engin
     task = ArithmeticTask()
     run_eval(engine, store, task, ("majority?max_tokens=32",), (8,), limit=3, run="d")
     before = engine.stats.completion_tokens
-    run_eval(engine, store, task, ("deepconf?max_tokens=32&warmup=2&keep_percent=50&window=4",), (8,), limit=3, run="d")
+    run_eval(engine, store, task, ("deepconf?max_tokens=32&warmup=2&keep_percent=50&window=4&consensus=none",), (8,), limit=3, run="d")
     assert engine.stats.completion_tokens == before
     draws: dict[str, list] = {}
     for s in store.all_samples("d"):
@@ -418,6 +418,17 @@ def test_deepconf_replays_stored_draws_cut_where_the_engine_would_cut_them(engin
     full = sum(s["tokens"] for r in rows for s in draws[r["item"]])
     warm = sum(s["tokens"] for r in rows for s in draws[r["item"]][:2])
     assert warm < sum(r["completion_tokens"] for r in rows) < full  # some later draws were cut, none of the warm-up
+    # with the consensus stop (a low bar, so that some item may settle): rounds of 2 replay a prefix of the same
+    # stream, each draw cut alike, so a row costs at most the full run's tokens, and nothing new is generated
+    run_eval(engine, store, task, ("deepconf?max_tokens=32&warmup=2&keep_percent=50&window=4&batch=2&consensus=0.51",), (8,),
+             limit=3, run="d")
+    assert engine.stats.completion_tokens == before
+    settled = {r["item"]: r for r in store.results("d") if r["strategy"] == "deepconf" and '"consensus": 0.51' in r["params"]}
+    assert len(settled) == 3
+    for r in rows:
+        s = settled[r["item"]]
+        assert s["n_candidates"] in (2, 4, 6, 8) and s["completion_tokens"] <= r["completion_tokens"]
+        assert (s["n_candidates"] == 8) == (s["completion_tokens"] == r["completion_tokens"])
     # the cut itself: a confidence-stopped request gets each draw cut at confidence_stop_at of its stored logprobs
     problem = task.problems(1, 1)[0]
     ev = Evaluator(store, task, EvalConfig(run="d", task=task.name, models=("smol",), strategies=(), seed=1))
