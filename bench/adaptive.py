@@ -227,13 +227,14 @@ def scatter_report(store: Store, results: list, items: set[str], first: int = 4)
     """``scattered_split`` on the stored draws, with the greedy-first stream of the headline rule: the greedy
     answer, then sampled draws 0, 1, ... (``first`` answers in all)."""
     greedy_key, sampled = {}, {}
+    vote_temperature = parse_spec(f"majority?{MT}")[1].temperature  # the fixed vote's draws
     for s in store.all_samples(RUN):
         p = json.loads(s["params"])
         if s["model"] != SMALL or s["item"] not in items or p["max_tokens"] != MAX_TOKENS:
             continue
         if p["temperature"] == 0:
             greedy_key[s["item"]] = s["key"]
-        elif p["temperature"] == parse_spec(f"majority?{MT}")[1].temperature:  # the fixed vote's draws
+        elif p["temperature"] == vote_temperature:
             sampled.setdefault(s["item"], {})[s["idx"]] = s["key"]
     first_keys = {i: [greedy_key[i]] + [sampled[i][k] for k in range(first - 1)] for i in items}
     right = lambda spec, budget: {r["item"]: r["correct"] for r in spec_results(results, items, SMALL, spec, budget)}
