@@ -34,6 +34,17 @@ cmake_args() {
   fi
 }
 
+# model-written code runs only under bubblewrap (kernel namespaces + seccomp); see SECURITY.md
+if ! command -v bwrap >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing bubblewrap (the sandbox for model-written code)"
+    (apt-get install -y -qq bubblewrap >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq bubblewrap >/dev/null; }) \
+      || log "could not install bubblewrap: ponder will refuse to run model-written code until it is installed"
+  else
+    log "bubblewrap is not installed: ponder refuses to run model-written code until it is (e.g. sudo apt-get install bubblewrap)"
+  fi
+fi
+
 [ -x "$VENV/bin/python" ] || { log "creating $VENV"; "$PYTHON" -m venv "$VENV"; }
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 "${PIP[@]}" install -q --upgrade pip wheel

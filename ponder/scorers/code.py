@@ -1,4 +1,9 @@
-"""Code-execution verifier: run the candidate's program against the problem's tests in the sandbox."""
+"""Code-execution verifier: the problem's tests judge the candidate's program across the sandbox boundary.
+
+The program runs in the kernel sandbox and only answers calls; the tests run in a checker of their own and decide
+(:func:`ponder.sandbox.boundary.check_with_tests`), so nothing the program prints or how it exits can raise its
+score.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,8 @@ import os
 import re
 from collections.abc import Sequence
 
-from ponder.scorers.sandbox import PASSED_MARK, SandboxLimits, run_tests
+from ponder.sandbox import SandboxLimits
+from ponder.sandbox.boundary import Verdict, check_with_tests
 from ponder.types import Problem, Trace
 
 _FENCE = re.compile(r"```(?:python|py|Python)?[ \t]*\n(.*?)(?:```|$)", re.S)
@@ -41,9 +47,10 @@ class CodeVerifier:
         self._sem = asyncio.Semaphore(max_parallel or max(1, os.cpu_count() or 1))
         self.last_results: list = []
 
-    async def _run(self, program: str, tests: str, entry_point: str | None):
+    async def _run(self, program: str, tests: str, entry_point: str | None, prompt_code: str | None) -> Verdict:
         async with self._sem:
-            return await asyncio.to_thread(run_tests, program, tests, entry_point=entry_point, limits=self.limits)
+            return await asyncio.to_thread(check_with_tests, program, tests, entry_point=entry_point,
+                                           prompt_code=prompt_code, limits=self.limits)
 
     async def score(self, problem: Problem, traces: Sequence[Trace]) -> list[float | None]:
         tests = problem.meta("tests")
@@ -52,9 +59,9 @@ class CodeVerifier:
         entry = problem.meta("entry_point")
         prompt_code = problem.meta("prompt_code")
         programs = [extract_program(t.text, prompt_code) for t in traces]
-        results = await asyncio.gather(*(self._run(p, tests, entry) for p in programs))
+        results = await asyncio.gather(*(self._run(p, tests, entry, prompt_code) for p in programs))
         self.last_results = list(results)
-        return [1.0 if r.ok and PASSED_MARK in r.stdout else 0.0 for r in results]
+        return [1.0 if r.passed else 0.0 for r in results]
 
     async def score_steps(self, problem: Problem, traces: Sequence[Trace]) -> list[list[float] | None]:
         return [None] * len(traces)

@@ -40,12 +40,13 @@ class JudgeParams(_Params):
 
 
 class CodeParams(_Params):
-    wall_seconds: float = Field(10.0, gt=0)
-    memory_mb: int = Field(512, ge=64)
+    wall_seconds: float = Field(10.0, gt=0, le=120)
+    memory_mb: int = Field(512, ge=64, le=8192)
 
 
 class RewardParams(_Params):
-    url: str
+    url: str | None = Field(None, description="the reward server (library and CLI; a server's clients name one instead)")
+    name: str | None = Field(None, description="a reward server configured by `ponder serve --reward-url NAME=URL`")
     model: str = "reward"
     kind: Literal["prm", "orm"] = "prm"
     step_separator: str = "<extra_0>"
@@ -59,6 +60,7 @@ class ScorerInfo:
     params: type[BaseModel]
     summary: str
     needs_generator: bool = False
+    operator_params: tuple[str, ...] = ()  # parameters a server's clients may not set (URLs, paths): the operator's
 
 
 def _confidence(p: ConfidenceParams, gen):
@@ -77,7 +79,7 @@ def _judge(p: JudgeParams, gen):
 
 def _code(p: CodeParams, gen):
     from ponder.scorers.code import CodeVerifier
-    from ponder.scorers.sandbox import SandboxLimits
+    from ponder.sandbox import SandboxLimits
 
     return CodeVerifier(SandboxLimits(wall_seconds=p.wall_seconds, cpu_seconds=max(1, int(p.wall_seconds)), memory_mb=p.memory_mb))
 
@@ -91,6 +93,8 @@ def _reference(p: _Params, gen):
 def _reward(p: RewardParams, gen):
     from ponder.scorers.reward_http import RewardHTTPScorer
 
+    if p.url is None:
+        raise InvalidRequest("the reward scorer needs url=… (or, through ponder serve, name=… of a --reward-url)")
     return RewardHTTPScorer(p.url, model=p.model, kind=p.kind, step_separator=p.step_separator, positive_index=p.positive_index)
 
 
@@ -99,7 +103,8 @@ JUDGE = ScorerInfo("judge", _judge, JudgeParams, "P(yes) of a judge model asked 
                    needs_generator=True)
 CODE = ScorerInfo("code", _code, CodeParams, "runs the program against the problem's tests in the sandbox")
 REFERENCE = ScorerInfo("reference", _reference, _Params, "compares the final answer with the problem's reference")
-REWARD = ScorerInfo("reward", _reward, RewardParams, "a PRM/ORM served over HTTP (vLLM pooling/classify)")
+REWARD = ScorerInfo("reward", _reward, RewardParams, "a PRM/ORM served over HTTP (vLLM pooling/classify)",
+                    operator_params=("url",))
 
 
 @functools.cache

