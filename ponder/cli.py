@@ -27,8 +27,35 @@ out = Console()
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    from rich.markup import escape
+
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)  # 'pip install ponder[eval]' stays whole
     raise typer.Exit(code)
+
+
+@app.callback()
+def _global(sandbox: Annotated[str | None, typer.Option(
+        "--sandbox", envvar="PONDER_SANDBOX",
+        help="how model-written code runs: kernel (bubblewrap + seccomp, the default; refused where unavailable) or "
+             "process (weaker, by explicit choice: a warning says what it does not protect)")] = None) -> None:
+    """ponder: spend inference-time compute where it pays, and see what it costs."""
+    import os
+
+    from ponder.sandbox.process import ISOLATIONS
+
+    if sandbox is not None:
+        if sandbox not in ISOLATIONS:
+            _fail(f"--sandbox must be one of {', '.join(ISOLATIONS)}, got {sandbox!r}")
+        os.environ["PONDER_SANDBOX"] = sandbox  # read where the sandbox starts, in this process only
+
+
+def _open_store(db: Path):
+    from ponder.evaluation.store import Store
+
+    try:
+        return Store(db)
+    except PonderError as exc:
+        _fail(str(exc))
 
 
 def _parse_params(pairs: list[str]) -> dict[str, str]:
@@ -207,6 +234,8 @@ def serve(
     max_seconds: Annotated[float, typer.Option("--max-seconds", help="deadline per request (cap)")] = 300.0,
     max_tokens_total: Annotated[int, typer.Option("--max-tokens-total", help="generated tokens per request (cap)")] = 32768,
     threads: Annotated[int | None, typer.Option("--threads")] = None,
+    policies: Annotated[Path | None, typer.Option("--policies", help="a directory of policy files (NAME.json) that requests may name in auto?policy=NAME; 'default' is always offered")] = None,
+    reward_url: Annotated[list[str] | None, typer.Option("--reward-url", help="NAME=URL: a reward-model server that requests may name in reward?name=NAME (repeatable)")] = None,
 ) -> None:
     """Serve the OpenAI chat and completions API with test-time search behind it."""
     import uvicorn
@@ -214,17 +243,27 @@ def serve(
     from ponder.backends import open_generator
     from ponder.server import ServeConfig, create_app
     from ponder.strategies import parse_spec
+    from ponder.strategies.policy import load_named_policies
 
     try:
         parse_spec(strategy)
+        rewards = {}
+        for pair in reward_url or []:
+            key, sep, value = pair.partition("=")
+            if not sep or not key.strip() or not value.strip().startswith(("http://", "https://")):
+                _fail(f"--reward-url expects NAME=http(s)://…, got {pair!r}")
+            rewards[key.strip()] = value.strip()
+        named = {k: p.to_dict() for k, p in load_named_policies(policies).items() if k != "default"}
         if upstream:
             generator = open_generator(upstream_model, url=upstream, api_key=upstream_api_key, max_concurrency=max_concurrent)
             name = upstream_model or "upstream"
         else:
-            generator = open_generator(model, threads=threads)
+            path = models.verify(model, log=lambda msg: err.print(msg, highlight=False))  # re-hash before serving it
+            generator = open_generator(str(path) if model.endswith(".gguf") else model, threads=threads)
             name = model if not model.endswith(".gguf") else Path(model).stem
         config = ServeConfig(model_name=name, default_strategy=strategy, api_key=api_key, max_concurrent=max_concurrent,
-                             max_queue=max_queue, max_seconds=max_seconds, max_tokens_total=max_tokens_total)
+                             max_queue=max_queue, max_seconds=max_seconds, max_tokens_total=max_tokens_total,
+                             policies=named, reward_urls=rewards)
     except PonderError as exc:
         _fail(str(exc))
     err.print(f"ponder serving {name} on http://{host}:{port}/v1 (default strategy {strategy})", highlight=False)
@@ -256,7 +295,6 @@ def eval_cmd(
     """Evaluate strategies x budgets on a task; every sample goes to the store; re-running resumes."""
     from ponder.backends import open_generator
     from ponder.evaluation.runner import EvalConfig, Progress, evaluate
-    from ponder.evaluation.store import Store
     from ponder.strategies import parse_spec
     from ponder.tasks import load_task
 
@@ -276,7 +314,7 @@ def eval_cmd(
     run_name = run or f"{task}|{models_}|{strategies}|{budgets}|{limit}|{seed}"
     config = EvalConfig(run=run_name, task=the_task.name, models=_csv(models_), strategies=specs, budgets=budget_list,
                         limit=limit, seed=seed, workers=workers, scorer=scorer)
-    store = Store(db)
+    store = _open_store(db)
     from rich.progress import BarColumn, Progress as Bar, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     with Bar(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
@@ -313,11 +351,10 @@ def report(
 ) -> None:
     """Write the HTML report, PNG figures and summary JSON of a stored run."""
     from ponder.evaluation.report import Prices, export, write_report
-    from ponder.evaluation.store import Store
 
     if not db.exists():
         _fail(f"no evaluation store at {db}")
-    store = Store(db)
+    store = _open_store(db)
     if store.run_config(run) is None:
         _fail(f"no run {run!r} in {db}")
     paths = write_report(store, run, out_dir, Prices(prompt_price, completion_price, machine_price))
@@ -343,12 +380,11 @@ def plan_fit(
 ) -> None:
     """Fit which strategy and budget to use per difficulty bin; `auto?policy=FILE` uses it."""
     from ponder.evaluation.plan import fit_policy
-    from ponder.evaluation.store import Store
 
     if not db.exists():
         _fail(f"no evaluation store at {db}")
     try:
-        policy = fit_policy(Store(db), run, model=model, probe=probe, cost_weight=cost_weight,
+        policy = fit_policy(_open_store(db), run, model=model, probe=probe, cost_weight=cost_weight,
                             strategies={x.strip() for x in strategies.split(",") if x.strip()} if strategies else None)
     except PonderError as exc:
         _fail(str(exc))
@@ -413,6 +449,25 @@ def models_pull(name: Annotated[str, typer.Argument(help="registry name")],
     except PonderError as exc:
         _fail(str(exc))
     print(path)
+
+
+@models_app.command("verify")
+def models_verify(names: Annotated[list[str] | None, typer.Argument(help="registry names (default: every pulled model)")] = None) -> None:
+    """Re-hash cached models against the registry's sha256 (not trusting the size and mtime stamp)."""
+    names = names or [n for n in models.REGISTRY if models.model_file(n).exists()]
+    if not names:
+        err.print("no model is pulled yet: `ponder models pull NAME`", highlight=False)
+        return
+    failed = []
+    for name in names:
+        try:
+            path = models.verify(name)
+            print(f"ok      {name}  {models.spec(name).sha256}  {path}")
+        except PonderError as exc:
+            failed.append(name)
+            print(f"FAILED  {name}  {exc}")
+    if failed:
+        raise typer.Exit(1)
 
 
 @models_app.command("path")

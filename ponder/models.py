@@ -212,6 +212,30 @@ def resolve(model: str, *, pull_missing: bool = True, root: Path | None = None, 
     return pull(model, root=root, log=log)
 
 
+def verify(model: str, *, root: Path | None = None, log: Callable[[str], None] | None = None) -> Path:
+    """Re-hash a model's bytes now, whatever its stamp says (a file changed in place with its mtime restored
+    passes the stamp); a registry model that does not match is refused and its stamp removed. A .gguf path has
+    no expected hash: it is hashed and the digest logged."""
+    if model.endswith(".gguf") or os.sep in model or Path(model).exists():
+        path = resolve(model)
+        if log:
+            log(f"{path}: sha256 {sha256_file(path)} (a local file: no registry hash to check against)")
+        return path
+    m = spec(model)
+    path = model_file(model, root)
+    if not path.exists():
+        raise ModelError(f"model {model!r} is not pulled yet: run `ponder models pull {model}`")
+    if log:
+        log(f"verifying {model} ({m.size / 2**20:.0f} MiB)")
+    digest = sha256_file(path)
+    if digest != m.sha256 or path.stat().st_size != m.size:
+        _stamp_path(path).unlink(missing_ok=True)
+        raise ModelError(f"model {model!r} at {path} does not match its registry hash (sha256 {digest}, expected {m.sha256}): "
+                         f"its bytes changed; run `ponder models pull {model} --force`")
+    _write_stamp(path, m)
+    return path
+
+
 # -- pulling ------------------------------------------------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from pydantic import BaseModel, ValidationError
 
@@ -23,6 +23,15 @@ def split_spec(spec: str, what: str) -> tuple[str, dict[str, str]]:
     except ValueError:
         raise InvalidRequest(f"malformed {what} spec {spec!r}: expected NAME or NAME?key=value&key=value") from None
     return name.strip(), dict(pairs)
+
+
+def join_spec(name: str, values: Mapping[str, Any]) -> str:
+    """The inverse of :func:`split_spec`.
+
+    >>> join_spec("reward", {"url": "http://127.0.0.1:8001/v1", "kind": "orm"})
+    'reward?url=http%3A%2F%2F127.0.0.1%3A8001%2Fv1&kind=orm'
+    """
+    return f"{name}?{urlencode(dict(values))}" if values else name
 
 
 def validate(model: type[BaseModel], values: Mapping[str, Any], what: str) -> BaseModel:

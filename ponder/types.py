@@ -16,6 +16,16 @@ Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "eos", "length", "deadline", "cancelled", "low_confidence"]
 
 
+# The one set of bounds on sampling parameters, wherever they enter (the library, a spec, the server's top-level
+# fields and its ``ponder.params``): the server's schema and the strategies' options read these.
+MAX_TEMPERATURE = 2.0
+MAX_TOP_K = 1_000_000
+MAX_SEED = 2**32 - 1
+MAX_NEW_TOKENS = 1 << 20
+MAX_STOP_STRINGS = 16
+MAX_STOP_CHARS = 256
+
+
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise InvalidRequest(message)
@@ -81,13 +91,17 @@ class SamplingParams:
     confidence_stop: tuple[int, float] | None = None
 
     def __post_init__(self) -> None:
-        _check(math.isfinite(self.temperature) and self.temperature >= 0, f"temperature must be >= 0, got {self.temperature}")
+        _check(math.isfinite(self.temperature) and 0 <= self.temperature <= MAX_TEMPERATURE,
+               f"temperature must be in [0, {MAX_TEMPERATURE:g}], got {self.temperature}")
         _check(0 < self.top_p <= 1, f"top_p must be in (0, 1], got {self.top_p}")
-        _check(self.top_k >= 0, f"top_k must be >= 0, got {self.top_k}")
+        _check(0 <= self.top_k <= MAX_TOP_K, f"top_k must be in [0, {MAX_TOP_K}], got {self.top_k}")
         _check(0 <= self.min_p < 1, f"min_p must be in [0, 1), got {self.min_p}")
-        _check(self.max_tokens >= 1, f"max_tokens must be >= 1, got {self.max_tokens}")
+        _check(1 <= self.max_tokens <= MAX_NEW_TOKENS, f"max_tokens must be in [1, {MAX_NEW_TOKENS}], got {self.max_tokens}")
+        _check(self.seed is None or 0 <= self.seed <= MAX_SEED, f"seed must be in [0, {MAX_SEED}], got {self.seed}")
         _check(self.logprobs is None or 0 <= self.logprobs <= 20, f"logprobs must be in [0, 20], got {self.logprobs}")
         _check(all(isinstance(s, str) and s for s in self.stop), "stop strings must be non-empty strings")
+        _check(len(self.stop) <= MAX_STOP_STRINGS and all(len(s) <= MAX_STOP_CHARS for s in self.stop),
+               f"at most {MAX_STOP_STRINGS} stop strings of at most {MAX_STOP_CHARS} characters")
         _check(self.confidence_stop is None or (int(self.confidence_stop[0]) >= 1 and math.isfinite(self.confidence_stop[1])),
                f"confidence_stop must be (window >= 1, finite threshold), got {self.confidence_stop}")
         if not isinstance(self.stop, tuple):

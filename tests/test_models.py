@@ -104,3 +104,27 @@ def test_registry_hashes_match_the_published_ones():
 
 def test_real_test_model_is_verified(smol_path):
     assert models.is_pulled("smollm2-135m") and smol_path.stat().st_size == models.REGISTRY["smollm2-135m"].size
+
+
+def test_verify_rehashes_a_model_changed_in_place_with_its_mtime_restored(fake_model):
+    import os
+
+    from typer.testing import CliRunner
+
+    from ponder.cli import app
+
+    path = models.pull("fake", log=lambda m: None)
+    assert models.verify("fake") == path
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # same size, one byte different
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert models.is_pulled("fake")  # the stamp alone cannot tell
+    r = CliRunner().invoke(app, ["models", "verify", "fake"])
+    assert r.exit_code == 1 and "FAILED" in r.output and "pull fake --force" in r.output
+    assert not models.is_pulled("fake")  # the stamp is gone: the next use re-assembles
+    with pytest.raises(ModelError, match="does not match its registry hash"):
+        models.verify("fake")
+    models.pull("fake", force=True, log=lambda m: None)
+    assert "ok" in CliRunner().invoke(app, ["models", "verify", "fake"]).output

@@ -5,14 +5,18 @@ from ponder.types import Budget, GenerationRequest, Message, Prompt, Problem, Sa
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"temperature": -1}, "temperature must be >= 0, got -1"),
+    ({"temperature": -1}, "temperature must be in [0, 2], got -1"),
+    ({"temperature": 1e308}, "temperature must be in [0, 2], got 1e+308"),
     ({"top_p": 0}, "top_p must be in (0, 1], got 0"),
-    ({"top_k": -3}, "top_k must be >= 0, got -3"),
+    ({"top_k": -3}, "top_k must be in [0, 1000000], got -3"),
+    ({"top_k": 2**70}, f"top_k must be in [0, 1000000], got {2**70}"),
+    ({"seed": 2**32}, f"seed must be in [0, {2**32 - 1}], got {2**32}"),
     ({"min_p": 1.0}, "min_p must be in [0, 1), got 1.0"),
-    ({"max_tokens": 0}, "max_tokens must be >= 1, got 0"),
+    ({"max_tokens": 0}, "max_tokens must be in [1, 1048576], got 0"),
     ({"logprobs": 21}, "logprobs must be in [0, 20], got 21"),
     ({"stop": ("",)}, "stop strings must be non-empty strings"),
-    ({"temperature": float("nan")}, "temperature must be >= 0, got nan"),
+    ({"temperature": float("nan")}, "temperature must be in [0, 2], got nan"),
+    ({"stop": ("x",) * 17}, "at most 16 stop strings of at most 256 characters"),
 ])
 def test_sampling_params_say_what_is_wrong(kwargs, message):
     with pytest.raises(InvalidRequest) as e:

@@ -10,68 +10,12 @@ policy (``auto?policy=PATH``): it draws the probe, looks up the bin, and spends 
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from collections import defaultdict
 
 from ponder.errors import InvalidRequest
 from ponder.evaluation.store import Store
 
-# fitted by `ponder plan fit` on bench/scaling.py's store (see README, "Adaptive compute"); `auto?policy=default`
-DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "policies" / "default.json"
-EDGES = (0.5, 0.75, 1.0)  # agreement bins: [0, .5), [.5, .75), [.75, 1), [1]
-
-
-@dataclass(frozen=True)
-class Bin:
-    max_agreement: float  # this bin holds probe agreement < max_agreement (the last bin: == 1)
-    strategy: str
-    budget: int
-    items: int
-    accuracy: float
-    tokens: float
-
-
-@dataclass(frozen=True)
-class Policy:
-    probe: int
-    cost_weight: float
-    bins: tuple[Bin, ...]
-    fitted_on: str
-
-    def choose(self, agreement: float) -> Bin:
-        for b in self.bins:
-            if agreement < b.max_agreement or b is self.bins[-1]:
-                return b
-        return self.bins[-1]
-
-    def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps({"probe": self.probe, "cost_weight": self.cost_weight, "fitted_on": self.fitted_on,
-                                    "bins": [asdict(b) for b in self.bins]}, indent=2) + "\n")
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> Policy:
-        """A policy file, or ``default``: the policy shipped with ponder (see ``DEFAULT_POLICY``)."""
-        if str(path) == "default":
-            path = DEFAULT_POLICY
-        try:
-            d = json.loads(Path(path).read_text())
-            return cls(int(d["probe"]), float(d["cost_weight"]), tuple(Bin(**b) for b in d["bins"]), d.get("fitted_on", "?"))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise InvalidRequest(f"cannot read the policy {path}: {exc}") from None
-
-
-def probe_agreement(keys: list[str | None]) -> float:
-    """
-    >>> probe_agreement(["4", "4", "5", None]), probe_agreement([None, None])
-    (0.5, 0.0)
-    """
-    if not keys:
-        return 0.0
-    counts = Counter(k for k in keys if k is not None)
-    return max(counts.values()) / len(keys) if counts else 0.0
+from ponder.strategies.policy import DEFAULT_POLICY, EDGES, Bin, Policy, probe_agreement  # noqa: F401 (re-exported)
 
 
 def _bin_index(agreement: float) -> int:

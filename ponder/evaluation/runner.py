@@ -101,8 +101,13 @@ class Progress:
         return (time.monotonic() - self.started) / fresh * (self.total - self.done)
 
 
+# options added after stores were written: left out of a key at their empty default, so older keys still match
+_OMITTED_WHEN_EMPTY = ("stop",)
+
+
 def _canonical(params: dict[str, Any]) -> str:
-    return json.dumps(params, sort_keys=True, default=str)
+    kept = {k: v for k, v in params.items() if not (k in _OMITTED_WHEN_EMPTY and not v)}
+    return json.dumps(kept, sort_keys=True, default=str)
 
 
 def item_id(problem: Problem) -> str:

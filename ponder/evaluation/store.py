@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ponder.errors import PonderError
+
 from ponder.types import Usage
 
 SCHEMA = """
@@ -62,6 +64,10 @@ def unpack_logprobs(blob: bytes | None) -> tuple[float, ...] | None:
     return None if blob is None else tuple(float(x) for x in np.frombuffer(blob, dtype="<f4"))
 
 
+class StoreError(PonderError):
+    """The store's file cannot be read as a ponder store; the message names it and what to do."""
+
+
 @dataclass(frozen=True)
 class Key:
     run: str
@@ -78,16 +84,21 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self.db = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
-        self.db.row_factory = sqlite3.Row
-        for table, columns in MIGRATIONS.items():
-            have = {r["name"] for r in self.db.execute(f"PRAGMA table_info({table})")}
-            for column in columns:
-                if column.split()[0] not in have:
-                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+        try:
+            self.db = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
+            self.db.row_factory = sqlite3.Row
+            for table, columns in MIGRATIONS.items():
+                have = {r["name"] for r in self.db.execute(f"PRAGMA table_info({table})")}
+                for column in columns:
+                    if column.split()[0] not in have:
+                        self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+        except sqlite3.DatabaseError as exc:  # not SQLite, truncated, or another program's database
+            raise StoreError(f"{self.path} is not a readable ponder evaluation store ({exc}). Nothing was written to "
+                             f"it: move it aside (or pass another --db) to start a new store there, or restore it from "
+                             f"a copy (a committed store: git checkout -- {self.path})") from None
 
     def close(self) -> None:
         self.db.close()

@@ -51,7 +51,12 @@ class ServeConfig:
     max_samples: int = 256
     max_n: int = 8
     max_prompt_chars: int = 32000
+    max_body_bytes: int = 1 << 20  # a larger request body is refused with 413 before it is parsed
     progress_interval: float = 0.5
+    # what requests may name but never supply: policies (``auto?policy=NAME``; ``default`` is always there) and
+    # reward-model servers (``reward?name=NAME``), both set by the operator (``--policies DIR``, ``--reward-url``)
+    policies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reward_urls: dict[str, str] = field(default_factory=dict)
 
 
 class ApiError(Exception):
@@ -65,6 +70,8 @@ class ApiError(Exception):
         """The HTTP error for a failure inside the search: too long a prompt is the client's, the rest upstream's."""
         if isinstance(exc, ContextOverflow):
             return cls(400, str(exc), param="messages")
+        if isinstance(exc, InvalidRequest):  # the request asked for something that cannot be done: the client's
+            return cls(400, str(exc))
         if isinstance(exc, BackendUnavailable):
             return cls(502, f"the model backend is unavailable: {exc}", type_="upstream_error")
         return cls(502, f"the model backend failed: {exc}", type_="upstream_error")
@@ -154,17 +161,58 @@ class PonderServer:
             overrides: dict[str, Any] = dict(opts.params) if opts else {}
             fields = info.params.model_fields
             max_tokens = getattr(req, "max_completion_tokens", None) or req.max_tokens
+            stop = [req.stop] if isinstance(req.stop, str) else req.stop
+            if stop and "stop" not in fields:
+                raise InvalidRequest(f"strategy {info.name!r} does not take stop strings")
             for key, value in (("temperature", req.temperature), ("top_p", req.top_p), ("seed", req.seed),
-                               ("max_tokens", max_tokens)):
+                               ("max_tokens", max_tokens), ("stop", stop or None)):
                 if value is not None and key in fields and key not in overrides:
                     overrides[key] = value
             info, params = parse_spec(spec, overrides)
+            params = self._named_policy(params)
         except InvalidRequest as exc:
             raise ApiError(400, str(exc), param="ponder.strategy") from None
         budget = self._budget(opts.budget if opts else None)
         problem = self._problem(req, opts.instruction if opts else None)
         stream_usage = bool((req.stream_options or {}).get("include_usage"))
-        return Plan(info, params, problem, budget, req.n, opts.scorer if opts else None, req.model, stream_usage)
+        scorer = self._named_scorer(opts.scorer) if opts and opts.scorer else None
+        return Plan(info, params, problem, budget, req.n, scorer, req.model, stream_usage)
+
+    def _named_policy(self, params):
+        """A policy is named, never a path: the name's policy (loaded when the server started) goes in inline."""
+        ref = getattr(params, "policy", None)
+        if ref is None:
+            return params
+        known = {"default": None, **self.config.policies}
+        if not isinstance(ref, str) or ref not in known:
+            raise InvalidRequest(f"policy must be one of this server's policies ({', '.join(sorted(known))}), by name")
+        policy = self.config.policies.get(ref)
+        return params if policy is None else params.model_copy(update={"policy": {"name": ref, **policy}})
+
+    def _named_scorer(self, spec: str) -> str:
+        """A scorer spec with no operator-only parameter (URLs, paths); ``reward?name=NAME`` becomes its URL."""
+        from ponder.scorers.registry import available as scorers
+        from ponder.specs import join_spec, split_spec
+
+        try:
+            name, values = split_spec(spec, "scorer")
+            info = scorers().get(name)
+            if info is None:
+                return spec  # the registry's own error names the known scorers
+            refused = sorted(set(values) & set(info.operator_params))
+            if refused:
+                raise InvalidRequest(f"scorer {name!r}: {', '.join(refused)} is set by the server's operator, not by requests"
+                                     + (f"; name one of its reward models with {name}?name=… "
+                                        f"({', '.join(sorted(self.config.reward_urls)) or 'none configured'})" if name == "reward" else ""))
+            if name == "reward":
+                ref = values.pop("name", None)
+                if ref not in self.config.reward_urls:
+                    raise InvalidRequest(f"unknown reward model {ref!r}; this server has: "
+                                         f"{', '.join(sorted(self.config.reward_urls)) or 'none (ponder serve --reward-url NAME=URL)'}")
+                values["url"] = self.config.reward_urls[ref]
+            return join_spec(name, values)
+        except InvalidRequest as exc:
+            raise ApiError(400, str(exc), param="ponder.scorer") from None
 
     def _budget(self, asked) -> Budget:
         c = self.config
@@ -203,14 +251,20 @@ class PonderServer:
 
     # -- running -------------------------------------------------------------------------------------------------
 
-    async def solve(self, plan: Plan) -> list[Result]:
-        """Run the plan's strategy ``n`` times (different seeds) once a slot is free; 429 if the queue is full."""
+    def admit(self) -> None:
+        """Take a place in the queue, or refuse with 429 now (before any response, streamed or not, has begun)."""
         c = self.config
         if self._active + self._waiting >= c.max_concurrent + c.max_queue:
             raise ApiError(429, f"ponder is busy: {self._active} searches running and {self._waiting} waiting; retry shortly",
                            type_="rate_limit_error", headers={"Retry-After": "1"})
         self._waiting += 1
         self.metrics.queue.set(self._waiting)
+
+    async def solve(self, plan: Plan, admitted: bool = False) -> list[Result]:
+        """Run the plan's strategy ``n`` times (different seeds) once a slot is free; 429 if the queue is full.
+        ``admitted``: :meth:`admit` already took this request's place in the queue."""
+        if not admitted:
+            self.admit()
         try:
             await self._sem.acquire()
         finally:
@@ -321,6 +375,42 @@ class BearerAuth:
         return await self.app(scope, receive, send)
 
 
+class BodyLimit:
+    """Pure ASGI middleware: a request body over ``limit`` bytes is answered 413 before anything parses it
+    (by its Content-Length, or by counting a chunked body as it arrives)."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        too_big = ApiError(413, f"the request body is larger than this server's limit of {self.limit} bytes",
+                           param="body").response()
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            return await too_big(scope, receive, send)
+        chunks, total = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return await self.app(scope, _replay([message], receive), send)
+            total += len(message.get("body", b""))
+            if total > self.limit:
+                return await too_big(scope, receive, send)
+            chunks.append(message)
+            if not message.get("more_body"):
+                break
+        return await self.app(scope, _replay(chunks, receive), send)
+
+
+def _replay(messages: list[dict], receive):
+    async def replayed():
+        return messages.pop(0) if messages else await receive()
+
+    return replayed
+
+
 # -- the app --------------------------------------------------------------------------------------------------
 
 
@@ -348,6 +438,7 @@ def create_app(generator: Generator, config: ServeConfig) -> FastAPI:
     async def _unexpected(request: Request, exc: Exception):  # the last line of defence: never a bare crash
         return ApiError(500, f"internal error: {type(exc).__name__}: {exc}", type_="server_error").response()
 
+    app.add_middleware(BodyLimit, limit=config.max_body_bytes)
     if config.api_key:
         app.add_middleware(BearerAuth, api_key=config.api_key)
 
@@ -395,7 +486,7 @@ def create_app(generator: Generator, config: ServeConfig) -> FastAPI:
         obj = "chat.completion.chunk" if kind == "chat" else "text_completion"
         stats = getattr(generator, "stats", None)
         base = stats.completion_tokens if stats is not None else 0
-        task = asyncio.ensure_future(server.solve(plan))
+        task = asyncio.ensure_future(server.solve(plan, admitted=True))
         t0 = time.monotonic()
 
         def chunk(choices, **extra):
@@ -438,6 +529,7 @@ def create_app(generator: Generator, config: ServeConfig) -> FastAPI:
     async def respond(body: ChatRequest | CompletionRequest, request: Request, kind: str):
         plan = server.plan(body)
         if body.stream:
+            server.admit()  # a full queue is a 429 with Retry-After, not a 200 stream carrying an error
             return StreamingResponse(stream(request, plan, kind), media_type="text/event-stream")
         results = await run_plan(request, plan)
         make, prefix = (chat_response, "chatcmpl") if kind == "chat" else (completion_response, "cmpl")

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
+from ponder.types import MAX_NEW_TOKENS, MAX_SEED, MAX_TEMPERATURE
+
 
 class TextPart(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -50,11 +52,11 @@ class _Common(BaseModel):
     model_config = ConfigDict(extra="allow")  # other OpenAI fields (user, logit_bias, ...) are accepted and ignored
     model: str = Field(..., min_length=1, max_length=256)
     n: int = Field(1, ge=1)
-    max_tokens: int | None = Field(None, ge=1, description="tokens per completion the strategy samples")
-    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=1, le=MAX_NEW_TOKENS, description="tokens per completion the strategy samples")
+    temperature: float | None = Field(None, ge=0, le=MAX_TEMPERATURE, allow_inf_nan=False)
     top_p: float | None = Field(None, gt=0, le=1)
-    seed: int | None = Field(None, ge=0, le=2**32 - 1)
-    stop: str | list[str] | None = None
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
+    stop: str | list[str] | None = Field(None, description="honoured by strategies that take stop strings; a 400 for the rest")
     stream: bool = False
     stream_options: dict[str, Any] | None = None
     ponder: PonderOptions | None = None
@@ -62,7 +64,7 @@ class _Common(BaseModel):
 
 class ChatRequest(_Common):
     messages: list[ChatMessage] = Field(..., min_length=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_NEW_TOKENS)
     reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
 
     @field_validator("messages")

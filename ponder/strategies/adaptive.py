@@ -237,8 +237,8 @@ EFFORT = {
 
 class AutoParams(SamplingOptions):
     effort: Literal["low", "medium", "high"] = Field("medium", description="low: <= 4 samples, medium: <= 8, high: <= 16")
-    policy: str | None = Field(None, description="a policy file from `ponder plan fit`, or 'default' (the one shipped, fitted on gsm_symbolic with the default model): choose strategy and budget by "
-                                                 "the agreement of a first probe of samples")
+    policy: str | dict | None = Field(None, description="a policy file from `ponder plan fit`, or 'default' (the one shipped, fitted on gsm_symbolic with the default model): choose strategy and budget by "
+                                                        "the agreement of a first probe of samples (ponder serve takes policy names only)")
 
 
 async def auto(problem: Problem, generator: Generator, scorer, budget: Budget, params: AutoParams) -> Result:
@@ -260,7 +260,7 @@ async def auto(problem: Problem, generator: Generator, scorer, budget: Budget, p
 async def _auto_with_policy(problem: Problem, generator: Generator, scorer, budget: Budget, params: AutoParams) -> Result:
     """Probe, read the question's difficulty, then spend what the fitted policy says for that difficulty. A
     majority choice reuses the probe's samples; any other strategy runs with the budget mapped to its size."""
-    from ponder.evaluation.plan import Policy, probe_agreement
+    from ponder.strategies.policy import Policy, probe_agreement
     from ponder.evaluation.runner import BUDGET_AXIS
     from ponder.strategies.registry import get, resolve_scorer
 
@@ -299,4 +299,4 @@ async def _auto_with_policy(problem: Problem, generator: Generator, scorer, budg
         votes = r.votes
     return result("auto", params, meter, candidates, chosen=chosen, votes=votes,
                   extra={"probe_agreement": round(agreement, 4), "difficulty": round(1 - agreement, 4),
-                         "policy_choice": f"{choice.strategy}@{choice.budget}", "policy": params.policy})
+                         "policy_choice": f"{choice.strategy}@{choice.budget}", "policy": params.policy if isinstance(params.policy, str) else params.policy.get("name", "inline")})

@@ -8,11 +8,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ponder.scorers.answers import extract_answer, normalize_answer
 from ponder.protocols import Scorer
-from ponder.types import Budget, Candidate, Completion, Problem, Result, Sample, SamplingParams, Usage
+from ponder.types import (MAX_NEW_TOKENS, MAX_SEED, MAX_STOP_CHARS, MAX_STOP_STRINGS, MAX_TEMPERATURE, MAX_TOP_K, Budget,
+                          Candidate, Completion, Problem, Result, Sample, SamplingParams, Usage)
 
 
 class SamplingOptions(BaseModel):
@@ -20,18 +21,29 @@ class SamplingOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    temperature: float = Field(0.7, ge=0, description="0 means greedy")
+    temperature: float = Field(0.7, ge=0, le=MAX_TEMPERATURE, allow_inf_nan=False, description="0 means greedy")
     top_p: float = Field(0.95, gt=0, le=1)
-    top_k: int = Field(40, ge=0, description="0 disables top-k")
+    top_k: int = Field(40, ge=0, le=MAX_TOP_K, description="0 disables top-k")
     min_p: float = Field(0.0, ge=0, lt=1)
-    max_tokens: int = Field(512, ge=1, description="new tokens per completion")
-    seed: int | None = Field(None, description="sample i uses seed + i; None draws a random seed")
+    max_tokens: int = Field(512, ge=1, le=MAX_NEW_TOKENS, description="new tokens per completion")
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="sample i uses seed + i; None draws a random seed")
+    stop: tuple[str, ...] = Field((), max_length=MAX_STOP_STRINGS, description="a completion ends at the first of these strings")
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _stop_strings(cls, v):
+        v = (v,) if isinstance(v, str) else tuple(v or ())
+        if not all(isinstance(s, str) and 0 < len(s) <= MAX_STOP_CHARS for s in v):
+            raise ValueError(f"stop strings must be non-empty strings of at most {MAX_STOP_CHARS} characters")
+        return v
 
     def sampling(self, **overrides) -> SamplingParams:
+        """These options as SamplingParams; a strategy's own ``stop`` strings are added to the user's."""
         base = dict(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k, min_p=self.min_p,
                     max_tokens=self.max_tokens, seed=self.seed)
+        stop = tuple(overrides.pop("stop", ())) + tuple(s for s in self.stop if s not in overrides.get("stop", ()))
         base.update(overrides)
-        return SamplingParams(**base)
+        return SamplingParams(**base, stop=stop)
 
 
 @dataclass

@@ -16,7 +16,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ponder.accounting import scorer_usage, spent_so_far, with_scorer_usage
 from ponder.protocols import Generator, Scorer
@@ -31,6 +31,13 @@ class StepOptions(SamplingOptions):
     max_depth: int = Field(8, ge=1, description="steps before the remaining text is completed in one go")
     aggregate: Literal["last", "min", "prod", "mean"] = Field("last", description="step scores -> one score")
     select: Literal["best", "weighted"] = Field("best", description="final pick: best score, or score-weighted vote")
+
+    @field_validator("stop")
+    @classmethod
+    def _no_user_stop(cls, v):
+        if v:
+            raise ValueError("tree search ends each step at its step_delimiter; stop strings are not supported here")
+        return v
 
 
 @dataclass(eq=False)
