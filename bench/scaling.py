@@ -4,7 +4,10 @@ and at what cost? On reasoning-gym gsm_symbolic (fixed seed), in one resumable r
 - phase 1, 0.5B: greedy, majority at budgets 1, 2, 4, 8, 16;
 - phase 2, 1.5B: greedy; phase 3, 1.5B: majority at budgets 1, 2, 4;
 - phase 4, 0.5B: weighted_best_of_n (self-judge P(yes)) and phase 5, 0.5B: beam, mcts at budgets 1, 2, 4, 8, 16
-  (steps scored by their own token confidence, the strategies' default scorer).
+  (steps scored by their own token confidence, the strategies' default scorer);
+- phase 6, 0.5B: program (program-aided reasoning: programs run in the sandbox, a vote over what they print) at
+  budgets 1, 2, 4, 8, 16 (the first program greedy; budget k votes over the first k of one 16-program run);
+  phase 7, 1.5B: program at 1, 2, 4.
 
 The summary, figure and JSON cover the first ``--limit`` items only, and each row says over how many items it was
 measured (a phase not yet run has no rows).
@@ -54,8 +57,10 @@ PHASES = {
     3: (LARGE, ("majority",), (1, 2, 4)),
     4: (SMALL, ("weighted_best_of_n",), (1, 2, 4, 8, 16)),
     5: (SMALL, ("beam?max_step_tokens=96", "mcts?max_step_tokens=96"), (1, 2, 4, 8, 16)),
+    6: (SMALL, ("program",), (1, 2, 4, 8, 16)),
+    7: (LARGE, ("program",), (1, 2, 4)),
 }
-HEADLINE_STRATEGIES = ("greedy", "majority", "weighted_best_of_n", "beam", "mcts")
+HEADLINE_STRATEGIES = ("greedy", "majority", "weighted_best_of_n", "beam", "mcts", "program")
 
 
 def spec(s: str) -> str:

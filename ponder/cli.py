@@ -85,6 +85,8 @@ def result_json(result: Result, model: str) -> dict[str, Any]:
             "completion_tokens": u.completion_tokens,
             "total_tokens": u.total_tokens,
             "requests": u.requests,
+            "tool_calls": u.tool_calls,
+            "tool_seconds": round(u.tool_seconds, 3),
             "seconds": round(result.seconds, 3),
         },
         "chosen": result.chosen,

@@ -1,11 +1,11 @@
-"""The two contracts strategies are written against. Strategies never import a backend."""
+"""The contracts strategies are written against. Strategies never import a backend."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from ponder.types import Completion, GenerationRequest, Problem, Trace
+from ponder.types import Completion, Execution, GenerationRequest, Problem, Trace
 
 
 @runtime_checkable
@@ -36,3 +36,12 @@ class Scorer(Protocol):
     async def score(self, problem: Problem, traces: Sequence[Trace]) -> list[float | None]: ...
 
     async def score_steps(self, problem: Problem, traces: Sequence[Trace]) -> list[list[float] | None]: ...
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Runs programs a model wrote, each isolated, and says what each printed. Batched: a call may carry many
+    programs, run concurrently. The sandbox is the default (:class:`ponder.sandbox.executor.SandboxExecutor`);
+    tests script it (:class:`ponder.testing.ScriptedExecutor`)."""
+
+    async def execute(self, programs: Sequence[str], *, wall_seconds: float) -> list[Execution]: ...

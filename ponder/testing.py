@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ponder.errors import BackendError
-from ponder.types import Completion, GenerationRequest, Sample, TokenLogprob, Usage
+from ponder.types import Completion, Execution, GenerationRequest, Sample, TokenLogprob, Usage
 
 
 @dataclass(frozen=True)
@@ -180,3 +180,31 @@ class ArithmeticTask:
         from ponder.scorers.reference import equivalent
 
         return float(equivalent(extract_answer(text), problem.answer))
+
+
+class ScriptedExecutor:
+    """An Executor that answers from a script instead of running code: ``script(code) -> stdout`` (a string), or
+    an Execution for full control; a script that raises makes a failed run with the exception as its stderr.
+    ``calls`` records every batch of programs.
+
+    >>> import asyncio
+    >>> ex = ScriptedExecutor(lambda code: str(eval(code.split("print(")[1].rstrip(")\\n"))) + "\\n")
+    >>> [e.stdout for e in asyncio.run(ex.execute(["print(6 * 7)"], wall_seconds=1))]
+    ['42\\n']
+    """
+
+    def __init__(self, script: Callable[[str], str | Execution], seconds: float = 0.01):
+        self.script, self.seconds = script, seconds
+        self.calls: list[list[str]] = []
+
+    async def execute(self, programs, *, wall_seconds: float) -> list[Execution]:
+        self.calls.append(list(programs))
+        out = []
+        for code in programs:
+            try:
+                got = self.script(code)
+            except Exception as exc:  # the scripted program "raised"
+                out.append(Execution(code, "", f"{type(exc).__name__}: {exc}\n", False, self.seconds, "exit status 1"))
+                continue
+            out.append(got if isinstance(got, Execution) else Execution(code, got, "", True, self.seconds))
+        return out

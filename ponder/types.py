@@ -163,6 +163,8 @@ class Usage:
     completion_tokens: int = 0
     seconds: float = 0.0
     requests: int = 0
+    tool_calls: int = 0  # programs executed (program-aided reasoning, tool calls)
+    tool_seconds: float = 0.0  # their wall time in the sandbox (part of ``seconds`` when they ran in the search)
 
     @property
     def evaluated_prompt_tokens(self) -> int:
@@ -179,6 +181,8 @@ class Usage:
             self.completion_tokens + other.completion_tokens,
             self.seconds + other.seconds,
             self.requests + other.requests,
+            self.tool_calls + other.tool_calls,
+            self.tool_seconds + other.tool_seconds,
         )
 
     @staticmethod
@@ -253,6 +257,26 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class Execution:
+    """One program run in the sandbox on a candidate's behalf: what ran, what it printed, how it ended."""
+
+    code: str
+    stdout: str
+    stderr: str
+    ok: bool  # exit status 0 within the limits
+    seconds: float
+    error: str | None = None  # why it failed: "timeout", "exit status 1", "output cut at the cap", ...
+
+    @property
+    def output(self) -> str:
+        """What a reader (or the model, in a tool loop) is shown: stdout, else the end of the error text."""
+        if self.ok:
+            return self.stdout
+        tail = self.stderr.strip().splitlines()[-3:]
+        return self.stdout + ("\n".join(tail) or self.error or "error") + "\n"
+
+
+@dataclass(frozen=True)
 class Candidate:
     """One finished (or cut-off) attempt at the problem: its text, its extracted answer, and its scores.
 
@@ -270,6 +294,7 @@ class Candidate:
     confidence: float | None = None
     token_logprobs: tuple[float, ...] | None = field(default=None, repr=False)  # chosen-token logprobs, when known
     step_logprobs: tuple[tuple[float, ...], ...] | None = field(default=None, repr=False)
+    executions: tuple[Execution, ...] = ()  # programs run for this candidate (its answer may come from them)
 
     def trace(self) -> Trace:
         steps = self.steps or (self.text,)

@@ -45,6 +45,9 @@ from ponder.types import Budget, Candidate, Completion, GenerationRequest, Probl
 REUSE = {"greedy", "sample", "majority", "best_of_n", "weighted_best_of_n"}
 SCORED = {"best_of_n", "weighted_best_of_n"}  # sampling strategies that also judge their samples
 REPLAY = {"adaptive_majority", "auto", "deepconf"}
+# strategies whose budget-k answer is their own vote over the first k candidates of one run at the largest budget
+# (the programs of ``program``: the first is the greedy one, as at budget 1)
+PREFIX = {"program": vote}
 BUDGET_AXIS: dict[str, Callable[[int], dict[str, int]]] = {
     "adaptive_majority": lambda k: {"max_samples": k},
     "deepconf": lambda k: {"n": k},
@@ -54,6 +57,7 @@ BUDGET_AXIS: dict[str, Callable[[int], dict[str, int]]] = {
     "verified_sampling": lambda k: {"max_samples": k, "batch": min(k, 4)},
     "self_refine": lambda k: {"rounds": max(1, k - 1)},
     "budget_forcing": lambda k: {"n": k},
+    "program": lambda k: {"n": k},
 }
 # anytime strategies, by the function registered for them (a plug-in under the same name runs once per budget like
 # any other): the size parameter their budget maps to, and the search that answers at several sizes in one run (the
@@ -119,6 +123,24 @@ def units(strategy_name: str, budgets: tuple[int, ...]) -> list[int]:
     if strategy_name in ("greedy", "sample") or (strategy_name not in REUSE and strategy_name not in BUDGET_AXIS):
         return [1]
     return list(budgets)
+
+
+def prefix_result(r: Result, k: int, choose: Callable[[Sequence[Candidate]], Any]) -> Result:
+    """The result a run of ``k`` candidates would have given: the strategy's own choice over the first ``k``, costed
+    by their generated tokens (prompt tokens: one request's worth for k = 1, all of them otherwise; seconds: the
+    run's, in proportion to the tokens; tool calls: theirs)."""
+    cands = r.candidates[:k]
+    v = choose(cands)
+    total = sum(c.tokens for c in r.candidates) or 1
+    share = sum(c.tokens for c in cands) / total
+    requests = 1 if k == 1 else r.usage.requests
+    prompt = r.usage.prompt_tokens * requests // max(1, r.usage.requests)
+    executions = [e for c in cands for e in c.executions]
+    usage = Usage(prompt_tokens=prompt, cached_prompt_tokens=min(prompt, r.usage.cached_prompt_tokens),
+                  completion_tokens=sum(c.tokens for c in cands), seconds=r.usage.seconds * share, requests=requests,
+                  tool_calls=len(executions), tool_seconds=sum(e.seconds for e in executions))
+    return replace(r, candidates=cands, chosen=v.chosen, votes=v.votes, answer=cands[v.chosen].answer if v.chosen is not None else None,
+                   usage=usage, seconds=r.seconds * share)
 
 
 def confidence_stop_at(logprobs: Sequence[float], window: int, threshold: float) -> int | None:
@@ -265,6 +287,12 @@ class Evaluator:
             found = await snapshots(problem, generator, scorer, budget, params, tuple(sizes))
             for s, b in sorted(sizes.items()):
                 self._put_run(key, b, problem, found[s], generator)
+            return
+        if name in PREFIX:
+            params = info.parse_params({**base_params.model_dump(), **seed_params, **BUDGET_AXIS[name](max(todo))})
+            r = await info.run(problem, generator, scorer, budget, params)
+            for b in todo:
+                self._put_run(key, b, problem, prefix_result(r, b, PREFIX[name]), generator)
             return
         for b in todo:
             axis = BUDGET_AXIS.get(name, lambda k: {})(b)

@@ -71,6 +71,9 @@ class Meter:
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
+    def seconds_left(self) -> float | None:
+        return None if self.budget.max_seconds is None else max(0.0, self.budget.max_seconds - self.elapsed())
+
     def samples_left(self) -> int | None:
         return None if self.budget.max_samples is None else max(0, self.budget.max_samples - self.samples)
 

@@ -1,6 +1,6 @@
 """The built-in strategies, each a :class:`StrategyInfo` named by an entry point in ``pyproject.toml``."""
 
-from ponder.strategies import adaptive, sampling, sequential, tree
+from ponder.strategies import adaptive, programs, sampling, sequential, tree
 from ponder.strategies.registry import StrategyInfo
 
 GREEDY = StrategyInfo("greedy", sampling.greedy, sampling.GreedyParams, "one completion at temperature 0")
@@ -62,4 +62,9 @@ AUTO = StrategyInfo(
     "auto", adaptive.auto, adaptive.AutoParams,
     "adaptive majority at an effort level: stop as soon as the vote settles, cap by effort",
     paper="Aggarwal et al. 2023 (adaptive stopping); Snell et al. 2024 (compute by difficulty)",
+)
+PROGRAM = StrategyInfo(
+    "program", programs.program, programs.ProgramParams,
+    "program-aided reasoning: n programs in one batch, run in the sandbox, a vote over what they print",
+    paper="Gao et al. 2022, PAL: Program-aided Language Models, arXiv:2211.10435; Chen et al. 2022, Program of Thoughts, arXiv:2211.12588",
 )

@@ -1,0 +1,143 @@
+"""program (program-aided reasoning): programs in one batch, each run through the Executor, a vote over what
+they print. Proved on a scripted generator and executor, then on the real sandbox, the real engine and the
+evaluator."""
+
+import asyncio
+import os
+
+import pytest
+
+from ponder.evaluation.runner import EvalConfig, evaluate, prefix_result
+from ponder.evaluation.store import Store
+from ponder.sandbox.executor import SandboxExecutor
+from ponder.strategies import parse_spec, run
+from ponder.strategies.base import vote
+from ponder.strategies.programs import PAL_INSTRUCTION, program
+from ponder.testing import ArithmeticTask, RecordingGenerator, ScriptedExecutor, ScriptedGenerator
+from ponder.types import Budget, Execution, Problem
+
+PROBLEM = Problem("A bakery sells 14 muffins at 3 dollars and 23 cookies at 2 dollars. How much money?", answer="88")
+
+
+def block(code: str) -> str:
+    return f"Let me compute it.\n```python\n{code}\n```"
+
+
+def printed(code: str) -> str:
+    """A scripted run: evaluate the print(...) argument, as Python would."""
+    inner = code.split("print(", 1)[1].rsplit(")", 1)[0]
+    return f"{eval(inner)}\n"
+
+
+def go(spec, gen, executor, **kw):
+    info, params = parse_spec(spec, kw.pop("overrides", None))
+    return asyncio.run(program(PROBLEM, gen, None, kw.pop("budget", Budget()), params, executor=executor))
+
+
+def test_programs_are_run_and_their_printed_answers_vote():
+    gen = ScriptedGenerator([block("print(14 * 3 + 23 * 2)"), block("print(98)"), block("print(42 + 46)"),
+                             "The answer is 98.", block("raise ValueError('oops')\nprint(1)"), block("x = 1")])
+    ex = ScriptedExecutor(lambda code: (_ for _ in ()).throw(ValueError("oops")) if "raise" in code else
+                          (printed(code) if "print" in code else ""))
+    r = go("program?n=6", gen, ex)
+    assert r.answer == "88" and dict(r.votes) == {"88": 2.0, "98": 1.0}
+    assert len(ex.calls) == 1 and len(ex.calls[0]) == 5  # one batch; the reply with no code is not run
+    assert dict(r.extra) == {"programs": 6, "ran": 5, "failed": 1, "abstained": 3}
+    c0 = r.candidates[0]
+    assert c0.executions[0].code == "print(14 * 3 + 23 * 2)\n" and c0.executions[0].stdout == "88\n"
+    assert "```output\n88\n```" in c0.text and c0.text.rstrip().endswith("\\boxed{88}.")
+    assert r.candidates[3].key is None and r.candidates[3].executions == ()  # prose is no program: it abstains
+    assert r.candidates[4].key is None and "oops" in r.candidates[4].text  # the error is in the trace
+    assert r.candidates[5].key is None  # ran, printed nothing
+    assert r.usage.tool_calls == 5 and r.usage.tool_seconds == pytest.approx(0.05)
+
+
+def test_one_batch_with_the_greedy_program_first_and_the_pal_instruction():
+    gen = ScriptedGenerator(lambda req, i: block("print(88)"))
+    go("program?n=4&seed=11&temperature=0.8", gen, ScriptedExecutor(printed))
+    [call] = gen.calls
+    assert [(r.n, r.params.temperature) for r in call] == [(1, 0.0), (3, 0.8)] and call[1].params.seed == 11
+    assert PAL_INSTRUCTION in call[0].prompt.messages[-1].content
+    gen = ScriptedGenerator(lambda req, i: block("print(88)"))
+    go("program?n=3&greedy_first=false", gen, ScriptedExecutor(printed))
+    assert [(r.n, r.params.temperature) for r in gen.calls[0]] == [(3, 0.7)]
+
+
+def test_budgets_hold_and_a_spent_deadline_still_runs_briefly():
+    gen = ScriptedGenerator(lambda req, i: block("print(88)") + " pad" * 40)
+    r = go("program?n=8&max_tokens=100", gen, ScriptedExecutor(printed), budget=Budget(max_samples=3, max_tokens=60))
+    assert len(r.candidates) == 3 and r.usage.completion_tokens <= 60
+
+
+def test_a_hostile_program_is_contained_by_the_real_sandbox():
+    gen = ScriptedGenerator([block("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nprint(1)"),
+                             block("import ctypes\nctypes.CDLL(None).system(b'touch /tmp/ponder-owned')\nprint(2)"),
+                             block("while True:\n    pass"), block("print(14 * 3 + 23 * 2)")])
+    r = go("program?n=4&wall_seconds=1", gen, SandboxExecutor())
+    assert r.answer == "88" and os.getpid() > 0 and not os.path.exists("/tmp/ponder-owned")
+    assert [c.executions[0].error for c in r.candidates[:3]][2] == "timeout"
+    assert all(c.key is None for c in r.candidates[:3])
+
+
+def test_prefix_results_vote_over_the_first_k_programs():
+    gen = ScriptedGenerator([block("print(88)"), block("print(98)"), block("print(98)"), block("print(88)")])
+    r = go("program?n=4", gen, ScriptedExecutor(printed))
+    one, three = prefix_result(r, 1, vote), prefix_result(r, 3, vote)
+    assert one.answer == "88" and len(one.candidates) == 1 and one.usage.requests == 1
+    assert three.answer == "98" and three.usage.completion_tokens == sum(c.tokens for c in r.candidates[:3])
+    assert three.usage.tool_calls == 3 and prefix_result(r, 4, vote).usage.completion_tokens == r.usage.completion_tokens
+
+
+@pytest.mark.e2e
+def test_program_on_smollm2_through_the_engine_and_the_sandbox(engine):
+    rec = RecordingGenerator(engine)
+    r = asyncio.run(run("program?n=3&max_tokens=64&seed=3", Problem("What is 6 * 7? Print it."), rec))
+    assert len(r.candidates) == 3 and len(rec.calls) == 1 and r.usage.completion_tokens > 0
+    ran = [c for c in r.candidates if c.executions]
+    assert dict(r.extra)["ran"] == len(ran) == r.usage.tool_calls
+    for c in ran:
+        e = c.executions[0]
+        assert isinstance(e, Execution) and e.seconds > 0 and "```output" in c.text
+
+
+@pytest.mark.e2e
+def test_the_evaluator_runs_one_program_batch_for_all_budgets(engine, tmp_path):
+    store = Store(tmp_path / "p.sqlite")
+    rec = RecordingGenerator(engine)
+    cfg = EvalConfig(run="p", task="arith", models=("smol",), strategies=("program?max_tokens=48",), budgets=(1, 2, 4),
+                     limit=2, seed=5, workers=2)
+    asyncio.run(evaluate(store, ArithmeticTask(), cfg, lambda m: rec))
+    rows = store.results("p")
+    assert sorted((r["item"], r["budget"]) for r in rows) == sorted((i, b) for i in {r["item"] for r in rows} for b in (1, 2, 4))
+    assert {r["n_candidates"] for r in rows} == {1, 2, 4}
+    assert len(rec.calls) == 2 and all(sum(q.n for q in call) == 4 for call in rec.calls)  # one batch of 4 per item
+    by = {(r["item"], r["budget"]): r for r in rows}
+    for item in {r["item"] for r in rows}:
+        assert by[(item, 1)]["completion_tokens"] <= by[(item, 2)]["completion_tokens"] <= by[(item, 4)]["completion_tokens"]
+    calls = len(rec.calls)
+    asyncio.run(evaluate(store, ArithmeticTask(), cfg, lambda m: rec))
+    assert len(rec.calls) == calls  # resumed: nothing recomputed
+
+
+@pytest.mark.e2e
+def test_program_from_the_cli_and_the_server(smol_path, engine):
+    import json
+    import subprocess
+    import sys
+
+    import httpx
+
+    from ponder.server import ServeConfig, create_app
+    from test_server import Q, Served
+
+    p = subprocess.run([sys.executable, "-m", "ponder", "ask", "What is 6 * 7?", "--model", "smollm2-135m", "-s", "program",
+                        "--n", "2", "--max-tokens", "48", "--seed", "2", "--json"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["strategy"] == "program" and len(out["candidates"]) == 2 and "tool_calls" in out["usage"]
+    app = create_app(engine, ServeConfig(model_name="smol", max_n=2))
+    with Served(app) as s:
+        r = httpx.post(s.url + "/chat/completions", json={"model": "program-2/smol", "messages": Q, "max_tokens": 48}, timeout=120)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["ponder"]["strategy"] == "program" and len(body["ponder"]["choices"][0]["candidates"]) == 2
