@@ -75,3 +75,14 @@ def llama_server(smol_path, tmp_path_factory):
     server = LoopbackServer(smol_path, tmp_path_factory.mktemp("server") / "server.log").start()
     yield server
     server.stop()
+
+
+REAL_MODEL_FIXTURES = {"engine", "smol_path", "llama_server"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test that drives the real model (it asks for one of the real-model fixtures, directly or through another
+    fixture) is an end-to-end test: ``-m e2e`` selects them, ``-m "not e2e"`` the fast unit tests."""
+    for item in items:
+        if REAL_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
