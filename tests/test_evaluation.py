@@ -3,7 +3,6 @@
 import asyncio
 import csv
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -14,7 +13,7 @@ import pytest
 
 from ponder.evaluation.metrics import bootstrap_ci, mean_pass_at_k, pass_at_k
 from ponder.evaluation.report import coverage, export, summarize, write_report
-from ponder.evaluation.runner import EvalConfig, Progress, evaluate
+from ponder.evaluation.runner import EvalConfig, evaluate
 from ponder.evaluation.store import Store
 from ponder.tasks import load_task
 from ponder.testing import RecordingGenerator

@@ -24,6 +24,7 @@ SPECS = {
     "adaptive_majority": "adaptive_majority?batch=2&max_samples=6&max_tokens=48&seed=1",
     "deepconf": "deepconf?warmup=2&n=4&max_tokens=48&window=8&seed=1",
     "auto": "auto?effort=low&max_tokens=48&seed=1",
+    "program": "program?n=2&max_tokens=48&seed=1",
 }
 
 

@@ -11,7 +11,7 @@ from ponder.evaluation.runner import EvalConfig, evaluate, prefix_result
 from ponder.evaluation.store import Store
 from ponder.sandbox.executor import SandboxExecutor
 from ponder.strategies import parse_spec, run
-from ponder.strategies.base import vote
+from ponder.strategies.sampling import choose_by_vote as vote
 from ponder.strategies.programs import PAL_INSTRUCTION, program
 from ponder.testing import ArithmeticTask, RecordingGenerator, ScriptedExecutor, ScriptedGenerator
 from ponder.types import Budget, Execution, Problem

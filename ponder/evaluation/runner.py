@@ -17,8 +17,10 @@ A confidence-stopped request (DeepConf's) is served the stored draws cut after t
 sliding window falls below the threshold, as the engine cuts them while decoding: the tokens saved are the tokens
 a live run does not generate. Anything else they ask for (other prompts, scorers' calls) goes to the live generator.
 
-Other strategies map the budget onto their size parameter (``BUDGET_AXIS``) and run once per budget; strategies
-with no size parameter run once. Anytime searches (``mcts``, ``ANYTIME``) run once, to the largest budget's size,
+How each strategy is measured is declared by its registration (``StrategyInfo.evaluation``, ``budget_params``,
+``choose``, ``anytime``): the evaluator keeps no table of names, so a plug-in strategy is evaluated like a built-in.
+Other strategies map the budget onto their size parameter (``budget_params``) and run once per budget; strategies
+with no size parameter run once. Anytime searches (``mcts``) run once, to the largest budget's size,
 and answer at each smaller size on the way, each answer costed up to its point: the search after k iterations is
 the k-iteration search. Everything is keyed in the store, so a killed run resumes where it stopped and a
 finished one recomputes nothing.
@@ -29,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -37,33 +39,9 @@ from ponder.accounting import scorer_usage
 from ponder.evaluation.store import Key, Store
 from ponder.protocols import Generator
 from ponder.strategies.base import SamplingOptions, vote
-from ponder.strategies.registry import get, parse_spec, resolve_scorer
-from ponder.strategies.tree import mcts, mcts_snapshots
+from ponder.strategies.registry import StrategyInfo, get, parse_spec, resolve_scorer
 from ponder.tasks import Task
 from ponder.types import Budget, Candidate, Completion, GenerationRequest, Problem, Result, Sample, TokenLogprob, Trace, Usage
-
-REUSE = {"greedy", "sample", "majority", "best_of_n", "weighted_best_of_n"}
-SCORED = {"best_of_n", "weighted_best_of_n"}  # sampling strategies that also judge their samples
-REPLAY = {"adaptive_majority", "auto", "deepconf"}
-# strategies whose budget-k answer is their own vote over the first k candidates of one run at the largest budget
-# (the programs of ``program``: the first is the greedy one, as at budget 1)
-PREFIX = {"program": vote}
-BUDGET_AXIS: dict[str, Callable[[int], dict[str, int]]] = {
-    "adaptive_majority": lambda k: {"max_samples": k},
-    "deepconf": lambda k: {"n": k},
-    "beam": lambda k: {"width": k, "keep": k // 2 if k % 2 == 0 else 1},
-    "dvts": lambda k: {"width": k, "expand": 2 if k % 2 == 0 else 1},
-    "mcts": lambda k: {"iterations": 2 * k},
-    "verified_sampling": lambda k: {"max_samples": k, "batch": min(k, 4)},
-    "self_refine": lambda k: {"rounds": max(1, k - 1)},
-    "budget_forcing": lambda k: {"n": k},
-    "program": lambda k: {"n": k},
-}
-# anytime strategies, by the function registered for them (a plug-in under the same name runs once per budget like
-# any other): the size parameter their budget maps to, and the search that answers at several sizes in one run (the
-# budget-k result is the largest run's answer after k's size, costed up to there)
-ANYTIME: dict[Callable, tuple[str, Callable[..., Awaitable[dict[int, Result]]]]] = {mcts: ("iterations", mcts_snapshots)}
-
 
 @dataclass(frozen=True)
 class EvalConfig:
@@ -118,19 +96,18 @@ def item_id(problem: Problem) -> str:
     return problem.id or problem.question[:64]
 
 
-def units(strategy_name: str, budgets: tuple[int, ...]) -> list[int]:
+def units(info: StrategyInfo, budgets: tuple[int, ...]) -> list[int]:
     """The budgets a strategy is evaluated at: one for those with no size to vary (greedy, sample, auto)."""
-    if strategy_name in ("greedy", "sample") or (strategy_name not in REUSE and strategy_name not in BUDGET_AXIS):
-        return [1]
-    return list(budgets)
+    return list(budgets) if info.sized else [1]
 
 
-def prefix_result(r: Result, k: int, choose: Callable[[Sequence[Candidate]], Any]) -> Result:
+def prefix_result(r: Result, k: int, choose: Callable[[Sequence[Candidate]], int | None]) -> Result:
     """The result a run of ``k`` candidates would have given: the strategy's own choice over the first ``k``, costed
     by their generated tokens (prompt tokens: one request's worth for k = 1, all of them otherwise; seconds: the
     run's, in proportion to the tokens; tool calls: theirs)."""
     cands = r.candidates[:k]
-    v = choose(cands)
+    chosen = choose(cands)
+    v = vote(cands)  # the tally to report; the answer is the strategy's own choice
     total = sum(c.tokens for c in r.candidates) or 1
     share = sum(c.tokens for c in cands) / total
     requests = 1 if k == 1 else r.usage.requests
@@ -139,7 +116,7 @@ def prefix_result(r: Result, k: int, choose: Callable[[Sequence[Candidate]], Any
     usage = Usage(prompt_tokens=prompt, cached_prompt_tokens=min(prompt, r.usage.cached_prompt_tokens),
                   completion_tokens=sum(c.tokens for c in cands), seconds=r.usage.seconds * share, requests=requests,
                   tool_calls=len(executions), tool_seconds=sum(e.seconds for e in executions))
-    return replace(r, candidates=cands, chosen=v.chosen, votes=v.votes, answer=cands[v.chosen].answer if v.chosen is not None else None,
+    return replace(r, candidates=cands, chosen=chosen, votes=v.votes, answer=cands[chosen].answer if chosen is not None else None,
                    usage=usage, seconds=r.seconds * share)
 
 
@@ -238,7 +215,7 @@ class Evaluator:
         self._locks: dict[tuple, asyncio.Lock] = {}
 
     def plan_size(self, n_items: int) -> int:
-        return sum(len(units(parse_spec(s)[0].name, self.config.budgets)) for s in self.config.strategies) * n_items * len(self.config.models)
+        return sum(len(units(parse_spec(s)[0], self.config.budgets)) for s in self.config.strategies) * n_items * len(self.config.models)
 
     async def run_model(self, model: str, generator: Generator, problems: list[Problem]) -> None:
         sem = asyncio.Semaphore(self.config.workers)
@@ -255,11 +232,14 @@ class Evaluator:
         name = info.name
         params_json = _canonical(base_params.model_dump())
         key = Key(self.config.run, self.task.name, item_id(problem), model, name, params_json, self.config.seed)
-        budgets = units(name, self.config.budgets)
+        budgets = units(info, self.config.budgets)
         scorer = resolve_scorer(info, self.config.scorer, generator)
         todo = [b for b in budgets if not self.store.has_result(key, b)]
         stale: set[int] = set()
-        if name in SCORED:  # a row stored before judgements had their cost undercounts: derive it again
+        # shared samples are judged for the strategies that use a scorer (best_of_n, weighted_best_of_n)
+        shared = info.evaluation == "shared_samples"
+        judged = shared and info.default_scorer is not None and scorer is not None
+        if judged:  # a row stored before judgements had their cost undercounts: derive it again
             skey = self._samples_key(model, problem, base_params)
             unpriced = [i for i, (_, u) in self.store.scores(skey, getattr(scorer, "name", "scorer")).items() if u is None]
             stale = {b for b in budgets if b not in todo and unpriced and min(unpriced) < b}
@@ -270,34 +250,28 @@ class Evaluator:
         self.progress.advance(len(budgets) - len(todo), skipped=True)
         budget = Budget(max_seconds=self.config.max_seconds_per_item)
         seed_params = {"seed": self.config.seed} if "seed" in info.params.model_fields else {}
-        if name in REUSE:
+        if shared:
             rows = await self._shared_samples(model, generator, problem, base_params, max(budgets))
-            scores = None
-            if name in SCORED:
-                scores = await self._scores(model, problem, info, base_params, rows, scorer)
+            scores = await self._scores(model, problem, info, base_params, rows, scorer) if judged else None
             for b in todo:
-                self.store.put_result(key, b, self._derive(name, problem, rows[:b], scores), replace=b in stale)
+                self.store.put_result(key, b, self._derive(info, problem, rows[:b], scores), replace=b in stale)
                 self.progress.advance()
             return
-        anytime = ANYTIME.get(getattr(info.run, "__wrapped__", None))
-        if anytime:  # one search to the largest budget, answering at each smaller one on the way
-            size, snapshots = anytime
-            sizes = {BUDGET_AXIS[name](b)[size]: b for b in todo}
-            params = info.parse_params({**base_params.model_dump(), **seed_params, **BUDGET_AXIS[name](max(todo))})
-            found = await snapshots(problem, generator, scorer, budget, params, tuple(sizes))
+        largest = info.parse_params({**base_params.model_dump(), **seed_params, **info.budget_params(max(todo))})
+        if info.evaluation == "anytime":  # one search to the largest budget, answering at each smaller one on the way
+            sizes = {info.budget_params(b)[info.size_param]: b for b in todo}
+            found = await info.anytime(problem, generator, scorer, budget, largest, tuple(sizes))
             for s, b in sorted(sizes.items()):
                 self._put_run(key, b, problem, found[s], generator)
             return
-        if name in PREFIX:
-            params = info.parse_params({**base_params.model_dump(), **seed_params, **BUDGET_AXIS[name](max(todo))})
-            r = await info.run(problem, generator, scorer, budget, params)
+        if info.evaluation == "prefix":  # one run at the largest budget; budget k chooses among its first k
+            r = await info.run(problem, generator, scorer, budget, largest)
             for b in todo:
-                self._put_run(key, b, problem, prefix_result(r, b, PREFIX[name]), generator)
+                self._put_run(key, b, problem, prefix_result(r, b, info.choose), generator)
             return
         for b in todo:
-            axis = BUDGET_AXIS.get(name, lambda k: {})(b)
-            params = info.parse_params({**base_params.model_dump(), **seed_params, **axis})
-            gen = self.replay(model, generator, problem) if name in REPLAY else generator
+            params = info.parse_params({**base_params.model_dump(), **seed_params, **info.budget_params(b)})
+            gen = self.replay(model, generator, problem) if info.evaluation == "replay" else generator
             r = await info.run(problem, gen, scorer, budget, params)
             self._put_run(key, b, problem, r, gen)
 
@@ -373,7 +347,7 @@ class Evaluator:
             have = self.store.scores(skey, name)
         return [(have[r["idx"]][0], have[r["idx"]][1] or Usage()) for r in rows]
 
-    def _derive(self, name: str, problem: Problem, rows, scores: list[tuple[float | None, Usage]] | None = None) -> dict[str, Any]:
+    def _derive(self, info: StrategyInfo, problem: Problem, rows, scores: list[tuple[float | None, Usage]] | None = None) -> dict[str, Any]:
         """The budget-k result of a sampling strategy from its first k stored samples (and, for the scored
         strategies, their scores: what judging those k samples cost is part of the row)."""
         cands = [Candidate(text=r["text"], answer=r["answer"], key=r["key"], tokens=r["tokens"], finish_reason=r["finish"],
@@ -381,17 +355,7 @@ class Evaluator:
         judged = Usage()
         for _, u in (scores or [])[: len(rows)]:
             judged = judged + u
-        if name == "majority":
-            chosen = vote(cands).chosen
-        elif name == "greedy":
-            chosen = 0
-        elif name == "weighted_best_of_n":
-            chosen = vote(cands, [c.score or 0.0 for c in cands]).chosen
-        elif name == "best_of_n":
-            scored = [i for i, c in enumerate(cands) if c.score is not None]
-            chosen = max(scored, key=lambda i: (cands[i].score, -i)) if scored else vote(cands).chosen
-        else:  # sample: one draw, the first; coverage over k draws is pass@k in the report
-            chosen = 0
+        chosen = info.choose(cands)  # sample: its first draw; coverage over k draws is pass@k in the report
         correct = rows[chosen]["correct"] if chosen is not None else 0.0
         return {"answer": cands[chosen].answer if chosen is not None else None, "reference": problem.answer,
                 "correct": correct, "prompt_tokens": sum(r["prompt_tokens"] for r in rows) + judged.prompt_tokens,

@@ -120,15 +120,12 @@ def strategy_from_model(model: str) -> tuple[str | None, str]:
 
 
 def alias_to_spec(alias: str) -> str:
-    """``majority-16`` -> ``majority?n=16``; ``beam-8`` -> ``beam?width=8``; ``mcts-32`` -> ``mcts?iterations=32``."""
+    """``majority-16`` -> ``majority?n=16``; ``beam-8`` -> ``beam?width=8``; ``mcts-32`` -> ``mcts?iterations=32``
+    (each strategy's registration names the parameter its size sets)."""
     m = _ALIAS.match(alias)
     if not m:
         return alias
-    info = get(m.group("name"))
-    for key in ("n", "width", "iterations", "rounds", "batch"):
-        if key in info.params.model_fields:
-            return f"{info.name}?{key}={m.group('k')}"
-    raise InvalidRequest(f"strategy {info.name!r} takes no size; use {info.name!r} without '-{m.group('k')}'")
+    return get(m.group("name")).alias(int(m.group("k")))
 
 
 class PonderServer:

@@ -261,7 +261,6 @@ async def _auto_with_policy(problem: Problem, generator: Generator, scorer, budg
     """Probe, read the question's difficulty, then spend what the fitted policy says for that difficulty. A
     majority choice reuses the probe's samples; any other strategy runs with the budget mapped to its size."""
     from ponder.strategies.policy import Policy, probe_agreement
-    from ponder.evaluation.runner import BUDGET_AXIS
     from ponder.strategies.registry import get, resolve_scorer
 
     policy = Policy.load(params.policy)
@@ -288,7 +287,7 @@ async def _auto_with_policy(problem: Problem, generator: Generator, scorer, budg
         chosen, votes = v.chosen, v.votes
     else:
         info = get(choice.strategy)
-        axis = BUDGET_AXIS.get(choice.strategy, lambda k: {})(choice.budget)
+        axis = info.budget_params(choice.budget)
         fields = info.params.model_fields
         inherited = {k: v for k, v in sampling.items() if k in fields and not (k == "temperature" and choice.strategy == "greedy")}
         inner = info.parse_params({**inherited, **axis})

@@ -12,15 +12,15 @@ Built-in strategies are registered exactly as plug-ins are: as entry points in t
 >>> parse_spec("majorty")
 Traceback (most recent call last):
 ...
-ponder.errors.InvalidRequest: unknown strategy 'majorty'; known strategies: ...beam, best_of_n, ...majority, mcts, sample, ...
+ponder.errors.InvalidRequest: unknown strategy 'majorty'; known strategies: ...beam, best_of_n, ...majority, mcts, ...sample, ...
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -28,14 +28,26 @@ from ponder.accounting import scorer_usage, with_scorer_usage
 from ponder.errors import InvalidRequest
 from ponder.protocols import Generator, Scorer
 from ponder.specs import load_entry_points, split_spec, validate
-from ponder.types import Budget, Problem, Result
+from ponder.types import Budget, Candidate, Problem, Result
 
 GROUP = "ponder.strategies"
+
+# How the evaluator measures a strategy at budgets 1, 2, 4, ...:
+# - "run": one run per budget, the budget mapped onto the strategy's parameters (``budget_params``);
+# - "shared_samples": one set of independent samples per item, drawn once at the largest budget and shared with
+#   every other such strategy; the budget-k result is ``choose`` over the first k (and their scores, when the
+#   strategy uses a scorer);
+# - "prefix": one run at the largest budget; the budget-k result is ``choose`` over its first k candidates;
+# - "anytime": one run at the largest budget, answering at each smaller size on the way (``anytime``);
+# - "replay": one run per budget on a generator that serves its independent samples from the shared ones, so an
+#   adaptive rule is judged on the very draws the fixed vote saw.
+Evaluation = Literal["run", "shared_samples", "prefix", "anytime", "replay"]
 
 
 @dataclass(frozen=True)
 class StrategyInfo:
-    """A registered strategy: its function, its typed parameters, and where it comes from."""
+    """A registered strategy: its function, its typed parameters, where it comes from, and what the CLI, the
+    server and the evaluator need to know about it (so that none of them keeps a table of names)."""
 
     name: str
     run: Callable[..., Awaitable[Result]]  # (problem, generator, scorer, budget, params) -> Result
@@ -43,12 +55,38 @@ class StrategyInfo:
     summary: str
     paper: str = ""
     default_scorer: str | None = None  # scorer spec used when none is given; None: the strategy uses no scorer
+    size_param: str | None = None  # the parameter a ``NAME-K`` model alias sets (``majority-16``: n=16)
+    budget_axis: Callable[[int], dict[str, Any]] | None = None  # budget k -> parameters (default: {size_param: k})
+    evaluation: Evaluation = "run"
+    choose: Callable[[Sequence[Candidate]], int | None] | None = None  # for "shared_samples" and "prefix"
+    anytime: Callable[..., Awaitable[dict[int, Result]]] | None = None  # for "anytime": (…, params, sizes) -> {size: Result}
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "run", _charging_scorers(self.run))
+        if self.evaluation in ("shared_samples", "prefix") and self.choose is None:
+            raise TypeError(f"strategy {self.name!r}: evaluation {self.evaluation!r} needs a choose rule")
+        if self.evaluation == "anytime" and (self.anytime is None or self.size_param is None):
+            raise TypeError(f"strategy {self.name!r}: an anytime strategy names its snapshots function and size_param")
 
     def parse_params(self, values: Mapping[str, Any] | None = None) -> BaseModel:
         return validate(self.params, values or {}, f"strategy {self.name!r}")
+
+    @property
+    def sized(self) -> bool:
+        """Whether a budget changes anything (greedy, sample and auto are evaluated once)."""
+        return self.budget_axis is not None or self.size_param is not None
+
+    def budget_params(self, k: int) -> dict[str, Any]:
+        """The parameters that give this strategy a budget of ``k`` (samples, beam width, iterations, ...)."""
+        if self.budget_axis is not None:
+            return dict(self.budget_axis(k))
+        return {self.size_param: k} if self.size_param is not None else {}
+
+    def alias(self, k: int) -> str:
+        """The spec a ``NAME-K`` model alias stands for: ``majority-16`` -> ``majority?n=16``."""
+        if self.size_param is None:
+            raise InvalidRequest(f"strategy {self.name!r} takes no size; use {self.name!r} without '-{k}'")
+        return f"{self.name}?{self.size_param}={k}"
 
 
 def _charging_scorers(fn: Callable[..., Awaitable[Result]]) -> Callable[..., Awaitable[Result]]:

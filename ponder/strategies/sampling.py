@@ -3,13 +3,39 @@ best-of-N, weighted best-of-N, and verified (repeated) sampling."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from pydantic import Field
 
 from ponder.protocols import Generator, Scorer
 from ponder.strategies.base import Meter, SamplingOptions, fit_samples, result, score_candidates, to_candidate, vote
-from ponder.types import Budget, GenerationRequest, Problem, Result
+from ponder.types import Budget, Candidate, GenerationRequest, Problem, Result
+
+
+# -- choice rules: which candidate a strategy answers with, given its candidates (the evaluator re-derives a
+# budget-k result with the same rule over the first k stored samples) ------------------------------------------
+
+
+def choose_first(candidates: Sequence[Candidate]) -> int | None:
+    """greedy and sample: their one completion."""
+    return 0 if candidates else None
+
+
+def choose_by_vote(candidates: Sequence[Candidate]) -> int | None:
+    """majority: the most frequent normalised answer (ties as in :func:`vote`)."""
+    return vote(candidates).chosen
+
+
+def choose_best_scored(candidates: Sequence[Candidate]) -> int | None:
+    """best_of_n: the highest score (the earliest of equals); the vote when the scorer abstained on all."""
+    scored = [i for i, c in enumerate(candidates) if c.score is not None]
+    return max(scored, key=lambda i: (candidates[i].score, -i)) if scored else vote(candidates).chosen
+
+
+def choose_by_weighted_vote(candidates: Sequence[Candidate]) -> int | None:
+    """weighted_best_of_n: each answer's votes weighted by its candidates' scores (an abstention weighs 0)."""
+    return vote(candidates, [c.score or 0.0 for c in candidates]).chosen
 
 
 class GreedyParams(SamplingOptions):
@@ -87,10 +113,8 @@ async def best_of_n(problem: Problem, generator: Generator, scorer: Scorer, budg
     falls back to the majority vote."""
     meter = Meter(budget)
     candidates = await _sample_scored(problem, generator, scorer, meter, params, params.n)
-    scored = [i for i, c in enumerate(candidates) if c.score is not None]
-    if scored:
-        chosen = max(scored, key=lambda i: (candidates[i].score, -i))
-        return result("best_of_n", params, meter, candidates, chosen=chosen, scorer=scorer)
+    if any(c.score is not None for c in candidates):
+        return result("best_of_n", params, meter, candidates, chosen=choose_best_scored(candidates), scorer=scorer)
     v = vote(candidates)
     return result("best_of_n", params, meter, candidates, chosen=v.chosen, votes=v.votes, scorer=scorer,
                   extra={"fallback": "majority: the scorer abstained on every candidate"})
@@ -129,8 +153,7 @@ async def verified_sampling(problem: Problem, generator: Generator, scorer: Scor
     if passed is not None:
         chosen = passed
     else:
-        scored = [i for i, c in enumerate(candidates) if c.score is not None]
-        chosen = max(scored, key=lambda i: (candidates[i].score, -i)) if scored else (vote(candidates).chosen)
+        chosen = choose_best_scored(candidates)
     return result("verified_sampling", params, meter, candidates, chosen=chosen, scorer=scorer,
                   stopped_by=None if passed is not None else meter.exhausted(),
                   extra={"passed": passed is not None, "samples_to_pass": passed + 1 if passed is not None else None,
