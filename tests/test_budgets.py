@@ -22,7 +22,7 @@ SPECS = {
     "beam": "beam?width=8&keep=2&max_depth=20", "dvts": "dvts?width=8&max_depth=20", "mcts": "mcts?iterations=64",
     "budget_forcing": "budget_forcing?min_tokens=200&max_waits=8", "self_refine": "self_refine?rounds=8",
     "adaptive_majority": "adaptive_majority?max_samples=32&threshold=0.999999", "deepconf": "deepconf?n=16",
-    "auto": "auto?effort=high", "program": "program?n=16",
+    "auto": "auto?effort=high", "program": "program?n=16", "tir": "tir?n=16",
     # variants (name+variant): the greedy-first round has two requests, both inside the budget
     "adaptive_majority+greedy_first": "adaptive_majority?max_samples=32&threshold=0.999999&greedy_first=true&give_up_after=8",
     "deepconf+fixed": "deepconf?n=16&consensus=none",  # every trace after the warm-up in one call

@@ -25,6 +25,7 @@ SPECS = {
     "deepconf": "deepconf?warmup=2&n=4&max_tokens=48&window=8&seed=1",
     "auto": "auto?effort=low&max_tokens=48&seed=1",
     "program": "program?n=2&max_tokens=48&seed=1",
+    "tir": "tir?n=2&max_tokens=48&seed=1",
 }
 
 

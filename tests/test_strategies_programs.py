@@ -141,3 +141,102 @@ def test_program_from_the_cli_and_the_server(smol_path, engine):
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["ponder"]["strategy"] == "program" and len(body["ponder"]["choices"][0]["candidates"]) == 2
+
+
+# -- tir ---------------------------------------------------------------------------------------------------------
+
+FIRST = "The muffins and cookies:\n```python\nprint(14 * 3 + 23 * 2)\n```\n"
+
+
+def model_writing(*segments: str):
+    """A scripted model that writes ``segments[k]`` after it has seen k output blocks (the last one forever after);
+    each call continues from the request's prefix, as the engine does."""
+    def script(req, i):
+        seen = req.prefix.count("```output\n")
+        since = req.prefix
+        if seen:
+            since = req.prefix.rsplit("```output\n", 1)[1].partition("```\n")[2]
+        seg = segments[min(seen, len(segments) - 1)]
+        assert seg.startswith(since), (seg, since)
+        return seg[len(since):]
+    return script
+
+
+def tool_script(after_output: str, first: str = FIRST):
+    return model_writing(first, after_output)
+
+
+def run_tir(spec, gen, executor, budget=None):
+    from ponder.strategies.programs import tir
+
+    info, params = parse_spec(spec)
+    return asyncio.run(tir(PROBLEM, gen, None, budget or Budget(), params, executor=executor))
+
+
+def test_tir_runs_a_block_appends_its_output_and_continues_from_the_prefix():
+    gen = ScriptedGenerator(tool_script("So the bakery made \\boxed{88} dollars."))
+    ex = ScriptedExecutor(printed)
+    r = run_tir("tir?n=1", gen, ex)
+    assert r.answer == "88" and dict(r.extra)["tool_calls"] == 1 and r.usage.tool_calls == 1
+    prefixes = [call[0].prefix for call in gen.calls]
+    # stopped at the opening fence, then at the closing one (the block ran), then decoded on after the output
+    assert prefixes[0] == "" and prefixes[1].endswith("```") and prefixes[2].endswith("```output\n88\n```\n")
+    assert all(call[0].params.stop == ("```",) for call in gen.calls)
+    c = r.candidates[0]
+    assert c.executions[0].code == "print(14 * 3 + 23 * 2)\n" and "```output\n88\n```" in c.text
+    assert c.steps[0].endswith("```output\n88\n```\n") and "boxed{88}" in c.steps[-1]
+
+
+def test_an_erring_block_gets_its_error_back_and_the_model_can_fix_it():
+    script = model_writing("Compute:\n```python\nprint(totl)\n```\n", "Fixed:\n```python\nprint(14 * 3 + 23 * 2)\n```\n",
+                           "\\boxed{88}")
+
+    def run_it(code):
+        if "totl" in code:
+            raise NameError("name 'totl' is not defined")
+        return printed(code)
+
+    r = run_tir("tir?n=1", ScriptedGenerator(script), ScriptedExecutor(run_it))
+    c = r.candidates[0]
+    assert [e.ok for e in c.executions] == [False, True] and "NameError: name 'totl' is not defined" in c.text
+    assert r.answer == "88" and dict(r.extra)["failed"] == 1
+
+
+def test_max_calls_is_honoured():
+    script = model_writing("Again:\n```python\nprint(1)\n```\n")  # another block after every output, forever
+    gen = ScriptedGenerator(script)
+    ex = ScriptedExecutor(printed)
+    r = run_tir("tir?n=1&max_calls=2&max_tokens=200", gen, ex)
+    assert len(ex.calls) == 2 and len(r.candidates[0].executions) == 2
+    assert gen.calls[-1][0].params.stop == ()  # once the calls are spent, the rest decodes as text
+
+
+def test_n_traces_step_together_in_one_call_per_round():
+    gen = ScriptedGenerator(tool_script("\\boxed{88}"))
+    r = run_tir("tir?n=3&seed=5", gen, ScriptedExecutor(printed))
+    assert [len(call) for call in gen.calls] == [3, 3, 3] and r.answer == "88"
+    first = gen.calls[0]
+    assert first[0].params.temperature == 0 and first[1].params.seed == 6 and first[2].params.seed == 7
+
+
+def test_a_hostile_block_is_contained():
+    first = "```python\nimport os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n```\n"
+    r = run_tir("tir?n=1&wall_seconds=2", ScriptedGenerator(tool_script("No luck.", first)), SandboxExecutor())
+    e = r.candidates[0].executions[0]
+    assert not e.ok and os.getpid() > 0 and "```output" in r.candidates[0].text
+
+
+def test_tir_budgets_hold():
+    gen = ScriptedGenerator(tool_script("word " * 50 + "\\boxed{88}"))
+    r = run_tir("tir?n=4", gen, ScriptedExecutor(printed), budget=Budget(max_tokens=60))
+    assert r.usage.completion_tokens <= 60 and r.stopped_by == "max_tokens"
+
+
+@pytest.mark.e2e
+def test_tir_on_smollm2_continues_from_the_cached_prefix(engine):
+    rec = RecordingGenerator(engine)
+    r = asyncio.run(run("tir?n=2&max_tokens=96&seed=4", Problem("Use Python to compute 123 * 45."), rec))
+    assert len(r.candidates) == 2 and r.usage.completion_tokens > 0
+    assert all(len(call) <= 2 for call in rec.calls)
+    if len(rec.calls) > 1:  # a continuation round: its prompt and prefix came from the cache
+        assert r.usage.cached_prompt_tokens > 0

@@ -79,3 +79,10 @@ PROGRAM = StrategyInfo(
     paper="Gao et al. 2022, PAL: Program-aided Language Models, arXiv:2211.10435; Chen et al. 2022, Program of Thoughts, arXiv:2211.12588",
     size_param="n", evaluation="prefix", choose=sampling.choose_by_vote,
 )
+TIR = StrategyInfo(
+    "tir", programs.tir, programs.TIRParams,
+    "tool-integrated reasoning: the model writes python blocks as it reasons; each runs in the sandbox and its output "
+    "is appended to the trace, decoding continuing from the cached prefix; n traces in one batch, voted",
+    paper="Gou et al. 2023, ToRA, arXiv:2309.17452; Yang et al. 2024, Qwen2.5-Math (tool-integrated reasoning), arXiv:2409.12122",
+    size_param="n", evaluation="prefix", choose=sampling.choose_by_vote,
+)

@@ -5,6 +5,9 @@
 Executor (the kernel sandbox by default), and a vote over the executed answers. A small model that sets a
 problem up right and then writes 42 + 46 = 98 gets the arithmetic done by Python instead.
 
+``tir`` is tool-integrated reasoning: the model reasons in text and computes in python blocks whose output is
+appended to its own trace, decoding on from the cached prefix.
+
 Strategies see the Executor protocol only; the default is built here, not imported from a backend.
 """
 
@@ -18,7 +21,7 @@ from pydantic import Field
 from ponder.protocols import Executor, Generator
 from ponder.scorers.answers import extract_answer, normalize_answer
 from ponder.scorers.code import extract_program
-from ponder.strategies.base import Meter, SamplingOptions, fit_samples, result, to_candidate, vote
+from ponder.strategies.base import Meter, SamplingOptions, fit_samples, make_candidate, result, to_candidate, vote
 from ponder.types import Budget, Candidate, Execution, GenerationRequest, Problem, Result, Sample, Usage
 
 PAL_INSTRUCTION = ("Solve this by writing a Python program that computes the answer and prints only the final "
@@ -110,3 +113,112 @@ def _program_in(text: str) -> str | None:
         return None
     code = extract_program(text)
     return code if code.strip() else None
+
+
+# -- tool-integrated reasoning ---------------------------------------------------------------------------------
+
+TIR_INSTRUCTION = ("Solve the problem step by step. Whenever a calculation is needed, write a Python code block "
+                   "(```python ... ```) that prints the result; its output will be shown to you in an ```output "
+                   "block, and you continue from there. Put the final answer in \\boxed{}.")
+_FENCE = "```"
+
+
+class TIRParams(SamplingOptions):
+    n: int = Field(4, ge=1, le=256, description="traces decoded together, each stepping on its own")
+    max_calls: int = Field(4, ge=0, le=32, description="code blocks executed per trace; later blocks are left as text")
+    wall_seconds: float = Field(2.0, gt=0, le=60, description="wall time each block may run in the sandbox")
+    greedy_first: bool = Field(True, description="the first trace is decoded greedily, the others sampled")
+    max_tokens: int = Field(1024, ge=1, le=1 << 20, description="new tokens per trace, over all its segments")
+
+
+def open_python_block(text: str) -> str | None:
+    """The code of a python block ``text`` opened and has not closed yet (text ends inside it), else None.
+
+    >>> open_python_block("Let me compute.\\n```python\\nprint(2 + 3)\\n")
+    'print(2 + 3)\\n'
+    >>> open_python_block("```python\\nx = 1\\n```\\nDone. ") is None, open_python_block("Look: ") is None
+    (True, True)
+    """
+    parts = text.split(_FENCE)
+    if len(parts) % 2 == 1:  # an even number of fences: every block is closed
+        return None
+    opened = parts[-1]
+    header, _, code = opened.partition("\n")
+    return code if header.strip().lower() in ("python", "py", "python3") else None
+
+
+async def tir(problem: Problem, generator: Generator, scorer, budget: Budget, params: TIRParams,
+              *, executor: Executor | None = None) -> Result:
+    """Tool-integrated reasoning (ToRA, Gou et al. 2023, arXiv:2309.17452; Qwen2.5-Math's tool mode): the model
+    reasons in text and writes python blocks when it wants to compute. Decoding stops at each fence; at the fence
+    that closes a python block, the block runs in the sandbox and its output is appended to the same sequence
+    (```output ... ```), an error with its message, so that the model can fix it, and decoding continues from the
+    cached prefix (the engine reuses the trace's KV: no re-evaluation), up to ``max_calls`` executions a trace.
+    ``n`` traces step together, one batched call per round; a vote over their final answers."""
+    executor = executor or default_executor()
+    meter = Meter(budget)
+    n, max_tokens = fit_samples(meter, params.n, params.max_tokens)
+    prompt = replace(problem, instruction=TIR_INSTRUCTION).prompt()
+    texts, tokens, finish = [""] * n, [0] * n, [None] * n
+    runs: list[list[Execution]] = [[] for _ in range(n)]
+    logprobs: list[list[float]] = [[] for _ in range(n)]
+    rounds = 0
+    while not meter.exhausted():
+        live = [i for i in range(n) if finish[i] is None]
+        if not live:
+            break
+        requests = []
+        for i in live:
+            greedy = params.greedy_first and i == 0
+            seed = None if params.seed is None or greedy else params.seed + i + 7919 * rounds
+            stop = (_FENCE,) if len(runs[i]) < params.max_calls else ()
+            requests.append(GenerationRequest(prompt, n=1, prefix=texts[i], deadline=meter.deadline, params=params.sampling(
+                temperature=0.0 if greedy else params.temperature, seed=seed, stop=stop, logprobs=0,
+                max_tokens=max(1, max_tokens - tokens[i]))))
+        completions = await generator.generate(requests)
+        meter.add(completions)
+        rounds += 1
+        blocks: list[tuple[int, str]] = []
+        for i, c in zip(live, completions, strict=True):
+            s = c.samples[0]
+            texts[i] += s.text
+            tokens[i] += s.n_tokens
+            if s.logprobs:
+                logprobs[i] += [t.logprob for t in s.logprobs]
+            if s.finish_reason != "stop":
+                finish[i] = s.finish_reason
+            elif tokens[i] >= max_tokens:
+                finish[i] = "length"
+            else:
+                code = open_python_block(texts[i])
+                texts[i] += _FENCE
+                if code is not None:
+                    blocks.append((i, code))
+        if blocks:
+            left = meter.seconds_left()
+            wall = params.wall_seconds if left is None else max(0.05, min(params.wall_seconds, left))
+            done = await executor.execute([code for _, code in blocks], wall_seconds=wall)
+            meter.usage = meter.usage + Usage(tool_calls=len(done), tool_seconds=sum(e.seconds for e in done))
+            for (i, _), e in zip(blocks, done, strict=True):
+                runs[i].append(e)
+                texts[i] += f"\n```output\n{e.output[-_OUTPUT_SHOWN:]}```\n"
+    candidates = []
+    for i in range(n):
+        ended = finish[i] or ("deadline" if meter.exhausted() == "max_seconds" else "length")
+        base = make_candidate(texts[i], tokens=tokens[i], finish_reason=ended,
+                              token_logprobs=tuple(logprobs[i]) or None)
+        candidates.append(replace(base, executions=tuple(runs[i]), steps=tuple(_segments(texts[i]))))
+    v = vote(candidates)
+    extra = {"rounds": rounds, "tool_calls": sum(len(r) for r in runs), "failed": sum(1 for r in runs for e in r if not e.ok)}
+    return result("tir", params, meter, candidates, chosen=v.chosen, votes=v.votes, extra=extra)
+
+
+def _segments(text: str) -> list[str]:
+    """A trace's steps: the text up to and including each output block, then the rest."""
+    out, rest = [], text
+    while "```output\n" in rest:
+        head, _, tail = rest.partition("```output\n")
+        body, sep, after = tail.partition("```\n")
+        out.append(head + "```output\n" + body + sep)
+        rest = after
+    return out + ([rest] if rest.strip() or not out else [])
