@@ -160,6 +160,7 @@ def ask(
     url: Annotated[str | None, typer.Option("--url", help="an OpenAI-compatible server instead of the embedded model")] = None,
     api_key: Annotated[str | None, typer.Option("--api-key", envvar="PONDER_API_KEY")] = None,
     threads: Annotated[int | None, typer.Option("--threads", help="CPU threads (default: all cores)")] = None,
+    gpu_layers: Annotated[int, typer.Option("--gpu-layers", help="layers of the embedded model offloaded to the GPU (-1: all); needs a GPU build of llama.cpp")] = 0,
     escalate_to: Annotated[str | None, typer.Option("--escalate-to", help="cascade: a larger model (name/path, or the server's model name with --escalate-url) asked when the first answer's vote share is below --min-agreement")] = None,
     escalate_url: Annotated[str | None, typer.Option("--escalate-url", help="the larger model's OpenAI-compatible server")] = None,
     min_agreement: Annotated[float, typer.Option("--min-agreement", help="cascade threshold on the winning vote share")] = 0.75,
@@ -189,7 +190,7 @@ def ask(
         info, params = parse_spec(strategy, overrides)
         problem = Problem(question, system=system)
         budget = Budget(max_tokens=budget_tokens, max_samples=budget_samples, max_seconds=budget_seconds)
-        generator = open_generator(model, url=url, api_key=api_key, threads=threads)
+        generator = open_generator(model, url=url, api_key=api_key, threads=threads, gpu_layers=gpu_layers)
     except PonderError as exc:
         _fail(str(exc))
     large = None
@@ -200,7 +201,7 @@ def ask(
         if escalate_to or escalate_url:
             from ponder.strategies.cascade import cascade
 
-            large = open_generator(escalate_to, url=escalate_url, api_key=api_key, threads=threads)
+            large = open_generator(escalate_to, url=escalate_url, api_key=api_key, threads=threads, gpu_layers=gpu_layers)
             from urllib.parse import urlencode
 
             small_spec = strategy + (("&" if "?" in strategy else "?") + urlencode(overrides) if overrides else "")
@@ -236,6 +237,7 @@ def serve(
     max_seconds: Annotated[float, typer.Option("--max-seconds", help="deadline per request (cap)")] = 300.0,
     max_tokens_total: Annotated[int, typer.Option("--max-tokens-total", help="generated tokens per request (cap)")] = 32768,
     threads: Annotated[int | None, typer.Option("--threads")] = None,
+    gpu_layers: Annotated[int, typer.Option("--gpu-layers", help="layers of the embedded model offloaded to the GPU (-1: all); needs a GPU build of llama.cpp")] = 0,
     policies: Annotated[Path | None, typer.Option("--policies", help="a directory of policy files (NAME.json) that requests may name in auto?policy=NAME; 'default' is always offered")] = None,
     reward_url: Annotated[list[str] | None, typer.Option("--reward-url", help="NAME=URL: a reward-model server that requests may name in reward?name=NAME (repeatable)")] = None,
 ) -> None:
@@ -261,7 +263,7 @@ def serve(
             name = upstream_model or "upstream"
         else:
             path = models.verify(model, log=lambda msg: err.print(msg, highlight=False))  # re-hash before serving it
-            generator = open_generator(str(path) if model.endswith(".gguf") else model, threads=threads)
+            generator = open_generator(str(path) if model.endswith(".gguf") else model, threads=threads, gpu_layers=gpu_layers)
             name = model if not model.endswith(".gguf") else Path(model).stem
         config = ServeConfig(model_name=name, default_strategy=strategy, api_key=api_key, max_concurrent=max_concurrent,
                              max_queue=max_queue, max_seconds=max_seconds, max_tokens_total=max_tokens_total,
@@ -273,6 +275,19 @@ def serve(
         uvicorn.run(create_app(generator, config), host=host, port=port, log_level="warning")
     finally:
         asyncio.run(generator.aclose())
+
+
+def _with_max_tokens(spec: str, max_tokens: int | None) -> str:
+    """``spec`` with ``max_tokens`` added where the strategy takes it and the spec does not set it already."""
+    from ponder.specs import split_spec
+    from ponder.strategies import get
+
+    if max_tokens is None:
+        return spec
+    name, values = split_spec(spec, "strategy")
+    if "max_tokens" in values or "max_tokens" not in get(name).params.model_fields:
+        return spec
+    return spec + ("&" if "?" in spec else "?") + f"max_tokens={max_tokens}"
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -293,6 +308,8 @@ def eval_cmd(
     scorer: Annotated[str | None, typer.Option("--scorer", help="scorer spec for strategies that use one")] = None,
     url: Annotated[str | None, typer.Option("--url", help="evaluate models served by an OpenAI-compatible server")] = None,
     threads: Annotated[int | None, typer.Option("--threads")] = None,
+    gpu_layers: Annotated[int, typer.Option("--gpu-layers", help="layers of the embedded model offloaded to the GPU (-1: all); needs a GPU build of llama.cpp")] = 0,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="new tokens per completion, for every spec that does not set max_tokens itself (tree search: per final completion; steps have max_step_tokens)")] = None,
 ) -> None:
     """Evaluate strategies x budgets on a task; every sample goes to the store; re-running resumes."""
     from ponder.backends import open_generator
@@ -307,7 +324,7 @@ def eval_cmd(
     except ValueError:
         _fail(f"--budgets expects positive integers like 1,2,4,8, got {budgets!r}")
     try:
-        specs = _csv(strategies)
+        specs = tuple(_with_max_tokens(s, max_tokens) for s in _csv(strategies))
         for spec in specs:
             parse_spec(spec)
         the_task = load_task(task)
@@ -325,7 +342,7 @@ def eval_cmd(
         progress = Progress(on_change=lambda p: bar.update(tid, total=p.total, completed=p.done))
         try:
             asyncio.run(evaluate(store, the_task, config,
-                                 lambda m: open_generator(m, url=url, threads=threads), progress))
+                                 lambda m: open_generator(m, url=url, threads=threads, gpu_layers=gpu_layers), progress))
         except PonderError as exc:
             _fail(str(exc))
     err.print(f"run {run_name!r} stored in {db} ({progress.done - progress.skipped} computed, {progress.skipped} already stored)",
@@ -359,7 +376,10 @@ def report(
     store = _open_store(db)
     if store.run_config(run) is None:
         _fail(f"no run {run!r} in {db}")
-    paths = write_report(store, run, out_dir, Prices(prompt_price, completion_price, machine_price))
+    try:
+        paths = write_report(store, run, out_dir, Prices(prompt_price, completion_price, machine_price))
+    except PonderError as exc:  # matplotlib missing: one line naming the extra
+        _fail(str(exc))
     if export_to is not None:
         paths["export"] = export(store, run, export_to)
     for name, p in paths.items():

@@ -25,12 +25,36 @@ done
 
 log() { printf '\033[1m[install]\033[0m %s\n' "$*" >&2; }
 
-cmake_args() {
-  local no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
-  if [ "$(uname -m)" = "x86_64" ] && echo 'int main(void){return 0;}' | ${CC:-cc} $no_amx -x c -o /dev/null - 2>/dev/null; then
-    echo "-DGGML_NATIVE=ON -DCMAKE_C_FLAGS='$no_amx' -DCMAKE_CXX_FLAGS='$no_amx'"
+# A GPU backend: PONDER_GPU=cuda|vulkan|metal|none; by default CUDA only where its compiler AND a GPU are present
+# (a toolkit without a GPU, as on CI machines, keeps the CPU build), Metal on Apple silicon.
+gpu_backend() {
+  case "${PONDER_GPU:-auto}" in
+    cuda|vulkan|metal|none) echo "${PONDER_GPU}"; return ;;
+    auto) ;;
+    *) echo "PONDER_GPU must be cuda, vulkan, metal, none or auto" >&2; exit 2 ;;
+  esac
+  if command -v nvcc >/dev/null 2>&1 && command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then
+    echo cuda
+  elif [ "$(uname -s)" = "Darwin" ] && [ "$(uname -m)" = "arm64" ]; then
+    echo metal
   else
-    echo "-DGGML_NATIVE=ON"
+    echo none
+  fi
+}
+
+cmake_args() {
+  local no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" gpu
+  gpu=$(gpu_backend)
+  local extra=""
+  case "$gpu" in
+    cuda) extra=" -DGGML_CUDA=on" ;;
+    vulkan) extra=" -DGGML_VULKAN=on" ;;
+    metal) extra=" -DGGML_METAL=on" ;;
+  esac
+  if [ "$(uname -m)" = "x86_64" ] && echo 'int main(void){return 0;}' | ${CC:-cc} $no_amx -x c -o /dev/null - 2>/dev/null; then
+    echo "-DGGML_NATIVE=ON -DCMAKE_C_FLAGS='$no_amx' -DCMAKE_CXX_FLAGS='$no_amx'$extra"
+  else
+    echo "-DGGML_NATIVE=ON$extra"
   fi
 }
 

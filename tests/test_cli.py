@@ -71,3 +71,40 @@ def test_ask_cascades_to_a_larger_model(smol_path):
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert out["strategy"] == "cascade" and out["extra"]["escalated"] is True and len(out["candidates"]) == 4
+
+
+def test_report_without_matplotlib_names_the_extra(tmp_path):
+    """A missing optional dependency is one line naming the extra to install, its brackets intact (rich markup
+    would eat '[eval]')."""
+
+    from ponder.evaluation.store import Key, Store
+
+    db = tmp_path / "r.sqlite"
+    store = Store(db)
+    store.start_run("r", {"task": "t"})
+    store.put_result(Key("r", "t", "i", "m", "greedy", "{}", 0), 1, {
+        "answer": "4", "reference": "4", "correct": 1.0, "prompt_tokens": 3, "cached_prompt_tokens": 0, "completion_tokens": 2,
+        "seconds": 0.1, "n_candidates": 1, "n_correct": 1, "stopped_by": None})
+    store.close()
+    blocker = tmp_path / "nomatplotlib"
+    blocker.mkdir()
+    (blocker / "matplotlib.py").write_text("raise ImportError('blocked for this test')\n")
+    import os
+
+    p = subprocess.run([sys.executable, "-m", "ponder", "report", "r", "--db", str(db), "--out", str(tmp_path / "out")],
+                       capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(blocker)})
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert "pip install 'ponder[eval]'" in " ".join(p.stderr.split())
+
+
+def test_eval_max_tokens_bounds_every_spec_that_does_not_set_its_own(smol_path, tmp_path):
+    data = tmp_path / "q.jsonl"
+    data.write_text('{"question": "Write a long story about the sea.", "answer": "x"}\n')
+    db = tmp_path / "e.sqlite"
+    p = ponder("eval", "--task", f"jsonl:{data}", "-m", "smollm2-135m", "-s", "greedy,majority?max_tokens=12", "--budgets", "2",
+               "--limit", "1", "--max-tokens", "6", "--db", str(db), "--run", "mt")
+    assert p.returncode == 0, p.stderr
+    from ponder.evaluation.store import Store
+
+    rows = {r["strategy"]: r for r in Store(db).results("mt")}
+    assert rows["greedy"]["completion_tokens"] <= 6 and 6 < rows["majority"]["completion_tokens"] <= 24

@@ -40,11 +40,19 @@ def _quiet_backend() -> None:
 
 
 class LlamaModel:
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, n_gpu_layers: int = 0):
+        """``n_gpu_layers``: layers offloaded to the GPU (-1: all), where this llama.cpp build has a GPU backend
+        (``scripts/install.sh`` builds one when it finds CUDA with a GPU, or ``PONDER_GPU=cuda|vulkan|metal``)."""
         _quiet_backend()
         self.path = Path(path)
         params = llama_cpp.llama_model_default_params()
-        params.n_gpu_layers = 0
+        self.n_gpu_layers = n_gpu_layers if llama_cpp.llama_supports_gpu_offload() else 0
+        if n_gpu_layers and not self.n_gpu_layers:
+            import sys
+
+            print(f"ponder: --gpu-layers {n_gpu_layers} asked, but this llama.cpp build has no GPU backend: running on "
+                  "the CPU (rebuild with PONDER_GPU=cuda|vulkan|metal bash scripts/install.sh)", file=sys.stderr)
+        params.n_gpu_layers = 2**31 - 1 if self.n_gpu_layers < 0 else self.n_gpu_layers
         model = llama_cpp.llama_model_load_from_file(str(self.path).encode(), params)
         if not model:
             raise ModelError(f"llama.cpp could not load {self.path}: is it a valid GGUF file?")

@@ -55,6 +55,7 @@ class EngineConfig:
     n_batch: int = 2048
     n_threads: int = field(default_factory=default_threads)
     flash_attn: bool = True  # on CPU too: a few percent faster when many sequences share the unified cache
+    n_gpu_layers: int = 0  # layers offloaded to a GPU (-1: all); a CPU-only build runs them on the CPU and says so
 
     def __post_init__(self) -> None:
         if not 1 <= self.n_slots <= 256:
@@ -128,7 +129,7 @@ class RequestHandle:
 class LlamaEngine:
     def __init__(self, model_path: Path | str, config: EngineConfig | None = None):
         self.config = config or EngineConfig()
-        self.model = LlamaModel(model_path)
+        self.model = LlamaModel(model_path, n_gpu_layers=self.config.n_gpu_layers)
         cfg = self.config
         cp = llama_cpp.llama_context_default_params()
         cp.n_ctx = cfg.n_ctx

@@ -95,7 +95,13 @@ def coverage(store: Store, run: str, items: set[str] | None = None) -> dict[tupl
 
 
 def _plot(summary: list[dict], cov, out: Path) -> dict[str, Path]:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        from ponder.errors import InvalidRequest
+
+        raise InvalidRequest("ponder report draws its figures with matplotlib, which is not installed: "
+                             "pip install 'ponder[eval]'") from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
