@@ -464,3 +464,21 @@ def test_mcts_curve_costs_one_search_to_its_largest_budget(engine, tmp_path):
     assert rows[1]["seconds"] <= rows[4]["seconds"] and rows[2]["seconds"] <= rows[4]["seconds"]
     again = run_eval(engine, store, ArithmeticTask(), (spec,), (1, 2, 4), limit=1, run="m")
     assert again.skipped == again.total and engine.stats.completion_tokens - before == spent
+
+
+def test_a_prompt_template_gets_its_own_shared_samples_and_its_replays(engine, tmp_path):
+    """majority?prompt=boxed draws its own shared set (not the default prompt's), and an adaptive rule with the
+    same prompt is replayed on exactly that set, asking the live model for nothing."""
+    from ponder.testing import ArithmeticTask
+
+    store = Store(tmp_path / "prompt.sqlite")
+    rec = RecordingGenerator(engine)
+    base = dict(run="pr", task="arithmetic", models=("smol",), budgets=(2,), limit=1, seed=2, workers=1)
+    specs = ("majority?max_tokens=24", "majority?max_tokens=24&prompt=boxed")
+    asyncio.run(evaluate(store, ArithmeticTask(), EvalConfig(strategies=specs, **base), lambda m: rec))
+    assert len(rec.calls) == 2 and "boxed" in rec.calls[1][0].prompt.messages[-1].content
+    drawn = len(rec.calls)
+    adaptive = "adaptive_majority?max_tokens=24&prompt=boxed&batch=1&threshold=0.5"
+    asyncio.run(evaluate(store, ArithmeticTask(), EvalConfig(strategies=(*specs, adaptive), **base), lambda m: rec))
+    assert len(rec.calls) == drawn
+    assert any(r["strategy"] == "adaptive_majority" for r in store.results("pr"))

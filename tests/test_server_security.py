@@ -170,3 +170,13 @@ def test_a_client_error_inside_the_search_is_a_400_not_a_502():
     with Served(app) as s:
         r = _post(s, {})
         assert r.status_code == 400 and "cannot sample" in r.json()["error"]["message"]
+
+
+def test_prompts_are_template_names_never_files(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP SECRET INSTRUCTION")
+    app = create_app(_scripted(), ServeConfig(model_name="smol", default_strategy="greedy"))
+    with Served(app) as s:
+        r = _post(s, {"ponder": {"strategy": f"greedy?prompt={secret}"}})
+        assert r.status_code == 400 and "boxed, cot" in r.json()["error"]["message"] and "SECRET" not in r.text
+        assert _post(s, {"ponder": {"strategy": "greedy?prompt=boxed"}}).status_code == 200

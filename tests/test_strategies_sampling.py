@@ -72,3 +72,23 @@ def test_registry_parses_specs_and_rejects_bad_ones():
         parse_spec("greedy?temperature=0.5")
     with pytest.raises(InvalidRequest):
         parse_spec("majority?n")
+
+
+def test_the_prompt_parameter_chooses_the_proposal_distribution(tmp_path):
+    from ponder.strategies.prompts import BOXED, PAL
+
+    for spec, expect in (("majority?n=2", PROBLEM.instruction), ("majority?n=2&prompt=boxed", BOXED),
+                         ("program?n=1", PAL), ("beam?width=2&max_depth=1&prompt=boxed", BOXED)):
+        gen = ScriptedGenerator(lambda req, i: "The answer is \\boxed{42}")
+        go(run(spec, PROBLEM, gen))
+        assert gen.calls[0][0].prompt.messages[-1].content.endswith(expect), spec
+    mine = tmp_path / "mine.txt"
+    mine.write_text("Answer in one word.")
+    gen = ScriptedGenerator(["The answer is 42"])
+    go(run(f"greedy?prompt={mine}", PROBLEM, gen))
+    assert gen.calls[0][0].prompt.messages[-1].content.endswith("Answer in one word.")
+    gen = ScriptedGenerator(["The answer is 42"])
+    go(run("greedy?prompt=none", PROBLEM, gen))
+    assert gen.calls[0][0].prompt.messages[-1].content == PROBLEM.question
+    with pytest.raises(InvalidRequest, match="prompt must be one of"):
+        go(run("greedy?prompt=/nonexistent/file", PROBLEM, ScriptedGenerator(["x"])))

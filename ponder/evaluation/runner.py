@@ -39,6 +39,7 @@ from ponder.accounting import scorer_usage
 from ponder.evaluation.store import Key, Store
 from ponder.protocols import Generator
 from ponder.strategies.base import SamplingOptions, vote
+from ponder.strategies.prompts import TEMPLATES
 from ponder.strategies.registry import StrategyInfo, get, parse_spec, resolve_scorer
 from ponder.tasks import Task
 from ponder.types import Budget, Candidate, Completion, GenerationRequest, Problem, Result, Sample, TokenLogprob, Trace, Usage
@@ -84,7 +85,7 @@ class Progress:
 
 
 # options added after stores were written: left out of a key at their empty default, so older keys still match
-_OMITTED_WHEN_EMPTY = ("stop",)
+_OMITTED_WHEN_EMPTY = ("stop", "prompt")
 
 
 def _canonical(params: dict[str, Any]) -> str:
@@ -171,9 +172,13 @@ class ReplayGenerator:
     def _shared_set(self, req: GenerationRequest) -> tuple[SamplingOptions, int] | None:
         """The sampling options of the stored set that answers ``req`` and the index of its first sample."""
         p = req.params
-        if req.prompt != self.problem.prompt() or req.prefix or p.stop or p.ignore_eos or (p.logprobs or 0) > 0:
+        if req.prefix or p.stop or p.ignore_eos or (p.logprobs or 0) > 0:
             return None
-        options = SamplingOptions(temperature=p.temperature, top_p=p.top_p, top_k=p.top_k, min_p=p.min_p, max_tokens=p.max_tokens)
+        template = next((t for t in (None, *TEMPLATES) if req.prompt == SamplingOptions(prompt=t).prompt_for(self.problem)), False)
+        if template is False:  # a prompt no stored set was drawn with
+            return None
+        options = SamplingOptions(temperature=p.temperature, top_p=p.top_p, top_k=p.top_k, min_p=p.min_p, max_tokens=p.max_tokens,
+                                  prompt=template)
         stored = self.evaluator.store.samples(self.evaluator._samples_key(self.model, self.problem, options))
         if not stored or (p.confidence_stop is not None and stored[0]["token_logprobs"] is None):
             return None  # a confidence stop needs every token's logprob

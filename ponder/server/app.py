@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ponder.errors import BackendUnavailable, ContextOverflow, InvalidRequest, PonderError
 from ponder.protocols import Generator
 from ponder.server.schema import ChatRequest, CompletionRequest
+from ponder.strategies.prompts import TEMPLATES
 from ponder.strategies.registry import StrategyInfo, get, parse_spec, resolve_scorer
 from ponder.types import Budget, Problem, Result
 
@@ -167,6 +168,8 @@ class PonderServer:
                     overrides[key] = value
             info, params = parse_spec(spec, overrides)
             params = self._named_policy(params)
+            if getattr(params, "prompt", None) not in (None, *TEMPLATES):  # a name, never a file on the server
+                raise InvalidRequest(f"prompt must be one of {', '.join(sorted(TEMPLATES))}")
         except InvalidRequest as exc:
             raise ApiError(400, str(exc), param="ponder.strategy") from None
         budget = self._budget(opts.budget if opts else None)

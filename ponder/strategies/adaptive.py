@@ -93,7 +93,7 @@ async def adaptive_majority(problem: Problem, generator: Generator, scorer, budg
     meter = Meter(budget)
     candidates: list[Candidate] = []
     history: list[float] = []
-    prompt = problem.prompt()
+    prompt = params.prompt_for(problem)
     stopped = None
     gave_up = False
     bar = 1.0 if params.criterion == "esc" else params.threshold
@@ -173,7 +173,7 @@ async def deepconf(problem: Problem, generator: Generator, scorer, budget: Budge
     least two confident traces vote), no more traces are drawn (the paper's adaptive sampling). At most ``n``
     traces in all; the confident traces vote."""
     meter = Meter(budget)
-    prompt = problem.prompt()
+    prompt = params.prompt_for(problem)
     n0, max_tokens = fit_samples(meter, min(params.warmup, params.n), params.max_tokens)
     [c0] = await generator.generate([GenerationRequest(prompt, n=n0, params=params.sampling(max_tokens=max_tokens, logprobs=0),
                                                        deadline=meter.deadline)])
@@ -267,7 +267,7 @@ async def _auto_with_policy(problem: Problem, generator: Generator, scorer, budg
     meter = Meter(budget)
     sampling = {k: v for k, v in params.model_dump().items() if k not in ("effort", "policy")}
     n, max_tokens = fit_samples(meter, policy.probe, params.max_tokens)
-    [c] = await generator.generate([GenerationRequest(problem.prompt(), n=n, params=params.sampling(max_tokens=max_tokens, logprobs=0),
+    [c] = await generator.generate([GenerationRequest(params.prompt_for(problem), n=n, params=params.sampling(max_tokens=max_tokens, logprobs=0),
                                                       deadline=meter.deadline)])
     meter.add([c])
     probe = [to_candidate(s) for s in c.samples]
@@ -279,7 +279,7 @@ async def _auto_with_policy(problem: Problem, generator: Generator, scorer, budg
         n2, max_tokens = fit_samples(meter, more, params.max_tokens)
         if n2:
             seed = None if params.seed is None else params.seed + len(probe)
-            [c2] = await generator.generate([GenerationRequest(problem.prompt(), n=n2, deadline=meter.deadline,
+            [c2] = await generator.generate([GenerationRequest(params.prompt_for(problem), n=n2, deadline=meter.deadline,
                                                                params=params.sampling(max_tokens=max_tokens, logprobs=0, seed=seed))])
             meter.add([c2])
             candidates += [to_candidate(s) for s in c2.samples]

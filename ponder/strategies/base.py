@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ponder.scorers.answers import extract_answer, normalize_answer
 from ponder.protocols import Scorer
 from ponder.types import (MAX_NEW_TOKENS, MAX_SEED, MAX_STOP_CHARS, MAX_STOP_STRINGS, MAX_TEMPERATURE, MAX_TOP_K, Budget,
-                          Candidate, Completion, Problem, Result, Sample, SamplingParams, Usage)
+                          Candidate, Completion, Problem, Prompt, Result, Sample, SamplingParams, Usage)
 
 
 class SamplingOptions(BaseModel):
@@ -28,6 +28,8 @@ class SamplingOptions(BaseModel):
     max_tokens: int = Field(512, ge=1, le=MAX_NEW_TOKENS, description="new tokens per completion")
     seed: int | None = Field(None, ge=0, le=MAX_SEED, description="sample i uses seed + i; None draws a random seed")
     stop: tuple[str, ...] = Field((), max_length=MAX_STOP_STRINGS, description="a completion ends at the first of these strings")
+    prompt: str | None = Field(None, description="the instruction given with the question: cot, boxed, pal, tir, none, or a text "
+                                                 "file (library and CLI); None: the strategy's default")
 
     @field_validator("stop", mode="before")
     @classmethod
@@ -36,6 +38,14 @@ class SamplingOptions(BaseModel):
         if not all(isinstance(s, str) and 0 < len(s) <= MAX_STOP_CHARS for s in v):
             raise ValueError(f"stop strings must be non-empty strings of at most {MAX_STOP_CHARS} characters")
         return v
+
+    def prompt_for(self, problem: Problem, default: str | None = None) -> Prompt:
+        """The problem's prompt under this strategy's proposal template: ``prompt`` if set, else ``default`` (a
+        template name), else the problem's own instruction."""
+        from ponder.strategies.prompts import instruction
+
+        ref = self.prompt or default
+        return problem.prompt() if ref is None else replace(problem, instruction=instruction(ref)).prompt()
 
     def sampling(self, **overrides) -> SamplingParams:
         """These options as SamplingParams; a strategy's own ``stop`` strings are added to the user's."""

@@ -21,11 +21,12 @@ from pydantic import Field
 from ponder.protocols import Executor, Generator
 from ponder.scorers.answers import extract_answer, normalize_answer
 from ponder.scorers.code import extract_program
+from ponder.strategies.prompts import PAL, TIR
 from ponder.strategies.base import Meter, SamplingOptions, fit_samples, make_candidate, result, to_candidate, vote
 from ponder.types import Budget, Candidate, Execution, GenerationRequest, Problem, Result, Sample, Usage
 
-PAL_INSTRUCTION = ("Solve this by writing a Python program that computes the answer and prints only the final "
-                   "answer with print(). Reply with the program in one ```python code block.")
+PAL_INSTRUCTION = PAL
+
 _OUTPUT_SHOWN = 2000  # characters of a program's output kept in the candidate's trace text
 
 
@@ -81,7 +82,7 @@ async def program(problem: Problem, generator: Generator, scorer, budget: Budget
     go as in ``majority``."""
     meter = Meter(budget)
     n, max_tokens = fit_samples(meter, params.n, params.max_tokens)
-    prompt = replace(problem, instruction=PAL_INSTRUCTION).prompt()
+    prompt = params.prompt_for(problem, default="pal")
     requests = []
     if n and params.greedy_first:
         requests.append(GenerationRequest(prompt, n=1, params=params.sampling(temperature=0.0, max_tokens=max_tokens, logprobs=0, seed=None),
@@ -117,9 +118,8 @@ def _program_in(text: str) -> str | None:
 
 # -- tool-integrated reasoning ---------------------------------------------------------------------------------
 
-TIR_INSTRUCTION = ("Solve the problem step by step. Whenever a calculation is needed, write a Python code block "
-                   "(```python ... ```) that prints the result; its output will be shown to you in an ```output "
-                   "block, and you continue from there. Put the final answer in \\boxed{}.")
+TIR_INSTRUCTION = TIR
+
 _FENCE = "```"
 
 
@@ -158,7 +158,7 @@ async def tir(problem: Problem, generator: Generator, scorer, budget: Budget, pa
     executor = executor or default_executor()
     meter = Meter(budget)
     n, max_tokens = fit_samples(meter, params.n, params.max_tokens)
-    prompt = replace(problem, instruction=TIR_INSTRUCTION).prompt()
+    prompt = params.prompt_for(problem, default="tir")
     texts, tokens, finish = [""] * n, [0] * n, [None] * n
     runs: list[list[Execution]] = [[] for _ in range(n)]
     logprobs: list[list[float]] = [[] for _ in range(n)]

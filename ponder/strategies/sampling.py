@@ -55,7 +55,7 @@ async def _sample_and_vote(name: str, problem: Problem, generator: Generator, bu
     meter = Meter(budget)
     n, max_tokens = fit_samples(meter, n, params.max_tokens)
     # logprobs=0: the chosen token's logprob only, for the confidence that breaks ties
-    request = GenerationRequest(problem.prompt(), n=n, params=params.sampling(max_tokens=max_tokens, logprobs=0),
+    request = GenerationRequest(params.prompt_for(problem), n=n, params=params.sampling(max_tokens=max_tokens, logprobs=0),
                                 deadline=meter.deadline)
     [completion] = await generator.generate([request])
     meter.add([completion])
@@ -100,7 +100,7 @@ async def _sample_scored(problem: Problem, generator: Generator, scorer: Scorer,
     n, max_tokens = fit_samples(meter, n, params.max_tokens)
     if n == 0:
         return ()
-    request = GenerationRequest(problem.prompt(), n=n, params=params.sampling(max_tokens=max_tokens, logprobs=0),
+    request = GenerationRequest(params.prompt_for(problem), n=n, params=params.sampling(max_tokens=max_tokens, logprobs=0),
                                 deadline=meter.deadline)
     [completion] = await generator.generate([request])
     meter.add([completion])

@@ -45,7 +45,7 @@ async def budget_forcing(problem: Problem, generator: Generator, scorer, budget:
     appended to force the final answer. ``n`` traces are forced side by side in one batch and voted on."""
     meter = Meter(budget)
     traces = [_Forced() for _ in range(params.n)]
-    prompt = problem.prompt()
+    prompt = params.prompt_for(problem)
     rounds = 0
     stopped = None
     while any(t.state != "done" for t in traces):
@@ -108,7 +108,7 @@ async def self_refine(problem: Problem, generator: Generator, scorer: Scorer, bu
     (the latest one if the scorer abstains on all)."""
     meter = Meter(budget)
     candidates: list[Candidate] = []
-    prompt = problem.prompt()
+    prompt = params.prompt_for(problem)
     latest = None
     stopped = None
     for r in range(params.rounds + 1):

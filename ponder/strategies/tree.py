@@ -79,7 +79,7 @@ class Stepper:
 
     def __init__(self, problem: Problem, generator: Generator, scorer: Scorer, meter: Meter, params: StepOptions):
         self.problem, self.generator, self.scorer, self.meter, self.p = problem, generator, scorer, meter, params
-        self.prompt = problem.prompt()
+        self.prompt = params.prompt_for(problem)
         self.expansions = 0
         self.nodes = 0
 

@@ -1,0 +1,37 @@
+"""The proposal distribution: which instruction the model is given with the question. Every strategy takes
+``prompt=`` (a template name, or in the library and CLI a text file); ``None`` keeps its default: the problem's
+own instruction (``cot``), PAL's for ``program``, the tool protocol's for ``tir``.
+
+>>> sorted(TEMPLATES)
+['boxed', 'cot', 'none', 'pal', 'tir']
+>>> instruction("boxed")
+'Please reason step by step, and put your final answer within \\\\boxed{}.'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ponder.errors import InvalidRequest
+
+COT = "Reason step by step, then give the final answer on the last line as: The answer is <answer>."
+BOXED = "Please reason step by step, and put your final answer within \\boxed{}."  # Qwen2.5-Math's own
+PAL = ("Solve this by writing a Python program that computes the answer and prints only the final "
+       "answer with print(). Reply with the program in one ```python code block.")
+TIR = ("Solve the problem step by step. Whenever a calculation is needed, write a Python code block "
+       "(```python ... ```) that prints the result; its output will be shown to you in an ```output "
+       "block, and you continue from there. Put the final answer in \\boxed{}.")
+TEMPLATES: dict[str, str | None] = {"cot": COT, "boxed": BOXED, "pal": PAL, "tir": TIR, "none": None}
+
+
+def instruction(ref: str) -> str | None:
+    """A template's instruction, or a text file's content (a path: not accepted by the server)."""
+    if ref in TEMPLATES:
+        return TEMPLATES[ref]
+    path = Path(ref)
+    if not path.is_file():
+        raise InvalidRequest(f"prompt must be one of {', '.join(sorted(TEMPLATES))} or a text file, got {ref!r}")
+    text = path.read_text(encoding="utf-8").strip()
+    if len(text) > 20000:
+        raise InvalidRequest(f"the prompt file {path} is over 20000 characters")
+    return text or None
