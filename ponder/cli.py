@@ -419,6 +419,34 @@ def plan_fit(
     print(policy.save(out_path))
 
 
+traces_app = typer.Typer(help="The flywheel: stored evaluation runs as exemplars and training data.", no_args_is_help=True)
+app.add_typer(traces_app, name="traces")
+
+
+@traces_app.command("exemplars")
+def traces_exemplars(
+    run: Annotated[str, typer.Argument(help="the stored run whose verified paths become exemplars")],
+    db: Annotated[Path, typer.Option("--db", help="SQLite store")] = Path("ponder-eval.sqlite"),
+    out: Annotated[Path, typer.Option("--out", help="the bank to write (JSONL)")] = Path("bank.jsonl"),
+    exclude_run: Annotated[list[str] | None, typer.Option("--exclude-run", help="leave out the items this run evaluated (repeatable)")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="only this model's paths")] = None,
+    per_item: Annotated[int, typer.Option("--per-item", help="verified paths kept per item (the most confident)")] = 1,
+    task: Annotated[str | None, typer.Option("--task", help="how to load the run's questions, when its task is a custom one (module:attribute)")] = None,
+) -> None:
+    """Write an exemplar bank: the run's paths the task's scorer marked right, one per item, for shots=k&bank=FILE."""
+    from ponder.traces.exemplars import build_bank
+
+    if not db.exists():
+        _fail(f"no evaluation store at {db}")
+    try:
+        bank = build_bank(_open_store(db), run, exclude_runs=tuple(exclude_run or ()), model=model, per_item=per_item, task=task)
+    except PonderError as exc:
+        _fail(str(exc))
+    out.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in bank))
+    err.print(f"{len(bank)} exemplars from {len({e['item'] for e in bank})} items -> {out}", highlight=False)
+    print(out)
+
+
 @app.command("strategies")
 def strategies_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The registered strategies, their parameters with defaults, default scorer and source."""

@@ -482,3 +482,27 @@ def test_a_prompt_template_gets_its_own_shared_samples_and_its_replays(engine, t
     asyncio.run(evaluate(store, ArithmeticTask(), EvalConfig(strategies=(*specs, adaptive), **base), lambda m: rec))
     assert len(rec.calls) == drawn
     assert any(r["strategy"] == "adaptive_majority" for r in store.results("pr"))
+
+
+def test_an_exemplar_bank_from_a_run_holds_only_verified_paths_of_other_items(engine, tmp_path):
+    """`ponder traces exemplars`: the stored paths the task's scorer marked right, one per item, none from the
+    items another run evaluated; the bank then feeds shots= on new questions."""
+    from typer.testing import CliRunner
+
+    from ponder.cli import app
+    from ponder.testing import ArithmeticTask
+
+    store = Store(tmp_path / "bank.sqlite")
+    run_eval(engine, store, ArithmeticTask(), ("majority?max_tokens=40",), (4,), limit=4, run="train")
+    run_eval(engine, store, ArithmeticTask(), ("greedy?max_tokens=40",), (1,), limit=2, run="heldout")
+    out = tmp_path / "bank.jsonl"
+    r = CliRunner().invoke(app, ["traces", "exemplars", "train", "--db", str(tmp_path / "bank.sqlite"), "--out", str(out),
+                                 "--exclude-run", "heldout", "--task", "ponder.testing:ArithmeticTask"])
+    assert r.exit_code == 0, r.output
+    bank = [json.loads(line) for line in out.read_text().splitlines()]
+    right = {s["item"] for s in store.all_samples("train") if s["correct"] > 0}
+    held = {r["item"] for r in store.results("heldout")}
+    assert bank and {e["item"] for e in bank} == right - held and len(bank) == len({e["item"] for e in bank})
+    tasks = {p.id: p for p in ArithmeticTask().problems(4, 1)}
+    for e in bank:
+        assert e["question"] == tasks[e["item"]].question and ArithmeticTask().score(tasks[e["item"]], e["answer"]) == 1.0

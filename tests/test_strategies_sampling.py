@@ -92,3 +92,22 @@ def test_the_prompt_parameter_chooses_the_proposal_distribution(tmp_path):
     assert gen.calls[0][0].prompt.messages[-1].content == PROBLEM.question
     with pytest.raises(InvalidRequest, match="prompt must be one of"):
         go(run("greedy?prompt=/nonexistent/file", PROBLEM, ScriptedGenerator(["x"])))
+
+
+def test_shots_put_bank_exemplars_before_the_question(tmp_path):
+    import json
+
+    bank = tmp_path / "bank.jsonl"
+    bank.write_text("".join(json.dumps({"question": q, "answer": a}) + "\n" for q, a in [
+        ("What is 2 * 3?", "2 * 3 = 6. The answer is 6"), (PROBLEM.question, "never shown: it is the question itself"),
+        ("What is 5 + 5?", "5 + 5 = 10. The answer is 10")]))
+    gen = ScriptedGenerator(["The answer is 42", "The answer is 42"])
+    go(run(f"majority?n=2&shots=2&bank={bank}", PROBLEM, gen))
+    msgs = gen.calls[0][0].prompt.messages
+    assert [m.role for m in msgs] == ["user", "assistant", "user", "assistant", "user"]
+    assert msgs[0].content.startswith("What is 2 * 3?") and msgs[0].content.endswith(PROBLEM.instruction)
+    assert msgs[1].content.startswith("2 * 3 = 6") and msgs[3].content.startswith("5 + 5") and "never shown" not in str(msgs)
+    with pytest.raises(InvalidRequest, match="fewer than shots=3"):
+        go(run(f"greedy?shots=3&bank={bank}", PROBLEM, ScriptedGenerator(["x"])))
+    with pytest.raises(InvalidRequest, match="needs bank"):
+        go(run("greedy?shots=1", PROBLEM, ScriptedGenerator(["x"])))

@@ -85,7 +85,7 @@ class Progress:
 
 
 # options added after stores were written: left out of a key at their empty default, so older keys still match
-_OMITTED_WHEN_EMPTY = ("stop", "prompt")
+_OMITTED_WHEN_EMPTY = ("stop", "prompt", "shots", "bank")
 
 
 def _canonical(params: dict[str, Any]) -> str:

@@ -170,6 +170,8 @@ class PonderServer:
             params = self._named_policy(params)
             if getattr(params, "prompt", None) not in (None, *TEMPLATES):  # a name, never a file on the server
                 raise InvalidRequest(f"prompt must be one of {', '.join(sorted(TEMPLATES))}")
+            if getattr(params, "bank", None) is not None:
+                raise InvalidRequest("this server takes no exemplar bank files from requests (bank=…)")
         except InvalidRequest as exc:
             raise ApiError(400, str(exc), param="ponder.strategy") from None
         budget = self._budget(opts.budget if opts else None)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ponder.errors import InvalidRequest
 from ponder.scorers.answers import extract_answer, normalize_answer
 from ponder.protocols import Scorer
 from ponder.types import (MAX_NEW_TOKENS, MAX_SEED, MAX_STOP_CHARS, MAX_STOP_STRINGS, MAX_TEMPERATURE, MAX_TOP_K, Budget,
@@ -30,6 +31,8 @@ class SamplingOptions(BaseModel):
     stop: tuple[str, ...] = Field((), max_length=MAX_STOP_STRINGS, description="a completion ends at the first of these strings")
     prompt: str | None = Field(None, description="the instruction given with the question: cot, boxed, pal, tir, none, or a text "
                                                  "file (library and CLI); None: the strategy's default")
+    shots: int = Field(0, ge=0, le=16, description="few-shot examples from bank, as earlier turns of the chat")
+    bank: str | None = Field(None, description="an exemplar bank (JSONL from `ponder traces exemplars`) for shots")
 
     @field_validator("stop", mode="before")
     @classmethod
@@ -42,10 +45,15 @@ class SamplingOptions(BaseModel):
     def prompt_for(self, problem: Problem, default: str | None = None) -> Prompt:
         """The problem's prompt under this strategy's proposal template: ``prompt`` if set, else ``default`` (a
         template name), else the problem's own instruction."""
-        from ponder.strategies.prompts import instruction
+        from ponder.strategies.prompts import instruction, with_shots
 
         ref = self.prompt or default
-        return problem.prompt() if ref is None else replace(problem, instruction=instruction(ref)).prompt()
+        prompt = problem.prompt() if ref is None else replace(problem, instruction=instruction(ref)).prompt()
+        if self.shots:
+            if self.bank is None:
+                raise InvalidRequest(f"shots={self.shots} needs bank=FILE (an exemplar bank from `ponder traces exemplars`)")
+            prompt = with_shots(prompt, problem, self.bank, self.shots)
+        return prompt
 
     def sampling(self, **overrides) -> SamplingParams:
         """These options as SamplingParams; a strategy's own ``stop`` strings are added to the user's."""

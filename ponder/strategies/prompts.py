@@ -10,9 +10,11 @@ own instruction (``cot``), PAL's for ``program``, the tool protocol's for ``tir`
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from ponder.errors import InvalidRequest
+from ponder.types import Message, Problem, Prompt
 
 COT = "Reason step by step, then give the final answer on the last line as: The answer is <answer>."
 BOXED = "Please reason step by step, and put your final answer within \\boxed{}."  # Qwen2.5-Math's own
@@ -35,3 +37,36 @@ def instruction(ref: str) -> str | None:
     if len(text) > 20000:
         raise InvalidRequest(f"the prompt file {path} is over 20000 characters")
     return text or None
+
+
+def with_shots(prompt: Prompt, problem: Problem, bank: str, k: int) -> Prompt:
+    """``prompt`` with ``k`` exemplars of ``bank`` before the question, each a user turn (its question, with the same
+    instruction) and an assistant turn (the verified path); an exemplar of this very question is skipped."""
+    exemplars = [e for e in _load(bank) if e.question.strip() != problem.question.strip()][:k]
+    if len(exemplars) < k:
+        raise InvalidRequest(f"the exemplar bank {bank} has {len(exemplars)} usable exemplars, fewer than shots={k}")
+    if not prompt.messages:
+        return prompt
+    head = tuple(m for m in prompt.messages if m.role == "system")
+    instruction_text = prompt.messages[-1].content[len(problem.question):]  # what the template appended
+    turns: tuple[Message, ...] = ()
+    for e in exemplars:
+        turns += (Message("user", e.question + instruction_text), Message("assistant", e.answer))
+    return Prompt(messages=head + turns + (prompt.messages[-1],))
+
+
+def _load(bank: str):
+    path = Path(bank)
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        stamp = 0
+    return _load_cached(str(path.resolve()), stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(path: str, stamp: int):
+    """A bank read once per file version (strategies ask for the prompt on every request)."""
+    from ponder.traces.exemplars import load_bank
+
+    return load_bank(path)
