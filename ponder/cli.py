@@ -69,33 +69,7 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
 
 
 def result_json(result: Result, model: str) -> dict[str, Any]:
-    u = result.usage
-    return {
-        "answer": result.answer,
-        "votes": dict(result.votes),
-        "strategy": result.strategy,
-        "params": dict(result.params),
-        "model": model,
-        "stopped_by": result.stopped_by,
-        "scorer": result.scorer,
-        "extra": {k: v for k, v in result.extra},
-        "usage": {
-            "prompt_tokens": u.prompt_tokens,
-            "cached_prompt_tokens": u.cached_prompt_tokens,
-            "completion_tokens": u.completion_tokens,
-            "total_tokens": u.total_tokens,
-            "requests": u.requests,
-            "tool_calls": u.tool_calls,
-            "tool_seconds": round(u.tool_seconds, 3),
-            "seconds": round(result.seconds, 3),
-        },
-        "chosen": result.chosen,
-        "candidates": [
-            {"answer": c.answer, "key": c.key, "tokens": c.tokens, "finish_reason": c.finish_reason,
-             "confidence": None if c.confidence is None else round(c.confidence, 4), "score": c.score, "text": c.text}
-            for c in result.candidates
-        ],
-    }
+    return {**result.to_dict(), "model": model}
 
 
 def _print_result(result: Result, model: str, show_paths: bool) -> None:

@@ -324,6 +324,40 @@ class Result:
     def text(self) -> str | None:
         return self.candidates[self.chosen].text if self.chosen is not None else None
 
+    def to_dict(self, *, texts: bool = True) -> dict[str, object]:
+        """The one JSON form of a result (the CLI's ``--json``, the server's ``ponder`` field): every candidate
+        with its answer, scores, tokens and, with ``texts``, its text, steps and executions.
+
+        >>> r = Result("greedy", "4", (Candidate("2 + 2 = 4", "4", "4", 5, "eos"),), Usage(10, 0, 5, 0.5, 1), 0.5, chosen=0)
+        >>> d = r.to_dict()
+        >>> d["answer"], d["usage"]["total_tokens"], d["candidates"][0]["text"]
+        ('4', 15, '2 + 2 = 4')
+        """
+        def candidate(c: Candidate) -> dict[str, object]:
+            d: dict[str, object] = {"answer": c.answer, "key": c.key, "tokens": c.tokens, "finish_reason": c.finish_reason,
+                                    "confidence": None if c.confidence is None else round(c.confidence, 4), "score": c.score}
+            if c.step_scores:
+                d["step_scores"] = list(c.step_scores)
+            if texts:
+                d["text"] = c.text
+                if c.steps:
+                    d["steps"] = list(c.steps)
+                if c.executions:
+                    d["executions"] = [{"code": e.code, "stdout": e.stdout, "stderr": e.stderr, "ok": e.ok,
+                                        "seconds": round(e.seconds, 4), "error": e.error} for e in c.executions]
+            return d
+
+        u = self.usage
+        return {
+            "strategy": self.strategy, "answer": self.answer, "votes": dict(self.votes), "chosen": self.chosen,
+            "stopped_by": self.stopped_by, "scorer": self.scorer, "params": dict(self.params),
+            "extra": dict(self.extra), "seconds": round(self.seconds, 3),
+            "usage": {"prompt_tokens": u.prompt_tokens, "cached_prompt_tokens": u.cached_prompt_tokens,
+                      "completion_tokens": u.completion_tokens, "total_tokens": u.total_tokens, "requests": u.requests,
+                      "tool_calls": u.tool_calls, "tool_seconds": round(u.tool_seconds, 3), "seconds": round(self.seconds, 3)},
+            "candidates": [candidate(c) for c in self.candidates],
+        }
+
 
 @dataclass(frozen=True)
 class Trace:

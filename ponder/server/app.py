@@ -328,14 +328,11 @@ def _finish(r: Result) -> str:
 
 
 def _ponder_field(results: list[Result]) -> dict[str, Any]:
+    """The ``ponder`` field: the strategy, and each choice's result in the one JSON form (texts left out: the chosen
+    trace is ``reasoning_content``)."""
     r0 = results[0]
-    return {
-        "strategy": r0.strategy, "params": dict(r0.params), "scorer": r0.scorer,
-        "choices": [{"answer": r.answer, "votes": dict(r.votes), "stopped_by": r.stopped_by, "seconds": round(r.seconds, 3),
-                     "extra": {k: v for k, v in r.extra},
-                     "candidates": [{"answer": c.answer, "score": c.score, "tokens": c.tokens, "finish_reason": c.finish_reason}
-                                    for c in r.candidates]} for r in results],
-    }
+    return {"strategy": r0.strategy, "params": dict(r0.params), "scorer": r0.scorer,
+            "choices": [r.to_dict(texts=False) for r in results]}
 
 
 def chat_response(plan: Plan, results: list[Result], rid: str, created: int) -> dict[str, Any]:
