@@ -337,7 +337,7 @@ def test_adaptive_strategies_replay_the_shared_samples(engine, tmp_path):
     """adaptive_majority and auto run for real, but their sample requests are served from the stored draws of the
     fixed-budget vote (sample i = seed + i): no new tokens, costs equal to the draws they consumed, and a variant
     label per criterion in the summary."""
-    from ponder.evaluation.runner import ReplayGenerator
+    from ponder.evaluation.replay import ReplayGenerator
     from ponder.testing import ArithmeticTask
     from ponder.types import GenerationRequest, SamplingParams
 
@@ -398,7 +398,8 @@ def test_deepconf_replays_stored_draws_cut_where_the_engine_would_cut_them(engin
     """deepconf on the evaluator: its warm-up and confidence-stopped requests are served the fixed vote's stored
     draws, the stopped ones cut after the token where the stored logprobs' window falls below the threshold (what
     the engine does while decoding), so its cost is the tokens a live run would generate, and no token is new."""
-    from ponder.evaluation.runner import Evaluator, ReplayGenerator, confidence_stop_at
+    from ponder.evaluation.replay import ReplayGenerator, confidence_stop_at
+    from ponder.evaluation.runner import Evaluator
     from ponder.evaluation.store import unpack_logprobs
     from ponder.testing import ArithmeticTask
     from ponder.types import GenerationRequest, SamplingParams

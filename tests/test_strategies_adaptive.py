@@ -145,7 +145,7 @@ def test_the_replayed_confidence_stop_cuts_where_the_engine_cuts(smol_path):
     """confidence_stop_at (how the evaluator cuts stored draws for DeepConf) against the engine itself: a draw
     decoded in full, then the same draw decoded with a confidence stop, each on a fresh engine, one sequence."""
     from ponder.backends.llamacpp import EngineConfig, LlamaCppGenerator
-    from ponder.evaluation.runner import confidence_stop_at
+    from ponder.evaluation.replay import confidence_stop_at
 
     def decode(seed, stop=None):
         with LlamaCppGenerator(smol_path, EngineConfig(n_ctx=2048, n_slots=4)) as gen:

@@ -36,13 +36,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ponder.accounting import scorer_usage
+from ponder.evaluation.replay import ReplayGenerator
 from ponder.evaluation.store import Key, Store
 from ponder.protocols import Generator
 from ponder.strategies.base import SamplingOptions, vote
-from ponder.strategies.prompts import TEMPLATES
 from ponder.strategies.registry import StrategyInfo, get, parse_spec, resolve_scorer
 from ponder.tasks import Task
-from ponder.types import Budget, Candidate, Completion, GenerationRequest, Problem, Result, Sample, TokenLogprob, Trace, Usage
+from ponder.types import Budget, Candidate, Problem, Result, Trace, Usage
 
 @dataclass(frozen=True)
 class EvalConfig:
@@ -121,98 +121,6 @@ def prefix_result(r: Result, k: int, choose: Callable[[Sequence[Candidate]], int
                    usage=usage, seconds=r.seconds * share)
 
 
-def confidence_stop_at(logprobs: Sequence[float], window: int, threshold: float) -> int | None:
-    """How many tokens a decode with ``confidence_stop=(window, threshold)`` keeps: the embedded engine ends a
-    sample, keeping the token it just sampled, as soon as the mean logprob of its last ``window`` tokens falls below
-    ``threshold``. None if it never does.
-
-    >>> confidence_stop_at([-0.1, -0.1, -3.0, -0.1], window=2, threshold=-1.0), confidence_stop_at([-0.1] * 4, 2, -1.0)
-    (3, None)
-    """
-    total = 0.0
-    for i, lp in enumerate(logprobs):
-        total += lp
-        if i >= window:
-            total -= logprobs[i - window]
-        if i + 1 >= window and total / window < threshold:
-            return i + 1
-    return None
-
-
-def stored_sample(row, confidence_stop: tuple[int, float] | None = None) -> Sample:
-    """A stored draw as the backend gave it, or as a decode with ``confidence_stop`` would have ended it: cut
-    after the token where the window's confidence fell (finish ``low_confidence``; the cut trace's partial text is
-    not stored, so it comes back empty)."""
-    from ponder.evaluation.store import unpack_logprobs
-
-    lps = unpack_logprobs(row["token_logprobs"]) if "token_logprobs" in row.keys() else None
-    logprobs = tuple(TokenLogprob("", x) for x in lps) if lps is not None else None
-    cut = confidence_stop_at(lps, *confidence_stop) if confidence_stop is not None and lps is not None else None
-    if cut is not None:
-        return Sample(text="", token_ids=(), finish_reason="low_confidence", num_tokens=cut, logprobs=logprobs[:cut])
-    return Sample(text=row["text"], token_ids=(), finish_reason=row["finish"], num_tokens=row["tokens"],
-                  logprobs=logprobs, mean_logprob=row["confidence"])
-
-
-class ReplayGenerator:
-    """A Generator for one item that serves requests for independent samples of the item's prompt from the
-    evaluator's shared samples drawn at the same sampling parameters (sample i of a request with seed s is shared
-    sample s - run seed + i; a temperature-0 request gets the stored greedy completion), drawing and storing more on
-    the live generator when a stored set runs out. A request with a confidence stop (DeepConf) gets the stored draws
-    cut where the engine would have cut them, from their stored token logprobs. Requests no stored set answers
-    (other prompts, prefixes, stop strings, unseen parameters, confidence stops on draws stored without token
-    logprobs) go to the live generator. ``seconds`` sums the stored generation time of the tokens it served."""
-
-    def __init__(self, evaluator: Evaluator, model: str, live: Generator, problem: Problem) -> None:
-        self.evaluator, self.model, self.live, self.problem = evaluator, model, live, problem
-        self.name = getattr(live, "name", model)
-        self.served = 0
-        self.seconds = 0.0
-
-    def _shared_set(self, req: GenerationRequest) -> tuple[SamplingOptions, int] | None:
-        """The sampling options of the stored set that answers ``req`` and the index of its first sample."""
-        p = req.params
-        if req.prefix or p.stop or p.ignore_eos or (p.logprobs or 0) > 0:
-            return None
-        template = next((t for t in (None, *TEMPLATES) if req.prompt == SamplingOptions(prompt=t).prompt_for(self.problem)), False)
-        if template is False:  # a prompt no stored set was drawn with
-            return None
-        options = SamplingOptions(temperature=p.temperature, top_p=p.top_p, top_k=p.top_k, min_p=p.min_p, max_tokens=p.max_tokens,
-                                  prompt=template)
-        stored = self.evaluator.store.samples(self.evaluator._samples_key(self.model, self.problem, options))
-        if not stored or (p.confidence_stop is not None and stored[0]["token_logprobs"] is None):
-            return None  # a confidence stop needs every token's logprob
-        if p.temperature == 0:
-            return options, 0
-        if p.seed is None or p.seed < self.evaluator.config.seed:
-            return None
-        return options, p.seed - self.evaluator.config.seed
-
-    async def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
-        out: list[Completion] = []
-        for req in requests:
-            found = self._shared_set(req)
-            if found is None:
-                [c] = await self.live.generate([req])
-                out.append(c)
-                continue
-            options, first = found
-            need = 1 if req.params.temperature == 0 else first + req.n
-            rows = await self.evaluator._shared_samples(self.model, self.live, self.problem, options, need)
-            served = rows[first:first + req.n] if req.params.temperature else [rows[0]] * req.n
-            samples = tuple(stored_sample(r, req.params.confidence_stop) for r in served)
-            # a cut sample took its share of the draw's time
-            seconds = sum(r["seconds"] * s.n_tokens / max(1, r["tokens"]) for r, s in zip(served, samples, strict=True))
-            self.served += len(served)
-            self.seconds += seconds
-            out.append(Completion(samples, Usage(prompt_tokens=rows[0]["prompt_tokens"],
-                                                 completion_tokens=sum(s.n_tokens for s in samples), seconds=seconds)))
-        return out
-
-    async def aclose(self) -> None:
-        """The live generator belongs to the evaluator; nothing to close here."""
-
-
 class Evaluator:
     def __init__(self, store: Store, task: Task, config: EvalConfig, progress: Progress | None = None):
         self.store, self.task, self.config = store, task, config
@@ -256,7 +164,7 @@ class Evaluator:
         budget = Budget(max_seconds=self.config.max_seconds_per_item)
         seed_params = {"seed": self.config.seed} if "seed" in info.params.model_fields else {}
         if shared:
-            rows = await self._shared_samples(model, generator, problem, base_params, max(budgets))
+            rows = await self.shared_samples(model, generator, problem, base_params, max(budgets))
             scores = await self._scores(model, problem, info, base_params, rows, scorer) if judged else None
             for b in todo:
                 self.store.put_result(key, b, self._derive(info, problem, rows[:b], scores), replace=b in stale)
@@ -293,6 +201,13 @@ class Evaluator:
             "stopped_by": r.stopped_by})
         self.progress.advance()
 
+    @property
+    def seed(self) -> int:
+        return self.config.seed
+
+    def stored_samples(self, model: str, problem: Problem, options: SamplingOptions) -> list:
+        return self.store.samples(self._samples_key(model, problem, options))
+
     def replay(self, model: str, generator: Generator, problem: Problem) -> ReplayGenerator:
         """A generator serving ``problem``'s independent samples from the shared ones (see ReplayGenerator)."""
         return ReplayGenerator(self, model, generator, problem)
@@ -303,7 +218,7 @@ class Evaluator:
         return Key(self.config.run, self.task.name, item_id(problem), model, "samples",
                    _canonical(sampling), self.config.seed)
 
-    async def _shared_samples(self, model, generator, problem, base_params, need: int):
+    async def shared_samples(self, model, generator, problem, base_params, need: int):
         skey = self._samples_key(model, problem, base_params)
         rows = self.store.samples(skey)
         if len(rows) >= need:

@@ -11,9 +11,7 @@ A bounded queue answers 429 when full; a client that disconnects has its search 
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -22,13 +20,17 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import PlainTextResponse, StreamingResponse
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ponder.errors import BackendUnavailable, ContextOverflow, InvalidRequest, PonderError
+from ponder.errors import InvalidRequest, PonderError
 from ponder.protocols import Generator
+from ponder.server.auth import BearerAuth
+from ponder.server.limits import BodyLimit
+from ponder.server.responses import (ApiError, chat_response, completion_response, content, finish_reason, ponder_field, sse,
+                                     usage)
 from ponder.server.schema import ChatRequest, CompletionRequest
 from ponder.strategies.prompts import TEMPLATES
 from ponder.strategies.registry import StrategyInfo, get, parse_spec, resolve_scorer
@@ -58,30 +60,6 @@ class ServeConfig:
     # reward-model servers (``reward?name=NAME``), both set by the operator (``--policies DIR``, ``--reward-url``)
     policies: dict[str, dict[str, Any]] = field(default_factory=dict)
     reward_urls: dict[str, str] = field(default_factory=dict)
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, type_: str = "invalid_request_error", param: str | None = None,
-                 headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.message, self.type, self.param, self.headers = status, message, type_, param, headers or {}
-
-    @classmethod
-    def from_backend(cls, exc: PonderError) -> ApiError:
-        """The HTTP error for a failure inside the search: too long a prompt is the client's, the rest upstream's."""
-        if isinstance(exc, ContextOverflow):
-            return cls(400, str(exc), param="messages")
-        if isinstance(exc, InvalidRequest):  # the request asked for something that cannot be done: the client's
-            return cls(400, str(exc))
-        if isinstance(exc, BackendUnavailable):
-            return cls(502, f"the model backend is unavailable: {exc}", type_="upstream_error")
-        return cls(502, f"the model backend failed: {exc}", type_="upstream_error")
-
-    def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": None}}
-
-    def response(self) -> JSONResponse:
-        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
 
 @dataclass
@@ -303,113 +281,6 @@ class PonderServer:
             self.metrics.tokens.labels(name, "completion").inc(r.usage.completion_tokens)
 
 
-# -- responses ------------------------------------------------------------------------------------------------
-
-
-def _usage(results: list[Result]) -> dict[str, Any]:
-    prompt = sum(r.usage.prompt_tokens for r in results)
-    cached = sum(r.usage.cached_prompt_tokens for r in results)
-    completion = sum(r.usage.completion_tokens for r in results)
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-            "prompt_tokens_details": {"cached_tokens": cached},
-            "completion_tokens_details": {"reasoning_tokens": completion}}
-
-
-def _content(r: Result) -> str:
-    if r.answer is not None:
-        return r.answer
-    return r.text or ""
-
-
-def _finish(r: Result) -> str:
-    if r.chosen is None:
-        return "length"
-    return "length" if r.candidates[r.chosen].finish_reason in ("length", "deadline") and r.answer is None else "stop"
-
-
-def _ponder_field(results: list[Result]) -> dict[str, Any]:
-    """The ``ponder`` field: the strategy, and each choice's result in the one JSON form (texts left out: the chosen
-    trace is ``reasoning_content``)."""
-    r0 = results[0]
-    return {"strategy": r0.strategy, "params": dict(r0.params), "scorer": r0.scorer,
-            "choices": [r.to_dict(texts=False) for r in results]}
-
-
-def chat_response(plan: Plan, results: list[Result], rid: str, created: int) -> dict[str, Any]:
-    return {
-        "id": rid, "object": "chat.completion", "created": created, "model": plan.model,
-        "choices": [{"index": i, "message": {"role": "assistant", "content": _content(r), "reasoning_content": r.text or ""},
-                     "logprobs": None, "finish_reason": _finish(r)} for i, r in enumerate(results)],
-        "usage": _usage(results), "ponder": _ponder_field(results),
-    }
-
-
-def completion_response(plan: Plan, results: list[Result], rid: str, created: int) -> dict[str, Any]:
-    return {
-        "id": rid, "object": "text_completion", "created": created, "model": plan.model,
-        "choices": [{"index": i, "text": r.text or "", "logprobs": None, "finish_reason": _finish(r)} for i, r in enumerate(results)],
-        "usage": _usage(results), "ponder": _ponder_field(results),
-    }
-
-
-def _sse(obj: Any) -> bytes:
-    return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n".encode()
-
-
-class BearerAuth:
-    """Pure ASGI middleware (unlike ``@app.middleware``, it leaves disconnect detection intact): every ``/v1/``
-    route needs ``Authorization: Bearer <key>``."""
-
-    def __init__(self, app, api_key: str):
-        self.app, self.key = app, api_key.encode()
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
-            headers = dict(scope.get("headers") or [])
-            given = headers.get(b"authorization", b"")
-            token = given[7:] if given[:7].lower() == b"bearer " else b""
-            if not secrets.compare_digest(token, self.key):
-                response = ApiError(401, "invalid or missing API key (Authorization: Bearer …)", type_="authentication_error").response()
-                return await response(scope, receive, send)
-        return await self.app(scope, receive, send)
-
-
-class BodyLimit:
-    """Pure ASGI middleware: a request body over ``limit`` bytes is answered 413 before anything parses it
-    (by its Content-Length, or by counting a chunked body as it arrives)."""
-
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        too_big = ApiError(413, f"the request body is larger than this server's limit of {self.limit} bytes",
-                           param="body").response()
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.limit):
-            return await too_big(scope, receive, send)
-        chunks, total = [], 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return await self.app(scope, _replay([message], receive), send)
-            total += len(message.get("body", b""))
-            if total > self.limit:
-                return await too_big(scope, receive, send)
-            chunks.append(message)
-            if not message.get("more_body"):
-                break
-        return await self.app(scope, _replay(chunks, receive), send)
-
-
-def _replay(messages: list[dict], receive):
-    async def replayed():
-        return messages.pop(0) if messages else await receive()
-
-    return replayed
-
-
 # -- the app --------------------------------------------------------------------------------------------------
 
 
@@ -489,7 +360,7 @@ def create_app(generator: Generator, config: ServeConfig) -> FastAPI:
         t0 = time.monotonic()
 
         def chunk(choices, **extra):
-            return _sse({"id": rid, "object": obj, "created": created, "model": plan.model, "choices": choices, **extra})
+            return sse({"id": rid, "object": obj, "created": created, "model": plan.model, "choices": choices, **extra})
 
         try:
             if kind == "chat":
@@ -504,20 +375,20 @@ def create_app(generator: Generator, config: ServeConfig) -> FastAPI:
             try:
                 results = task.result()
             except (ApiError, PonderError) as exc:  # the same errors as without streaming, as an SSE event
-                yield _sse((exc if isinstance(exc, ApiError) else ApiError.from_backend(exc)).body())
+                yield sse((exc if isinstance(exc, ApiError) else ApiError.from_backend(exc)).body())
                 yield b"data: [DONE]\n\n"
                 return
             server.record(plan, results, "ok", time.monotonic() - t0)
             for i, r in enumerate(results):
                 if kind == "chat":
                     yield chunk([{"index": i, "delta": {"reasoning_content": r.text or ""}, "finish_reason": None}])
-                    yield chunk([{"index": i, "delta": {"content": _content(r)}, "finish_reason": None}])
-                    yield chunk([{"index": i, "delta": {}, "finish_reason": _finish(r)}])
+                    yield chunk([{"index": i, "delta": {"content": content(r)}, "finish_reason": None}])
+                    yield chunk([{"index": i, "delta": {}, "finish_reason": finish_reason(r)}])
                 else:
-                    yield chunk([{"index": i, "text": r.text or "", "logprobs": None, "finish_reason": _finish(r)}])
-            tail = {"ponder": _ponder_field(results)}
+                    yield chunk([{"index": i, "text": r.text or "", "logprobs": None, "finish_reason": finish_reason(r)}])
+            tail = {"ponder": ponder_field(results)}
             if plan.stream_usage:
-                tail["usage"] = _usage(results)
+                tail["usage"] = usage(results)
             yield chunk([], **tail)
             yield b"data: [DONE]\n\n"
         finally:
@@ -532,7 +403,7 @@ def create_app(generator: Generator, config: ServeConfig) -> FastAPI:
             return StreamingResponse(stream(request, plan, kind), media_type="text/event-stream")
         results = await run_plan(request, plan)
         make, prefix = (chat_response, "chatcmpl") if kind == "chat" else (completion_response, "cmpl")
-        return make(plan, results, f"{prefix}-{uuid.uuid4().hex}", int(time.time()))
+        return make(plan.model, results, f"{prefix}-{uuid.uuid4().hex}", int(time.time()))
 
     @app.post("/v1/chat/completions")
     async def chat(body: ChatRequest, request: Request):
