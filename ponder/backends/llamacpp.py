@@ -399,11 +399,11 @@ class LlamaEngine:
         tok = llama_cpp.llama_sampler_sample(seq.sampler, self.ctx, logits_index)
         if seq.logprobs is not None:
             seq.logprobs.append(self._logprob(logits_index, tok, params.logprobs or 0))
-        self.stats.completion_tokens += 1
         if tok in self.model.eog_ids and not params.ignore_eos:
             if seq.logprobs:
                 seq.logprobs.pop()  # the end-of-generation token is not part of the text
-            return self._finish(seq, "eos")
+            return self._finish(seq, "eos")  # nor of the sample's tokens, so the engine's count leaves it out too
+        self.stats.completion_tokens += 1
         seq.generated.append(tok)
         before = len(seq.text)
         seq.text += seq.decoder.decode(self.model.piece(tok))
