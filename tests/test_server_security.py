@@ -111,15 +111,15 @@ def test_a_streaming_request_to_a_full_queue_is_a_429_before_the_stream(engine):
 
 
 def test_stop_is_honoured_or_refused(engine):
+    """Properties only: a warm engine need not repeat a decode, so the cut text is not compared with a free one."""
     app = create_app(engine, ServeConfig(model_name="smol", default_strategy="greedy?max_tokens=64"))
     with Served(app) as s:
         c = s.client()
-        full = c.chat.completions.create(model="smol", messages=[{"role": "user", "content": "Count: 1, 2, 3, 4, 5, 6"}])
-        text = full.model_extra["ponder"]["choices"][0]["candidates"][0]
         r = c.chat.completions.create(model="smol", messages=[{"role": "user", "content": "Count: 1, 2, 3, 4, 5, 6"}], stop=[","])
         cut = r.choices[0].message.reasoning_content
+        cand = r.model_extra["ponder"]["choices"][0]["candidates"][0]
         assert "," not in cut and r.model_extra["ponder"]["params"]["stop"] == [","]
-        assert text["tokens"] >= r.model_extra["ponder"]["choices"][0]["candidates"][0]["tokens"]
+        assert cand["finish_reason"] == "stop" and cand["tokens"] < 64  # it was cut at the comma, not at the length
         with pytest.raises(openai.BadRequestError) as e:
             c.chat.completions.create(model="beam/smol", messages=Q, stop=["\n"])
         assert "stop" in e.value.body["message"]
