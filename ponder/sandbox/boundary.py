@@ -111,12 +111,11 @@ else:
 
 
 def _program(template: str, channel: tuple[int, int]) -> str:
-    return "import json as _json_for_wire\n" + "class wire:\n    pass\n" + _wire_namespace() + template.replace("__CHANNEL__", repr(channel))
-
-
-def _wire_namespace() -> str:
-    """The wire module's source, executed into a namespace named ``wire`` inside the sandbox."""
-    return f"_wire_ns = {{}}\nexec({_WIRE!r}, _wire_ns)\nwire.encode, wire.decode = _wire_ns['encode'], _wire_ns['decode']\n"
+    """A sandbox-side script: the wire module's source executed into a namespace named ``wire``, then ``template``
+    with its channel's file descriptors filled in."""
+    return (f"class wire:\n    pass\n_wire_ns = {{}}\nexec({_WIRE!r}, _wire_ns)\n"
+            "wire.encode, wire.decode = _wire_ns['encode'], _wire_ns['decode']\n"
+            + template.replace("__CHANNEL__", repr(channel)))
 
 
 class _Lines:

@@ -209,6 +209,11 @@ def result(name: str, problem_params: BaseModel, meter: Meter, candidates: Seque
     )
 
 
+def score_weights(candidates: Sequence[Candidate]) -> list[float]:
+    """Each candidate's weight in a score-weighted vote: its score, 0 where the scorer abstained."""
+    return [c.score or 0.0 for c in candidates]
+
+
 @dataclass(frozen=True)
 class Vote:
     answer: str | None  # the winning answer as one of its candidates wrote it

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pydantic import Field
 
 from ponder.protocols import Generator, Scorer
-from ponder.strategies.base import Meter, SamplingOptions, fit_samples, result, score_candidates, to_candidate, vote
+from ponder.strategies.base import Meter, SamplingOptions, fit_samples, result, score_candidates, score_weights, to_candidate, vote
 from ponder.types import Budget, Candidate, GenerationRequest, Problem, Result
 
 
@@ -35,7 +35,7 @@ def choose_best_scored(candidates: Sequence[Candidate]) -> int | None:
 
 def choose_by_weighted_vote(candidates: Sequence[Candidate]) -> int | None:
     """weighted_best_of_n: each answer's votes weighted by its candidates' scores (an abstention weighs 0)."""
-    return vote(candidates, [c.score or 0.0 for c in candidates]).chosen
+    return vote(candidates, score_weights(candidates)).chosen
 
 
 class GreedyParams(SamplingOptions):
@@ -127,7 +127,7 @@ async def weighted_best_of_n(problem: Problem, generator: Generator, scorer: Sco
     scorer abstains on weighs 0."""
     meter = Meter(budget)
     candidates = await _sample_scored(problem, generator, scorer, meter, params, params.n)
-    v = vote(candidates, [c.score or 0.0 for c in candidates])
+    v = vote(candidates, score_weights(candidates))
     return result("weighted_best_of_n", params, meter, candidates, chosen=v.chosen, votes=v.votes, scorer=scorer)
 
 

@@ -21,7 +21,7 @@ from pydantic import Field, field_validator, model_validator
 from ponder.accounting import scorer_usage, spent_so_far, with_scorer_usage
 from ponder.protocols import Generator, Scorer
 from ponder.scorers.base import aggregate
-from ponder.strategies.base import Meter, SamplingOptions, chosen_logprobs, make_candidate, result, vote
+from ponder.strategies.base import Meter, SamplingOptions, chosen_logprobs, make_candidate, result, score_weights, vote
 from ponder.types import Budget, Candidate, GenerationRequest, Problem, Result, Trace
 
 
@@ -144,7 +144,7 @@ class Stepper:
         if not candidates:
             return [], None, ()
         if self.p.select == "weighted":
-            v = vote(candidates, [c.score or 0.0 for c in candidates])
+            v = vote(candidates, score_weights(candidates))
             return candidates, v.chosen, v.votes
         chosen = max(range(len(candidates)), key=lambda i: ((candidates[i].score or 0.0), candidates[i].key is not None, -i))
         return candidates, chosen, ()
