@@ -93,14 +93,22 @@ def test_reward_models_are_named_by_the_operator(recorder):
         assert Recorder.hits  # the operator's server was
 
 
-def test_a_streaming_request_to_a_full_queue_is_a_429_before_the_stream(engine):
-    app = create_app(engine, ServeConfig(model_name="smol", default_strategy="majority?n=2&max_tokens=200", max_concurrent=1, max_queue=0))
+def test_a_streaming_request_to_a_full_queue_is_a_429_before_the_stream():
+    """Only the server's decision matters: a scripted search that takes 6 s holds the one slot, and the streamed
+    request is sent once the server reports it running (not after a guessed delay)."""
+    slow_text = " ".join(["word"] * 120) + " The answer is 7."
+    gen = ScriptedGenerator(lambda req, i: slow_text, seconds_per_token=0.05)
+    app = create_app(gen, ServeConfig(model_name="smol", default_strategy="greedy", max_concurrent=1, max_queue=0))
     with Served(app) as s:
         async def both():
-            async with httpx.AsyncClient(timeout=300) as c:
+            async with httpx.AsyncClient(timeout=60) as c:
                 body = {"model": "smol", "messages": Q}
                 slow = asyncio.ensure_future(c.post(s.url + "/chat/completions", json=body))
-                await asyncio.sleep(1.0)
+                for _ in range(400):
+                    if app.state.ponder._active == 1:
+                        break
+                    await asyncio.sleep(0.025)
+                assert app.state.ponder._active == 1
                 streamed = await c.post(s.url + "/chat/completions", json={**body, "stream": True})
                 return await slow, streamed
 
@@ -115,11 +123,12 @@ def test_stop_is_honoured_or_refused(engine):
     app = create_app(engine, ServeConfig(model_name="smol", default_strategy="greedy?max_tokens=64"))
     with Served(app) as s:
         c = s.client()
-        r = c.chat.completions.create(model="smol", messages=[{"role": "user", "content": "Count: 1, 2, 3, 4, 5, 6"}], stop=[","])
-        cut = r.choices[0].message.reasoning_content
+        stops = [",", " ", "\n"]  # 64 tokens without any of them would be a surprise; the cut is what is tested
+        r = c.chat.completions.create(model="smol", messages=[{"role": "user", "content": "Count: 1, 2, 3, 4, 5, 6"}], stop=stops)
+        cut = r.choices[0].message.reasoning_content or ""
         cand = r.model_extra["ponder"]["choices"][0]["candidates"][0]
-        assert "," not in cut and r.model_extra["ponder"]["params"]["stop"] == [","]
-        assert cand["finish_reason"] == "stop" and cand["tokens"] < 64  # it was cut at the comma, not at the length
+        assert not any(x in cut for x in stops) and r.model_extra["ponder"]["params"]["stop"] == stops
+        assert cand["finish_reason"] == "stop" and cand["tokens"] < 64, (cut, cand)  # cut at a stop, not at the length
         with pytest.raises(openai.BadRequestError) as e:
             c.chat.completions.create(model="beam/smol", messages=Q, stop=["\n"])
         assert "stop" in e.value.body["message"]
