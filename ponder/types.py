@@ -295,6 +295,7 @@ class Candidate:
     token_logprobs: tuple[float, ...] | None = field(default=None, repr=False)  # chosen-token logprobs, when known
     step_logprobs: tuple[tuple[float, ...], ...] | None = field(default=None, repr=False)
     executions: tuple[Execution, ...] = ()  # programs run for this candidate (its answer may come from them)
+    completion: str | None = field(default=None, repr=False)  # the model's own text, where ``text`` adds to it (output)
 
     def trace(self) -> Trace:
         steps = self.steps or (self.text,)

@@ -240,3 +240,57 @@ def test_tir_on_smollm2_continues_from_the_cached_prefix(engine):
     assert all(len(call) <= 2 for call in rec.calls)
     if len(rec.calls) > 1:  # a continuation round: its prompt and prefix came from the cache
         assert r.usage.cached_prompt_tokens > 0
+
+
+# -- answers by execution in every sampling strategy, and replays over program draws -----------------------------
+
+
+def test_majority_and_adaptive_majority_with_the_pal_prompt_vote_on_executed_answers():
+    gen = ScriptedGenerator([block("print(14 * 3 + 23 * 2)"), block("print(42 + 46)"), block("print(98)"), "It is 98."])
+    ex = ScriptedExecutor(printed)
+    info, params = parse_spec("majority?n=4&prompt=pal")
+    r = asyncio.run(info.run(PROBLEM, gen, None, Budget(), params))  # the default executor is the real sandbox
+    assert r.answer == "88" and dict(r.votes) == {"88": 2.0, "98": 1.0} and r.usage.tool_calls == 3
+    assert PAL_INSTRUCTION in gen.calls[0][0].prompt.messages[-1].content
+    assert r.candidates[0].completion == block("print(14 * 3 + 23 * 2)") and "\\boxed{88}" in r.candidates[0].text
+    from ponder.strategies.adaptive import adaptive_majority
+
+    gen = ScriptedGenerator(lambda req, i: block("print(14 * 3 + 23 * 2)"))
+    _, params = parse_spec("adaptive_majority?prompt=pal&batch=2&max_samples=16&threshold=0.8")
+    r = asyncio.run(adaptive_majority(PROBLEM, gen, None, Budget(), params, executor=ex))
+    assert r.answer == "88" and len(r.candidates) == 2 and len(ex.calls) == 1  # agreeing programs settle at once
+    _, params = parse_spec("majority?n=2")  # a text prompt: nothing is executed
+    r = asyncio.run(parse_spec("majority")[0].run(PROBLEM, ScriptedGenerator(["The answer is 88."] * 2), None, Budget(), params))
+    assert r.answer == "88" and r.usage.tool_calls == 0
+
+
+def _summing_programs(req, i):
+    """A scripted model that writes the program summing the question's two numbers (ArithmeticTask's questions)."""
+    import re
+
+    a, b = re.findall(r"\d+", req.prompt.messages[-1].content.split("?")[0])[-2:]
+    return block(f"print({a} + {b})")
+
+
+def test_the_evaluator_stores_program_draws_so_adaptive_rules_replay_them_and_banks_read_them(tmp_path):
+    from ponder.traces.exemplars import build_bank
+
+    store = Store(tmp_path / "draws.sqlite")
+    rec = RecordingGenerator(ScriptedGenerator(_summing_programs))
+    adaptive = "adaptive_majority?prompt=pal&greedy_first=true&batch=2&max_tokens=48"
+    cfg = EvalConfig(run="d", task="arithmetic", models=("scripted",), strategies=("program?max_tokens=48",),
+                     budgets=(1, 2, 4), limit=2, seed=5, workers=1)
+    asyncio.run(evaluate(store, ArithmeticTask(), cfg, lambda m: rec))
+    drawn = len(rec.calls)
+    assert drawn == 2  # one batch per item
+    samples = list(store.all_samples("d"))
+    assert len(samples) == 2 * 4 and all(s["correct"] == 1.0 and "```output" not in s["text"] for s in samples)
+    assert sorted({s["idx"] for s in samples}) == [0, 1, 2]  # a greedy set (idx 0) and a sampled set (idx 0-2)
+    cfg2 = EvalConfig(**{**cfg.__dict__, "strategies": ("program?max_tokens=48", adaptive)})
+    asyncio.run(evaluate(store, ArithmeticTask(), cfg2, lambda m: rec))
+    assert len(rec.calls) == drawn  # the adaptive rule was served the stored programs and executed them again
+    rows = [r for r in store.results("d") if r["strategy"] == "adaptive_majority"]
+    assert len(rows) == 2 * 3 and all(r["correct"] == 1.0 for r in rows)
+    assert {r["n_candidates"] for r in rows if r["budget"] == 4} == {4}  # beta at 0.95 wants all four
+    bank = build_bank(store, "d", task="ponder.testing:ArithmeticTask")
+    assert len(bank) == 2 and all(e["answer"].startswith("Let me compute it.\n```python") for e in bank)

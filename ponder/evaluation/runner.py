@@ -93,6 +93,16 @@ def _canonical(params: dict[str, Any]) -> str:
     return json.dumps(kept, sort_keys=True, default=str)
 
 
+def spec_key(spec: str) -> tuple[str, str]:
+    """The (strategy, params) a spec's results are stored under.
+
+    >>> spec_key("majority?n=4")[0]
+    'majority'
+    """
+    info, params = parse_spec(spec)
+    return info.name, _canonical(params.model_dump())
+
+
 def item_id(problem: Problem) -> str:
     return problem.id or problem.question[:64]
 
@@ -142,8 +152,7 @@ class Evaluator:
 
     async def _strategy(self, model: str, generator: Generator, problem: Problem, spec: str) -> None:
         info, base_params = parse_spec(spec)
-        name = info.name
-        params_json = _canonical(base_params.model_dump())
+        name, params_json = spec_key(spec)
         key = Key(self.config.run, self.task.name, item_id(problem), model, name, params_json, self.config.seed)
         budgets = units(info, self.config.budgets)
         scorer = resolve_scorer(info, self.config.scorer, generator)
@@ -179,6 +188,8 @@ class Evaluator:
             return
         if info.evaluation == "prefix":  # one run at the largest budget; budget k chooses among its first k
             r = await info.run(problem, generator, scorer, budget, largest)
+            if info.shares_draws:
+                self._store_draws(model, problem, info, largest, r)
             for b in todo:
                 self._put_run(key, b, problem, prefix_result(r, b, info.choose), generator)
             return
@@ -233,12 +244,33 @@ class Evaluator:
             r = await majority.run(problem, generator, None, Budget(max_seconds=self.config.max_seconds_per_item), params)
             total_tokens = sum(c.tokens for c in r.candidates) or 1
             self.store.put_samples(skey, [
-                {"idx": len(rows) + i, "text": c.text, "answer": c.answer, "key": c.key, "tokens": c.tokens,
-                 "finish": c.finish_reason, "confidence": c.confidence, "score": None,
-                 "correct": self.task.score(problem, c.text), "prompt_tokens": r.usage.prompt_tokens if i == 0 else 0,
-                 "seconds": r.seconds * c.tokens / total_tokens, "token_logprobs": c.token_logprobs}
+                self._sample_row(problem, len(rows) + i, c, r.usage.prompt_tokens if i == 0 else 0, r.seconds * c.tokens / total_tokens)
                 for i, c in enumerate(r.candidates)])
             return self.store.samples(skey)
+
+    def _store_draws(self, model: str, problem: Problem, info: StrategyInfo, params, r: Result) -> None:
+        """A run's independent draws as the item's shared samples (what replays serve and banks read): its greedy
+        first draw as the temperature-0 set, the sampled ones (seed, seed + 1, ...) as the set at its temperature,
+        under its prompt template. A set already stored is kept; the model's own text is stored, answers as the
+        strategy read them (executed, for programs)."""
+        values = {k: v for k, v in params.model_dump().items() if k in SamplingOptions.model_fields}
+        values["prompt"] = values.get("prompt") or info.default_prompt
+        cands = list(r.candidates)
+        greedy = cands[:1] if getattr(params, "greedy_first", False) else []
+        sets = [(SamplingOptions(**{**values, "temperature": 0.0}), greedy), (SamplingOptions(**values), cands[len(greedy):])]
+        total_tokens = sum(c.tokens for c in cands) or 1
+        for options, drawn in sets:
+            skey = self._samples_key(model, problem, options)
+            if not drawn or self.store.samples(skey):
+                continue
+            self.store.put_samples(skey, [self._sample_row(problem, i, c, r.usage.prompt_tokens if i == 0 else 0,
+                                                           r.seconds * c.tokens / total_tokens) for i, c in enumerate(drawn)])
+
+    def _sample_row(self, problem: Problem, idx: int, c: Candidate, prompt_tokens: int, seconds: float) -> dict[str, Any]:
+        return {"idx": idx, "text": c.completion if c.completion is not None else c.text, "answer": c.answer, "key": c.key,
+                "tokens": c.tokens, "finish": c.finish_reason, "confidence": c.confidence, "score": None,
+                "correct": self.task.score(problem, c.text), "prompt_tokens": prompt_tokens, "seconds": seconds,
+                "token_logprobs": c.token_logprobs}
 
     def _sampling_lock(self, key: Key) -> asyncio.Lock:
         return self._locks.setdefault((key.item, key.model, key.params), asyncio.Lock())

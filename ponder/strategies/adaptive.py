@@ -19,9 +19,10 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from ponder.protocols import Generator
+from ponder.protocols import Executor, Generator
 from ponder.scorers.confidence import trace_confidence
-from ponder.strategies.base import Meter, SamplingOptions, fit_samples, result, to_candidate, vote
+from ponder.strategies.base import Meter, SamplingOptions, fit_samples, result, vote
+from ponder.strategies.execution import candidates_of
 from ponder.types import Budget, Candidate, GenerationRequest, Problem, Result
 
 
@@ -84,12 +85,14 @@ def settled(answers: list[str | None], p: AdaptiveMajorityParams) -> float:
     return beta_settled(counts) if p.criterion == "beta" else dirichlet_settled(counts)
 
 
-async def adaptive_majority(problem: Problem, generator: Generator, scorer, budget: Budget, params: AdaptiveMajorityParams) -> Result:
+async def adaptive_majority(problem: Problem, generator: Generator, scorer, budget: Budget, params: AdaptiveMajorityParams,
+                            *, executor: Executor | None = None) -> Result:
     """Majority voting that stops as soon as the vote is settled: ``batch`` samples per round (one batched call
     each), then the criterion decides whether another round is worth it. Easy questions stop after a round or two;
     contested ones use up to ``max_samples``. With ``greedy_first`` the first round opens with the greedy decode;
     with ``give_up_after`` a vote whose first samples all differ stops there (a question the model cannot settle:
-    more samples of a scattered vote seldom find the right answer)."""
+    more samples of a scattered vote seldom find the right answer). With ``prompt=pal`` the samples are programs,
+    run through ``executor`` (the sandbox by default), voting on what they print."""
     meter = Meter(budget)
     candidates: list[Candidate] = []
     history: list[float] = []
@@ -115,7 +118,7 @@ async def adaptive_majority(problem: Problem, generator: Generator, scorer, budg
                                               params=params.sampling(max_tokens=max_tokens, logprobs=0, seed=seed)))
         completions = await generator.generate(requests)
         meter.add(completions)
-        candidates += [to_candidate(s) for c in completions for s in c.samples]
+        candidates += await candidates_of([s for c in completions for s in c.samples], params.prompt, meter, executor)
         keys = [x.key for x in candidates]
         history.append(settled(keys, params))
         if history[-1] >= bar:
@@ -178,7 +181,7 @@ async def deepconf(problem: Problem, generator: Generator, scorer, budget: Budge
     [c0] = await generator.generate([GenerationRequest(prompt, n=n0, params=params.sampling(max_tokens=max_tokens, logprobs=0),
                                                        deadline=meter.deadline)])
     meter.add([c0])
-    warm = [to_candidate(s) for s in c0.samples]
+    warm = list(await candidates_of(c0.samples, params.prompt, meter))
     confs = [math.log(trace_confidence(c.token_logprobs, "lowest_window", params.window)) for c in warm if c.token_logprobs]
     threshold = float(np.percentile(confs, 100 - params.keep_percent)) if confs else -math.inf
 
@@ -212,7 +215,7 @@ async def deepconf(problem: Problem, generator: Generator, scorer, budget: Budge
                              confidence_stop=(params.window, threshold) if math.isfinite(threshold) else None)
         [c1] = await generator.generate([GenerationRequest(prompt, n=n1, params=p1, deadline=meter.deadline)])
         meter.add([c1])
-        new = [to_candidate(s) for s in c1.samples]
+        new = list(await candidates_of(c1.samples, params.prompt, meter))
         candidates += new
         weights += [weight(c) for c in new]
         settled_early = settled()
@@ -270,7 +273,7 @@ async def _auto_with_policy(problem: Problem, generator: Generator, scorer, budg
     [c] = await generator.generate([GenerationRequest(params.prompt_for(problem), n=n, params=params.sampling(max_tokens=max_tokens, logprobs=0),
                                                       deadline=meter.deadline)])
     meter.add([c])
-    probe = [to_candidate(s) for s in c.samples]
+    probe = list(await candidates_of(c.samples, params.prompt, meter))
     agreement = probe_agreement([x.key for x in probe])
     choice = policy.choose(agreement)
     candidates = list(probe)
@@ -282,7 +285,7 @@ async def _auto_with_policy(problem: Problem, generator: Generator, scorer, budg
             [c2] = await generator.generate([GenerationRequest(params.prompt_for(problem), n=n2, deadline=meter.deadline,
                                                                params=params.sampling(max_tokens=max_tokens, logprobs=0, seed=seed))])
             meter.add([c2])
-            candidates += [to_candidate(s) for s in c2.samples]
+            candidates += await candidates_of(c2.samples, params.prompt, meter)
         v = vote(candidates)
         chosen, votes = v.chosen, v.votes
     else:

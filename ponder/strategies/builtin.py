@@ -77,7 +77,7 @@ PROGRAM = StrategyInfo(
     "program", programs.program, programs.ProgramParams,
     "program-aided reasoning: n programs in one batch, run in the sandbox, a vote over what they print",
     paper="Gao et al. 2022, PAL: Program-aided Language Models, arXiv:2211.10435; Chen et al. 2022, Program of Thoughts, arXiv:2211.12588",
-    size_param="n", evaluation="prefix", choose=sampling.choose_by_vote,
+    size_param="n", evaluation="prefix", choose=sampling.choose_by_vote, shares_draws=True, default_prompt="pal",
 )
 TIR = StrategyInfo(
     "tir", programs.tir, programs.TIRParams,

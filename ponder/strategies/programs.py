@@ -13,21 +13,17 @@ Strategies see the Executor protocol only; the default is built here, not import
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 
 from pydantic import Field
 
 from ponder.protocols import Executor, Generator
-from ponder.scorers.answers import extract_answer, normalize_answer
-from ponder.scorers.code import extract_program
+from ponder.strategies.base import Meter, SamplingOptions, fit_samples, make_candidate, result, vote
+from ponder.strategies.execution import OUTPUT_SHOWN, default_executor, executed_candidates
 from ponder.strategies.prompts import PAL, TIR
-from ponder.strategies.base import Meter, SamplingOptions, fit_samples, make_candidate, result, to_candidate, vote
-from ponder.types import Budget, Candidate, Execution, GenerationRequest, Problem, Result, Sample, Usage
+from ponder.types import Budget, Execution, GenerationRequest, Problem, Result, Usage
 
 PAL_INSTRUCTION = PAL
-
-_OUTPUT_SHOWN = 2000  # characters of a program's output kept in the candidate's trace text
 
 
 class ProgramParams(SamplingOptions):
@@ -35,44 +31,6 @@ class ProgramParams(SamplingOptions):
     greedy_first: bool = Field(True, description="the first program is the greedy decode, the others sampled (seed, seed + 1, ...)")
     wall_seconds: float = Field(2.0, gt=0, le=60, description="wall time each program may run in the sandbox")
     max_tokens: int = Field(384, ge=1, le=1 << 20, description="new tokens per program")
-
-
-def default_executor() -> Executor:
-    from ponder.sandbox.executor import SandboxExecutor
-
-    return SandboxExecutor()
-
-
-def printed_answer(stdout: str) -> str | None:
-    """The answer a program printed: its last non-empty line; a sentence there gives up its stated answer.
-
-    >>> printed_answer("working...\\n88\\n"), printed_answer("The total is 88 dollars"), printed_answer("[1, 2]\\n")
-    ('88', '88', '[1, 2]')
-    >>> printed_answer("   \\n") is None
-    True
-    """
-    lines = [line.strip() for line in stdout.splitlines() if line.strip()]
-    if not lines:
-        return None
-    last = lines[-1][:200]
-    if re.search(r"[A-Za-z]{3,}", last) and not re.fullmatch(r"(True|False|None|inf|nan)", last):
-        found = extract_answer(last)
-        return found if found is not None else last
-    return last
-
-
-def program_candidate(sample: Sample, code: str | None, ran: Execution | None) -> Candidate:
-    """A candidate whose answer is what its program printed (None: no program, it failed, or printed nothing). Its
-    text is the model's completion, the output as a reader sees it, and the executed answer."""
-    base = to_candidate(sample)
-    if ran is None:
-        return replace(base, answer=None, key=None, text=sample.text)
-    answer = printed_answer(ran.stdout) if ran.ok else None
-    text = sample.text.rstrip() + f"\n```output\n{ran.output[-_OUTPUT_SHOWN:]}```\n"
-    if answer is not None:
-        text += f"The program printed \\boxed{{{answer}}}.\n"
-    return replace(base, text=text, answer=answer, key=normalize_answer(answer) if answer is not None else None,
-                   executions=(ran,))
 
 
 async def program(problem: Problem, generator: Generator, scorer, budget: Budget, params: ProgramParams,
@@ -93,27 +51,12 @@ async def program(problem: Problem, generator: Generator, scorer, budget: Budget
     completions = await generator.generate(requests) if requests else []
     meter.add(completions)
     samples = [s for c in completions for s in c.samples]
-    codes = [_program_in(s.text) for s in samples]
-    runnable = [c for c in codes if c is not None]
-    left = meter.seconds_left()
-    wall = params.wall_seconds if left is None else max(0.05, min(params.wall_seconds, left))
-    executions = iter(await (executor or default_executor()).execute(runnable, wall_seconds=wall) if runnable else [])
-    ran = [next(executions) if c is not None else None for c in codes]
-    meter.usage = meter.usage + Usage(tool_calls=len(runnable), tool_seconds=sum(e.seconds for e in ran if e is not None))
-    candidates = tuple(program_candidate(s, c, e) for s, c, e in zip(samples, codes, ran, strict=True))
+    candidates = await executed_candidates(samples, meter, executor, params.wall_seconds)
     v = vote(candidates)
-    failed = sum(1 for e in ran if e is not None and not e.ok)
-    extra = {"programs": len(samples), "ran": len(runnable), "failed": failed,
+    runs = [c.executions[0] for c in candidates if c.executions]
+    extra = {"programs": len(samples), "ran": len(runs), "failed": sum(1 for e in runs if not e.ok),
              "abstained": sum(1 for c in candidates if c.key is None)}
     return result("program", params, meter, candidates, chosen=v.chosen, votes=v.votes, extra=extra)
-
-
-def _program_in(text: str) -> str | None:
-    """The program in a completion, or None when there is no code at all to run."""
-    if "```" not in text and not re.search(r"^\s*(print\(|def |import |[A-Za-z_]\w*\s*=)", text, re.M):
-        return None
-    code = extract_program(text)
-    return code if code.strip() else None
 
 
 # -- tool-integrated reasoning ---------------------------------------------------------------------------------
@@ -201,7 +144,7 @@ async def tir(problem: Problem, generator: Generator, scorer, budget: Budget, pa
             meter.usage = meter.usage + Usage(tool_calls=len(done), tool_seconds=sum(e.seconds for e in done))
             for (i, _), e in zip(blocks, done, strict=True):
                 runs[i].append(e)
-                texts[i] += f"\n```output\n{e.output[-_OUTPUT_SHOWN:]}```\n"
+                texts[i] += f"\n```output\n{e.output[-OUTPUT_SHOWN:]}```\n"
     candidates = []
     for i in range(n):
         ended = finish[i] or ("deadline" if meter.exhausted() == "max_seconds" else "length")

@@ -60,11 +60,17 @@ class StrategyInfo:
     evaluation: Evaluation = "run"
     choose: Callable[[Sequence[Candidate]], int | None] | None = None  # for "shared_samples" and "prefix"
     anytime: Callable[..., Awaitable[dict[int, Result]]] | None = None  # for "anytime": (…, params, sizes) -> {size: Result}
+    # its candidates are independent draws of its prompt (greedy first when ``greedy_first``, then seed, seed + 1,
+    # ...): the evaluator stores them as the item's shared samples too, for replays and exemplar banks
+    shares_draws: bool = False
+    default_prompt: str | None = None  # the prompt template it uses when given none (``program``: pal)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "run", _charging_scorers(self.run))
         if self.evaluation in ("shared_samples", "prefix") and self.choose is None:
             raise TypeError(f"strategy {self.name!r}: evaluation {self.evaluation!r} needs a choose rule")
+        if self.shares_draws and self.evaluation != "prefix":
+            raise TypeError(f"strategy {self.name!r}: only a prefix-evaluated strategy shares its draws")
         if self.evaluation == "anytime" and (self.anytime is None or self.size_param is None):
             raise TypeError(f"strategy {self.name!r}: an anytime strategy names its snapshots function and size_param")
 

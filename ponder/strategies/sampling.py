@@ -9,7 +9,8 @@ from dataclasses import replace
 from pydantic import Field
 
 from ponder.protocols import Generator, Scorer
-from ponder.strategies.base import Meter, SamplingOptions, fit_samples, result, score_candidates, score_weights, to_candidate, vote
+from ponder.strategies.base import Meter, SamplingOptions, fit_samples, result, score_candidates, score_weights, vote
+from ponder.strategies.execution import candidates_of
 from ponder.types import Budget, Candidate, GenerationRequest, Problem, Result
 
 
@@ -59,7 +60,7 @@ async def _sample_and_vote(name: str, problem: Problem, generator: Generator, bu
                                 deadline=meter.deadline)
     [completion] = await generator.generate([request])
     meter.add([completion])
-    candidates = tuple(to_candidate(s) for s in completion.samples)
+    candidates = await candidates_of(completion.samples, params.prompt, meter)
     v = vote(candidates)
     return result(name, params, meter, candidates, chosen=v.chosen, votes=v.votes)
 
@@ -104,7 +105,7 @@ async def _sample_scored(problem: Problem, generator: Generator, scorer: Scorer,
                                 deadline=meter.deadline)
     [completion] = await generator.generate([request])
     meter.add([completion])
-    return await score_candidates(scorer, problem, [to_candidate(s) for s in completion.samples])
+    return await score_candidates(scorer, problem, await candidates_of(completion.samples, params.prompt, meter))
 
 
 async def best_of_n(problem: Problem, generator: Generator, scorer: Scorer, budget: Budget, params: BestOfNParams) -> Result:
