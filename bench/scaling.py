@@ -7,7 +7,13 @@ and at what cost? On reasoning-gym gsm_symbolic (fixed seed), in one resumable r
   (steps scored by their own token confidence, the strategies' default scorer);
 - phase 6, 0.5B: program (program-aided reasoning: programs run in the sandbox, a vote over what they print) at
   budgets 1, 2, 4, 8, 16 (the first program greedy; budget k votes over the first k of one 16-program run);
-  phase 7, 1.5B: program at 1, 2, 4.
+  phase 7, 1.5B: program at 1, 2, 4;
+- phase 8, 0.5B: program with 4 few-shot programs (``shots=4``) from an exemplar bank of the 0.5B model's own
+  verified programs on other items (run ``bank``: 4 programs on 40 items of another seed, the items of this run
+  left out; ``bench/results/bank_pal.jsonl``, committed) at budgets 1, 2, 4;
+- phase 9, 0.5B: adaptive stopping over executed answers (``adaptive_majority?prompt=pal``: the greedy program
+  and one sample, then two more a round until the Beta criterion settles at 0.85, or the first four all differ)
+  capped at 4, 8 and 16 programs: the draws are stored, so every cap after the first is replayed.
 
 The summary, figure and JSON cover the first ``--limit`` items only, and each row says over how many items it was
 measured (a phase not yet run has no rows).
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import shutil
 import sqlite3
 from bisect import bisect_left, bisect_right
@@ -42,7 +49,8 @@ from rich.progress import BarColumn, Progress as Bar, TextColumn, TimeElapsedCol
 from bench.common import RESULTS, cpu_name, write_result
 from ponder.backends import open_generator
 from ponder.evaluation.report import coverage, summarize, write_report
-from ponder.evaluation.runner import EvalConfig, Progress, evaluate, item_id
+from ponder.evaluation.runner import EvalConfig, Progress, evaluate, item_id, spec_key, units
+from ponder.strategies import get
 from ponder.evaluation.store import Store
 from ponder.tasks import load_task
 
@@ -59,20 +67,84 @@ PHASES = {
     5: (SMALL, ("beam?max_step_tokens=96", "mcts?max_step_tokens=96"), (1, 2, 4, 8, 16)),
     6: (SMALL, ("program",), (1, 2, 4, 8, 16)),
     7: (LARGE, ("program",), (1, 2, 4)),
+    8: (SMALL, ("program?shots=4&bank=bench/results/bank_pal.jsonl",), (1, 2, 4)),
+    9: (SMALL, ("adaptive_majority?prompt=pal&greedy_first=true&batch=2&threshold=0.85&give_up_after=4",), (4, 8, 16)),
 }
-HEADLINE_STRATEGIES = ("greedy", "majority", "weighted_best_of_n", "beam", "mcts", "program")
+BANK_RUN, BANK_SEED, BANK_ITEMS = "bank", 7, 40
+BANK = RESULTS / "bank_pal.jsonl"
 
 
 def spec(s: str) -> str:
     return s + ("&" if "?" in s else "?") + f"max_tokens={MAX_TOKENS}"
 
 
-def incomplete_phases(rows: list[dict], limit: int) -> list[int]:
-    """The phases whose every strategy and budget does not yet have a result on all ``limit`` items."""
-    have = {(r["model"], r["strategy"].split("?")[0], r["budget"]): r["items"] for r in rows}
-    return [ph for ph, (model, strategies, budgets) in PHASES.items()
-            if any(have.get((model, s.split("?")[0], b), 0) < limit
-                   for s in strategies for b in ([1] if s.split("?")[0] == "greedy" else budgets))]
+def phase_specs() -> set[tuple[str, str]]:
+    """The (strategy, params) of every phase's specs, as the store keys them: the headline's rows are these only
+    (bench/adaptive.py's sweeps share the run and stay out of it)."""
+    return {spec_key(spec(s)) for _, strategies, _ in PHASES.values() for s in strategies}
+
+
+def incomplete_phases(store: Store, items: set[str]) -> list[int]:
+    """The phases whose every strategy (exactly its parameters) and budget does not yet have a result on all
+    ``items``."""
+    have: dict[tuple, set] = {}
+    for r in store.results(RUN):
+        if r["item"] in items:
+            have.setdefault((r["model"], r["strategy"], r["params"], r["budget"]), set()).add(r["item"])
+    out = []
+    for ph, (model, strategies, budgets) in PHASES.items():
+        for s in strategies:
+            name, params = spec_key(spec(s))
+            sizes = units(get(name), budgets)
+            if any(len(have.get((model, name, params, b), ())) < len(items) for b in sizes):
+                out.append(ph)
+                break
+    return out
+
+
+def headline_of(rows: list[dict], limit: int) -> dict:
+    """The headline figures from the summary rows measured on all ``limit`` items: the 0.5B model's best
+    configuration (every strategy, variants included) against the 1.5B model answering greedily, each strategy
+    family's best, and what adaptive stopping over programs costs against the fixed 16-program vote.
+
+    >>> rows = [dict(model=SMALL, strategy="program", budget=16, items=2, accuracy=0.5, completion_tokens=2000.0),
+    ...         dict(model=SMALL, strategy="adaptive_majority?prompt=pal", budget=16, items=2, accuracy=0.5, completion_tokens=500.0),
+    ...         dict(model=LARGE, strategy="greedy", budget=1, items=2, accuracy=0.5, completion_tokens=200.0)]
+    >>> h = headline_of(rows, 2)
+    >>> h["best_small_strategy"], h["best_small_tokens_per_problem"], h["adaptive_program_token_ratio"], h["tir_small_accuracy"]
+    ('adaptive_majority?prompt=pal', 500.0, 0.25, None)
+    """
+    done = [r for r in rows if r["items"] >= limit]
+    small = [r for r in done if r["model"] == SMALL]
+    family = lambda r: r["strategy"].split("?")[0]  # noqa: E731
+
+    def best(rs: list[dict]) -> dict | None:
+        return max(rs, key=lambda r: (r["accuracy"], -r["completion_tokens"])) if rs else None
+
+    def acc(r: dict | None) -> float | None:
+        return round(r["accuracy"], 4) if r else None
+
+    top = best(small)
+    executed = lambda r: family(r) == "program" or "prompt=pal" in r["strategy"]  # noqa: E731
+    large = [r for r in done if r["model"] == LARGE]
+    fixed16 = next((r for r in small if r["strategy"] == "program" and r["budget"] == 16), None)
+    adaptive = [r for r in small if family(r) == "adaptive_majority" and "prompt=pal" in r["strategy"]]
+    within = [r for r in adaptive if fixed16 and r["accuracy"] >= fixed16["accuracy"] - 0.01]
+    cheapest = min(within, key=lambda r: r["completion_tokens"]) if within else None
+    return {
+        "best_small_accuracy": acc(top),
+        "best_small_strategy": top["strategy"] if top else None,
+        "best_small_budget": top["budget"] if top else None,
+        "best_small_tokens_per_problem": round(top["completion_tokens"], 1) if top else None,
+        "large_greedy_accuracy": acc(next((r for r in large if r["strategy"] == "greedy"), None)),
+        "large_majority4_accuracy": acc(next((r for r in large if r["strategy"] == "majority" and r["budget"] == 4), None)),
+        "program_small_accuracy": acc(best([r for r in small if executed(r)])),
+        "tir_small_accuracy": acc(best([r for r in small if family(r) == "tir"])),
+        "program_large_accuracy": acc(best([r for r in large if executed(r)])),
+        "adaptive_program_token_ratio": round(cheapest["completion_tokens"] / fixed16["completion_tokens"], 4) if cheapest else None,
+        "adaptive_program_accuracy": acc(cheapest or best(adaptive)),
+        "fixed_program16_accuracy": acc(fixed16),
+    }
 
 
 def judge_quality(store: Store, items: set[str]) -> dict:
@@ -98,6 +170,22 @@ def judge_quality(store: Store, items: set[str]) -> dict:
             "mean_score_right": round(sum(right) / len(right), 4), "mean_score_wrong": round(sum(wrong) / len(wrong), 4),
             "budget16_answers_changed": len(changed), "changed_weighted_right": int(sum(w > 0 for w, _ in changed)),
             "changed_majority_right": int(sum(m > 0 for _, m in changed))}
+
+
+def build_exemplar_bank(store: Store, workers: int, console: Console) -> Path:
+    """The few-shot bank of phase 8: the 0.5B model's programs (4 an item, the first greedy) on ``BANK_ITEMS`` items
+    of seed ``BANK_SEED``, run once into the store (resumable), and of them the verified ones (the reference
+    scorer marked them right), one an item, from items this run does not evaluate."""
+    from ponder.traces.exemplars import build_bank
+
+    task = load_task(TASK)
+    cfg = EvalConfig(run=BANK_RUN, task=task.name, models=(SMALL,), strategies=(spec("program"),), budgets=(4,),
+                     limit=BANK_ITEMS, seed=BANK_SEED, workers=workers)
+    asyncio.run(evaluate(store, task, cfg, lambda m: open_generator(m)))
+    bank = build_bank(store, BANK_RUN, exclude_runs=(RUN,), model=SMALL)
+    BANK.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in bank))
+    console.print(f"{BANK}: {len(bank)} verified programs from {BANK_ITEMS} items of seed {BANK_SEED}")
+    return BANK
 
 
 def snapshot(src: Path, dest: Path) -> dict[str, int]:
@@ -144,6 +232,8 @@ def main() -> None:
     items = {item_id(p) for p in task.problems(args.limit, SEED)}
     for ph in [] if args.report_only else [int(p) for p in args.phases.split(",")]:
         model, strategies, budgets = PHASES[ph]
+        if any("bank=" in x for x in strategies):
+            build_exemplar_bank(store, args.workers, console)
         cfg = EvalConfig(run=RUN, task=task.name, models=(model,), strategies=tuple(spec(s) for s in strategies),
                          budgets=budgets, limit=args.limit, seed=SEED, workers=args.workers)
         with Bar(TextColumn(f"phase {ph}: {model} {', '.join(strategies)}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -151,20 +241,12 @@ def main() -> None:
             tid = bar.add_task("", total=None)
             progress = Progress(on_change=lambda p: bar.update(tid, total=p.total, completed=p.done))
             asyncio.run(evaluate(store, task, cfg, lambda m: open_generator(m), progress))
-    rows = summarize(store, RUN, seed=SEED, items=items, strategies=set(HEADLINE_STRATEGIES))
+    rows = summarize(store, RUN, seed=SEED, items=items, strategies=phase_specs())
     for r in rows:
         console.print(f"{r['model']:<20} {r['strategy']:<20} budget {r['budget']:>2}: accuracy {r['accuracy']:.3f} "
                       f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] over {r['items']} items (a right candidate on {r['any_correct']:.2f}), "
                       f"{r['completion_tokens']:.0f} tokens, {r['seconds']:.1f} s")
-    small = [r for r in rows if r["model"] == SMALL and r["items"] >= args.limit and r["strategy"].split("?")[0] in HEADLINE_STRATEGIES]
-    large_greedy = [r for r in rows if r["model"] == LARGE and r["strategy"] == "greedy"]
-    best = max(small, key=lambda r: (r["accuracy"], -r["completion_tokens"])) if small else None
-    headline = {
-        "best_small_accuracy": round(best["accuracy"], 4) if best else None,
-        "best_small_strategy": best["strategy"] if best else None,
-        "best_small_budget": best["budget"] if best else None,
-        "large_greedy_accuracy": round(large_greedy[0]["accuracy"], 4) if large_greedy else None,
-    }
+    headline = headline_of(rows, args.limit)
     cov = {f"{m}/{label}": [(k, round(v, 4)) for k, v in pts] for (m, label), pts in coverage(store, RUN, items).items()}
     judge = judge_quality(store, items)
     console.print("self-judge:", judge)
@@ -177,17 +259,16 @@ def main() -> None:
     if args.print_only:
         console.print(headline, "(printed only: nothing written)")
         return
-    missing = incomplete_phases(rows, args.limit)
-    if missing:  # a partial store must not overwrite the committed figures
-        console.print(headline)
-        console.print(f"not written: phases {', '.join(map(str, missing))} have not finished all {args.limit} items "
-                      f"(run them first; --print-only shows what is there)")
-        return
-    paths = write_report(store, RUN, RESULTS / "scaling-report", items=items, seed=SEED, strategies=set(HEADLINE_STRATEGIES))
+    missing = incomplete_phases(store, items)
+    if missing:  # written all the same: the headline keys count complete rows only, and say which phases are not
+        console.print(f"phases {', '.join(map(str, missing))} have not finished all {args.limit} items: their rows are "
+                      f"listed with their item counts and left out of the headline figures")
+    paths = write_report(store, RUN, RESULTS / "scaling-report", items=items, seed=SEED, strategies=phase_specs())
     shutil.copy(paths["accuracy_vs_tokens.png"], RESULTS / "scaling.png")
     out = write_result("scaling", headline, models_used=[SMALL, LARGE], seeds=[SEED],
                        details={"task": TASK, "limit": args.limit, "max_tokens": MAX_TOKENS, "cpu": cpu_name(), "rows": rows,
-                                "pass_at_k": cov, "judge": judge})
+                                "pass_at_k": cov, "judge": judge, "incomplete_phases": missing,
+                                "phases": {ph: {"model": m, "strategies": list(st), "budgets": list(b)} for ph, (m, st, b) in PHASES.items()}})
     console.print(headline)
     console.print(f"wrote {out} and {RESULTS / 'scaling.png'}")
 

@@ -443,6 +443,24 @@ def strategies_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> 
     out.print(table)
 
 
+@app.command("docs")
+def docs_cmd(
+    out: Annotated[Path, typer.Option("--out", help="the folder to write the reference pages into")] = Path("docs"),
+    check: Annotated[bool, typer.Option("--check", help="write nothing; fail if a page differs from what the code would write")] = False,
+) -> None:
+    """Write the reference pages generated from the code (strategies, scorers, this command line) into OUT."""
+    from ponder.docs import stale_pages, write_docs
+
+    if check:
+        stale = stale_pages(out)
+        if stale:
+            _fail(f"stale in {out}: {', '.join(stale)}; run `ponder docs --out {out}`")
+        print(f"{out}: up to date")
+        return
+    for path in write_docs(out):
+        print(path)
+
+
 @models_app.command("list")
 def models_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The registry's models and whether each is pulled."""

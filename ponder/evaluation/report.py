@@ -41,13 +41,14 @@ def _labels(results) -> dict[tuple[str, str, str], str]:
 
 
 def summarize(store: Store, run: str, prices: Prices = Prices(), seed: int = 0, items: set[str] | None = None,
-              strategies: set[str] | None = None) -> list[dict]:
+              strategies: set | None = None) -> list[dict]:
     """Accuracy (with a seeded bootstrap 95% interval), the share of items with a right answer among the candidates
     (what a perfect selector would score), tokens, seconds and cost per model, strategy variant and budget;
     ``items`` restricts it to those task items (to compare configurations on exactly the same questions),
-    ``strategies`` to those strategy names (every variant of each)."""
+    ``strategies`` to those strategy names (every variant of each) or ``(name, params)`` pairs (exactly those
+    variants, ``params`` as stored)."""
     results = [r for r in store.results(run) if (items is None or r["item"] in items)
-               and (strategies is None or r["strategy"] in strategies)]
+               and (strategies is None or r["strategy"] in strategies or (r["strategy"], r["params"]) in strategies)]
     labels = _labels(results)
     groups: dict[tuple[str, str, int], list] = defaultdict(list)
     for r in results:
@@ -146,7 +147,7 @@ def _plot(summary: list[dict], cov, out: Path) -> dict[str, Path]:
 
 
 def write_report(store: Store, run: str, out: str | Path, prices: Prices = Prices(), items: set[str] | None = None,
-                 seed: int = 0, strategies: set[str] | None = None) -> dict[str, Path]:
+                 seed: int = 0, strategies: set | None = None) -> dict[str, Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summary = summarize(store, run, prices, seed=seed, items=items, strategies=strategies)

@@ -1,0 +1,53 @@
+"""The docs cannot go stale: every generated page is regenerated here and compared with the committed one, and
+README stays short."""
+
+import sys
+from pathlib import Path
+
+from ponder.docs import PAGES, stale_pages, strategies_markdown
+from ponder.strategies import available
+from ponder.strategies.base import SamplingOptions
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def test_the_reference_pages_are_what_the_code_generates():
+    assert stale_pages(ROOT / "docs") == [], "run `ponder docs --out docs` and commit the pages"
+    assert set(PAGES) <= {p.name for p in (ROOT / "docs").glob("*.md")}
+
+
+def test_every_shipped_strategy_and_its_own_parameters_are_documented():
+    page = strategies_markdown()
+    for name, info in available().items():
+        if not info.run.__module__.startswith("ponder."):
+            continue  # a plug-in installed by another test documents itself
+        section = page.split(f"\n## {name}\n", 1)[1].split("\n## ", 1)[0]
+        for field in set(info.params.model_fields) - set(SamplingOptions.model_fields):
+            assert f"| `{field}` |" in section, (name, field)
+
+
+def test_the_benchmark_page_and_the_readme_headline_are_generated_from_the_results():
+    from bench.docs import DOC, README, benchmarks_markdown, readme_with_headline
+
+    assert DOC.read_text() == benchmarks_markdown(), "run `python -m bench.docs` and commit docs/benchmarks.md"
+    readme = README.read_text()
+    assert readme == readme_with_headline(readme), "run `python -m bench.docs`: README's headline differs from scaling.json"
+
+
+def test_the_readme_headline_table_holds_scaling_json_figures():
+    import json
+    import re
+
+    data = json.loads((ROOT / "bench" / "results" / "scaling.json").read_text())
+    rows = {(r["model"], r["strategy"], r["budget"]): r for r in data["details"]["rows"]}
+    readme = (ROOT / "README.md").read_text()
+    table = re.findall(r"^\| (\S+) \| `([^`]+)` \((\d+)\) \| ([\d.]+) \[([\d.]+), ([\d.]+)\] \| (\d+) \|$", readme, re.M)
+    assert table, "README has no headline table"
+    for model, strategy, budget, acc, lo, hi, tokens in table:
+        r = rows[(model, strategy, int(budget))]
+        assert (f"{r['accuracy']:.2f}", f"{r['ci_low']:.2f}", f"{r['ci_high']:.2f}", f"{r['completion_tokens']:.0f}") == (acc, lo, hi, tokens)
+
+
+def test_readme_is_short():
+    assert len((ROOT / "README.md").read_text().splitlines()) < 250
