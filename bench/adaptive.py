@@ -37,9 +37,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -50,12 +50,12 @@ from bench.common import RESULTS, cpu_name, write_result
 from bench.scaling import LARGE, MAX_TOKENS, RUN, SEED, SMALL, TASK
 from ponder.backends import open_generator
 from ponder.evaluation.metrics import paired_difference
-from ponder.evaluation.plan import DEFAULT_POLICY, fit_policy
 from ponder.evaluation.report import aggregate, summarize
-from ponder.evaluation.runner import EvalConfig, Evaluator, _canonical, evaluate, item_id
+from ponder.evaluation.runner import EvalConfig, Evaluator, canonical_params, evaluate, item_id, spec_key
 from ponder.evaluation.store import Key, Store
 from ponder.strategies.cascade import cascade
 from ponder.strategies.adaptive import scattered
+from ponder.strategies.policy import DEFAULT_POLICY, Policy
 from ponder.strategies.registry import get, parse_spec
 from ponder.tasks import load_task
 from ponder.types import Budget
@@ -130,7 +130,7 @@ def spec_results(results: list, items: set[str], model: str, spec: str, budget: 
     """The stored results of one exact strategy configuration over ``items``, from the run's ``results`` (read once
     by the caller)."""
     info, params = parse_spec(spec)
-    pj = _canonical(params.model_dump())
+    pj = canonical_params(params.model_dump())
     rs = [r for r in results if r["model"] == model and r["strategy"] == info.name and r["params"] == pj
           and r["budget"] == budget and r["item"] in items]
     if not rs:
@@ -156,7 +156,7 @@ def unique_specs(*specs: str) -> tuple[str, ...]:
     seen, out = set(), []
     for spec in specs:
         info, params = parse_spec(spec)
-        key = (info.name, _canonical(params.model_dump()))
+        key = (info.name, canonical_params(params.model_dump()))
         if key not in seen:
             seen.add(key)
             out.append(spec)
@@ -230,7 +230,7 @@ def scatter_report(store: Store, results: list, items: set[str], first: int = 4)
     vote_temperature = parse_spec(f"majority?{MT}")[1].temperature  # the fixed vote's draws
     for s in store.all_samples(RUN):
         p = json.loads(s["params"])
-        if s["model"] != SMALL or s["item"] not in items or p["max_tokens"] != MAX_TOKENS:
+        if s["model"] != SMALL or s["item"] not in items or p["max_tokens"] != MAX_TOKENS or p.get("prompt"):
             continue
         if p["temperature"] == 0:
             greedy_key[s["item"]] = s["key"]
@@ -305,7 +305,7 @@ def bin_label(b: dict, last: bool) -> str:
 
 
 def cascade_params(large_spec: str) -> str:
-    return _canonical({"small": CASCADE_SMALL, "large": large_spec, "min_agreement": MIN_AGREEMENT})
+    return canonical_params({"small": CASCADE_SMALL, "large": large_spec, "min_agreement": MIN_AGREEMENT})
 
 
 async def run_cascades(store: Store, task, problems, cfg: EvalConfig, small: Lazy, large: Lazy, large_spec: str) -> None:
@@ -367,17 +367,14 @@ def ship_policy(store: Store, task, problems, workers: int, small: Lazy, large: 
     """Fit the default policy on the first half of the items, save it as ponder/policies/default.json, and run
     ``auto?policy=default`` on the held-out second half, beside the fixed choices on the same items."""
     half = len(problems) // 2
-    fit_items = {item_id(p) for p in problems[:half]}
     held_out = {item_id(p) for p in problems[half:]}
-    policy = fit_policy(store, RUN, model=SMALL, probe=POLICY_PROBE, cost_weight=POLICY_COST_WEIGHT, items=fit_items,
-                        strategies=POLICY_OPTIONS)
-    policy = replace(policy, fitted_on=f"bench/adaptive.py: {TASK} seed {SEED}, the first {half} items, {SMALL}, "
-                                       f"max_tokens {MAX_TOKENS}, store run {RUN!r}")
-    policy.save(DEFAULT_POLICY)
+    # the shipped file is written by the product's own command, as a user would write theirs
+    subprocess.run([sys.executable, "-m", "ponder", "policy", "fit", RUN, "--db", str(store.path), "--out", str(DEFAULT_POLICY),
+                    "--model", SMALL, "--probe", str(POLICY_PROBE), "--cost-weight", str(POLICY_COST_WEIGHT),
+                    "--strategies", ",".join(sorted(POLICY_OPTIONS)), "--first", str(half)], check=True)
+    policy = Policy.load(str(DEFAULT_POLICY))
     spec = f"auto?{MT}&policy=default"
-    # the file may have changed since the last run: its stored results are stale
-    with store.db:
-        store.db.execute("DELETE FROM results WHERE run = ? AND strategy = 'auto' AND params LIKE ?", (RUN, '%"policy": "default"%'))
+    store.delete_results(RUN, *spec_key(spec))  # the file may have changed since the last run: its results are stale
     cfg = EvalConfig(run=RUN, task=task.name, models=(SMALL,), strategies=(spec,), budgets=(1,), limit=len(problems),
                      seed=SEED, workers=workers)
     asyncio.run(evaluate(store, task, cfg, lambda m: small))

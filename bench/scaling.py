@@ -50,6 +50,7 @@ from bench.common import RESULTS, cpu_name, write_result
 from ponder.backends import open_generator
 from ponder.evaluation.report import coverage, summarize, write_report
 from ponder.evaluation.runner import EvalConfig, Progress, evaluate, item_id, spec_key, units
+from ponder.defaults import ASK_SECONDS
 from ponder.strategies import get
 from ponder.evaluation.store import Store
 from ponder.tasks import load_task
@@ -107,12 +108,14 @@ def headline_of(rows: list[dict], limit: int) -> dict:
     configuration (every strategy, variants included) against the 1.5B model answering greedily, each strategy
     family's best, and what adaptive stopping over programs costs against the fixed 16-program vote.
 
-    >>> rows = [dict(model=SMALL, strategy="program", budget=16, items=2, accuracy=0.5, completion_tokens=2000.0),
-    ...         dict(model=SMALL, strategy="adaptive_majority?prompt=pal", budget=16, items=2, accuracy=0.5, completion_tokens=500.0),
-    ...         dict(model=LARGE, strategy="greedy", budget=1, items=2, accuracy=0.5, completion_tokens=200.0)]
+    >>> rows = [dict(model=SMALL, strategy="program", budget=16, items=2, accuracy=0.5, completion_tokens=2000.0, seconds=90.0),
+    ...         dict(model=SMALL, strategy="adaptive_majority?prompt=pal", budget=16, items=2, accuracy=0.5, completion_tokens=500.0, seconds=30.0),
+    ...         dict(model=LARGE, strategy="greedy", budget=1, items=2, accuracy=0.5, completion_tokens=200.0, seconds=20.0)]
     >>> h = headline_of(rows, 2)
     >>> h["best_small_strategy"], h["best_small_tokens_per_problem"], h["adaptive_program_token_ratio"], h["tir_small_accuracy"]
     ('adaptive_majority?prompt=pal', 500.0, 0.25, None)
+    >>> h["default_config"]["model"], h["default_config"]["spec"]
+    ('qwen2.5-coder-1.5b', 'greedy')
     """
     done = [r for r in rows if r["items"] >= limit]
     small = [r for r in done if r["model"] == SMALL]
@@ -144,7 +147,29 @@ def headline_of(rows: list[dict], limit: int) -> dict:
         "adaptive_program_token_ratio": round(cheapest["completion_tokens"] / fixed16["completion_tokens"], 4) if cheapest else None,
         "adaptive_program_accuracy": acc(cheapest or best(adaptive)),
         "fixed_program16_accuracy": acc(fixed16),
+        "default_config": default_config(done),
     }
+
+
+def default_config(rows: list[dict]) -> dict | None:
+    """What ``ponder ask`` should do with no options: the most accurate row of either model within
+    ``ASK_SECONDS`` a question (wall seconds per problem as measured here), ties to fewer tokens, as a model and a
+    spec (the row's strategy with its budget as the size parameter).
+
+    >>> default_config([dict(model=LARGE, strategy="program", budget=4, accuracy=0.6, completion_tokens=450.0, seconds=17.0),
+    ...                 dict(model=LARGE, strategy="program", budget=2, accuracy=0.6, completion_tokens=220.0, seconds=8.0),
+    ...                 dict(model=SMALL, strategy="majority", budget=16, accuracy=0.7, completion_tokens=4000.0, seconds=200.0)])["spec"]
+    'program?n=2'
+    """
+    within = [r for r in rows if r["seconds"] <= ASK_SECONDS]
+    if not within:
+        return None
+    r = max(within, key=lambda r: (r["accuracy"], -r["completion_tokens"]))
+    info = get(r["strategy"].split("?")[0])
+    size = f"{info.size_param}={r['budget']}" if info.size_param else ""
+    spec_ = r["strategy"] + (("&" if "?" in r["strategy"] else "?") + size if size else "")
+    return {"model": r["model"], "spec": spec_, "accuracy": round(r["accuracy"], 4), "seconds": round(r["seconds"], 1),
+            "tokens": round(r["completion_tokens"], 1)}
 
 
 def judge_quality(store: Store, items: set[str]) -> dict:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ponder import models
+from ponder import defaults, models
 from ponder.errors import PonderError
 from ponder.types import Budget, Problem, Result
 
@@ -79,7 +78,8 @@ def _print_result(result: Result, model: str, show_paths: bool) -> None:
         for i, c in enumerate(result.candidates):
             out.rule(f"path {i + 1}: answer {c.answer!r} ({c.tokens} tokens, {c.finish_reason})")
             out.print(c.text, highlight=False, markup=False)
-    table = Table(title=f"{result.strategy} on {model}", title_justify="left")
+    out.print(f"{result.strategy} on {model}", highlight=False, markup=False)
+    table = Table()
     table.add_column("answer")
     table.add_column("votes", justify="right")
     table.add_column("share", justify="right")
@@ -97,29 +97,22 @@ def _print_result(result: Result, model: str, show_paths: bool) -> None:
 
 
 async def _run_with_progress(coro, generator, quiet: bool):
+    from ponder.progress import ticks
+
     task = asyncio.ensure_future(coro)
     if quiet:
         return await task
-    t0 = time.monotonic()
-    stats = getattr(generator, "stats", None)
-    base = stats.completion_tokens if stats is not None else 0
     with err.status("thinking…") as status:
-        while not task.done():
-            await asyncio.wait([task], timeout=0.2)
-            dt = time.monotonic() - t0
-            if stats is not None:
-                tok = stats.completion_tokens - base
-                status.update(f"thinking… {tok} tokens, {stats.active_sequences} paths in flight, {dt:.1f} s ({tok / max(dt, 1e-9):.0f} tok/s)")
-            else:
-                status.update(f"thinking… {dt:.1f} s")
-    return task.result()
+        async for tick in ticks(task, generator, 0.2):
+            status.update(tick.describe())
+    return await task
 
 
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="the question; '-' reads it from stdin")],
     model: Annotated[str, typer.Option("--model", "-m", help="registry name or .gguf path (with --url: the server's model name)")] = models.DEFAULT_MODEL,
-    strategy: Annotated[str, typer.Option("--strategy", "-s", help="strategy name or spec like 'majority?n=16' (default: auto, medium effort)")] = "auto",
+    strategy: Annotated[str, typer.Option("--strategy", "-s", help="strategy name or spec like 'majority?n=16' (the default follows the headline benchmark: ponder/defaults.py)")] = defaults.ASK_STRATEGY,
     n: Annotated[int | None, typer.Option("--n", "-n", help="samples (for strategies that take n)")] = None,
     temperature: Annotated[float | None, typer.Option("--temperature", "-t")] = None,
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="new tokens per completion")] = None,
@@ -141,10 +134,10 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     show_paths: Annotated[bool, typer.Option("--show-paths", help="print every reasoning path")] = False,
 ) -> None:
-    """Answer QUESTION, spending compute by need (auto: sample in rounds until the vote is settled; or any other
-    --strategy)."""
+    """Answer QUESTION with the default search (programs run in the sandbox, voted: the configuration the headline
+    benchmark found best within about 30 s a question) or any other --strategy."""
     from ponder.backends import open_generator
-    from ponder.strategies import parse_spec
+    from ponder.strategies import get, parse_spec
 
     if question == "-":
         question = sys.stdin.read()
@@ -156,9 +149,17 @@ def ask(
     for key, value in (("n", n), ("temperature", temperature), ("max_tokens", max_tokens), ("seed", seed)):
         if value is not None:
             overrides[key] = value
+    escalating = bool(escalate_to or escalate_url)
+    if escalating:  # shorthand for the cascade strategy: the options above shape the first model's strategy
+        from urllib.parse import urlencode
+
+        small_spec = strategy + (("&" if "?" in strategy else "?") + urlencode(overrides) if overrides else "")
+        strategy = "cascade?" + urlencode({"large": escalate_to or "upstream", "small_spec": small_spec,
+                                           "large_spec": _with_max_tokens("greedy", max_tokens), "min_agreement": min_agreement})
+        overrides = {}
     try:
-        info, params = parse_spec(strategy.split("?")[0])  # the strategy alone first, to check what --n means for it
-        if n is not None and "n" not in info.params.model_fields:
+        info = get(strategy.split("?")[0])  # the strategy alone first, to check what --n means for it
+        if n is not None and not escalating and "n" not in info.params.model_fields:
             _fail(f"--n does not apply to {info.name!r}, which decides how many samples to draw itself: cap it with "
                   f"--max-samples {n}, or fix the count with --strategy majority --n {n}")
         info, params = parse_spec(strategy, overrides)
@@ -167,29 +168,26 @@ def ask(
         generator = open_generator(model, url=url, api_key=api_key, threads=threads, gpu_layers=gpu_layers)
     except PonderError as exc:
         _fail(str(exc))
-    large = None
+    if info.needs_models:
+        from ponder.backends.router import ModelRouter
+
+        def open_other(name: str):
+            if escalate_url:
+                return open_generator(escalate_to, url=escalate_url, api_key=api_key)
+            return open_generator(name, threads=threads, gpu_layers=gpu_layers)
+
+        generator = ModelRouter(generator, open_other, default_name=model)
     try:
         from ponder.strategies.registry import resolve_scorer
 
-        chosen_scorer = resolve_scorer(info, scorer, generator)
-        if escalate_to or escalate_url:
-            from ponder.strategies.cascade import cascade
-
-            large = open_generator(escalate_to, url=escalate_url, api_key=api_key, threads=threads, gpu_layers=gpu_layers)
-            from urllib.parse import urlencode
-
-            small_spec = strategy + (("&" if "?" in strategy else "?") + urlencode(overrides) if overrides else "")
-            work = cascade(problem, generator, large, small_spec=small_spec, min_agreement=min_agreement, budget=budget,
-                           small_scorer=chosen_scorer)
-        else:
-            work = info.run(problem, generator, chosen_scorer, budget, params)
-        result = asyncio.run(_run_with_progress(work, generator, as_json))
+        result = asyncio.run(_run_with_progress(info.run(problem, generator, resolve_scorer(info, scorer, generator), budget, params),
+                                                generator, as_json))
     except PonderError as exc:
         _fail(str(exc))
     finally:
         asyncio.run(generator.aclose())
-        if large is not None:
-            asyncio.run(large.aclose())
+        if info.needs_models:
+            asyncio.run(generator.default.aclose())
     if as_json:
         print(json.dumps(result_json(result, model), ensure_ascii=False))
     else:
@@ -214,6 +212,7 @@ def serve(
     gpu_layers: Annotated[int, typer.Option("--gpu-layers", help="layers of the embedded model offloaded to the GPU (-1: all); needs a GPU build of llama.cpp")] = 0,
     policies: Annotated[Path | None, typer.Option("--policies", help="a directory of policy files (NAME.json) that requests may name in auto?policy=NAME; 'default' is always offered")] = None,
     reward_url: Annotated[list[str] | None, typer.Option("--reward-url", help="NAME=URL: a reward-model server that requests may name in reward?name=NAME (repeatable)")] = None,
+    cascade_model: Annotated[list[str] | None, typer.Option("--cascade-model", help="a registry model requests may escalate to with cascade?large=NAME (repeatable; opened embedded on first use)")] = None,
 ) -> None:
     """Serve the OpenAI chat and completions API with test-time search behind it."""
     import uvicorn
@@ -241,12 +240,15 @@ def serve(
             name = model if not model.endswith(".gguf") else Path(model).stem
         config = ServeConfig(model_name=name, default_strategy=strategy, api_key=api_key, max_concurrent=max_concurrent,
                              max_queue=max_queue, max_seconds=max_seconds, max_tokens_total=max_tokens_total,
-                             policies=named, reward_urls=rewards)
+                             policies=named, reward_urls=rewards, cascade_models=tuple(cascade_model or ()))
+        for other in config.cascade_models:
+            models.resolve(other)  # an unknown model is refused at start, not on the first request
     except PonderError as exc:
         _fail(str(exc))
     err.print(f"ponder serving {name} on http://{host}:{port}/v1 (default strategy {strategy})", highlight=False)
     try:
-        uvicorn.run(create_app(generator, config), host=host, port=port, log_level="warning")
+        app_ = create_app(generator, config, open_model=lambda other: open_generator(other, threads=threads, gpu_layers=gpu_layers))
+        uvicorn.run(app_, host=host, port=port, log_level="warning")
     finally:
         asyncio.run(generator.aclose())
 
@@ -360,12 +362,13 @@ def report(
         print(p)
 
 
-plan_app = typer.Typer(help="Difficulty-aware allocation policies learnt from stored evaluation runs.", no_args_is_help=True)
-app.add_typer(plan_app, name="plan")
+policy_app = typer.Typer(help="Difficulty-aware allocation policies learnt from stored evaluation runs.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+app.add_typer(policy_app, name="plan", hidden=True)  # its first name; `policy` says what it makes
 
 
-@plan_app.command("fit")
-def plan_fit(
+@policy_app.command("fit")
+def policy_fit(
     run: Annotated[str, typer.Argument(help="a stored evaluation run that includes majority")],
     db: Annotated[Path, typer.Option("--db")] = Path("ponder-eval.sqlite"),
     out_path: Annotated[Path, typer.Option("--out")] = Path("ponder-policy.json"),
@@ -373,17 +376,32 @@ def plan_fit(
     probe: Annotated[int, typer.Option("--probe", help="samples that measure difficulty")] = 4,
     cost_weight: Annotated[float, typer.Option("--cost-weight", help="accuracy given up per 1000 generated tokens")] = 0.05,
     strategies: Annotated[str | None, typer.Option("--strategies", help="comma-separated strategy names the policy may choose (default: all stored)")] = None,
+    first: Annotated[int | None, typer.Option("--first", help="fit on the run's first N task items only (hold the rest out)")] = None,
 ) -> None:
     """Fit which strategy and budget to use per difficulty bin; `auto?policy=FILE` uses it."""
-    from ponder.evaluation.plan import fit_policy
+    from dataclasses import replace
+
+    from ponder.evaluation.policy_fit import fit_policy
+    from ponder.evaluation.runner import item_id
+    from ponder.tasks import load_task
 
     if not db.exists():
         _fail(f"no evaluation store at {db}")
     try:
-        policy = fit_policy(_open_store(db), run, model=model, probe=probe, cost_weight=cost_weight,
+        store = _open_store(db)
+        items = None
+        config = store.run_config(run) or {}
+        if first is not None:
+            if not config:
+                _fail(f"no run {run!r} in {db}")
+            items = {item_id(p) for p in load_task(config["task"]).problems(first, config.get("seed", 0))}
+        policy = fit_policy(store, run, model=model, probe=probe, cost_weight=cost_weight, items=items,
                             strategies={x.strip() for x in strategies.split(",") if x.strip()} if strategies else None)
     except PonderError as exc:
         _fail(str(exc))
+    where = f"{config.get('task', '?')} seed {config.get('seed', '?')}" + (f", its first {first} items" if first else "")
+    policy = replace(policy, fitted_on=f"ponder policy fit {run} ({where}; model {model or 'all'}, probe {probe}, "
+                                       f"cost weight {cost_weight}, store {db.name})")
     table = Table(title=f"policy fitted on {run!r} (probe {probe}, cost weight {cost_weight})")
     for col in ("probe agreement <", "strategy", "budget", "items", "accuracy", "tokens"):
         table.add_column(col)

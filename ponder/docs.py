@@ -140,6 +140,8 @@ def cli_markdown() -> str:
     def walk(prefix: str, group) -> None:
         for name in sorted(group.commands):
             cmd = group.commands[name]
+            if getattr(cmd, "hidden", False):
+                continue
             if hasattr(cmd, "commands"):
                 walk(f"{prefix} {name}", cmd)
             else:

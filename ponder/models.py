@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from ponder.defaults import DEFAULT_MODEL  # noqa: F401  (re-exported: the registry names its default here)
 from ponder.errors import ModelError
 
 CHUNK = 1 << 20
-DEFAULT_MODEL = "qwen2.5-coder-0.5b"
 
 
 @dataclass(frozen=True)

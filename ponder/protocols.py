@@ -45,3 +45,28 @@ class Executor(Protocol):
     tests script it (:class:`ponder.testing.ScriptedExecutor`)."""
 
     async def execute(self, programs: Sequence[str], *, wall_seconds: float) -> list[Execution]: ...
+
+
+@runtime_checkable
+class ProgressCounters(Protocol):
+    """Live counters of a backend's work (the embedded engine's ``EngineStats``)."""
+
+    completion_tokens: int  # generated since the backend started
+    active_sequences: int  # being decoded now
+
+
+@runtime_checkable
+class ReportsProgress(Protocol):
+    """A Generator that can say, while it works, how much it has done (optional: the HTTP backend cannot)."""
+
+    @property
+    def stats(self) -> ProgressCounters: ...
+
+
+@runtime_checkable
+class OpensModels(Protocol):
+    """A Generator that can also give a generator for another model by name (what ``cascade`` escalates to). The
+    CLI, the server and the evaluator provide one to strategies that declare ``needs_models``; which names it
+    accepts is theirs to decide (a server offers only the models its operator named)."""
+
+    def for_model(self, name: str) -> Generator: ...

@@ -100,6 +100,6 @@ if [ "$WITH_TESTS" = 1 ]; then
   "$VENV/bin/ponder" models pull smollm2-135m
 else
   "${PIP[@]}" install -q -e .
-  "$VENV/bin/ponder" models pull qwen2.5-coder-0.5b
+  "$VENV/bin/ponder" models pull "$("$VENV/bin/python" -c 'from ponder.defaults import DEFAULT_MODEL; print(DEFAULT_MODEL)')"
 fi
 log "done: $VENV/bin/ponder is ready"

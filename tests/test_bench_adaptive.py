@@ -51,11 +51,11 @@ def test_capped_rules_are_adaptive_majority_under_a_cap_below_16_and_replay_once
 
 
 def test_minus_fixed16_pairs_items_and_refuses_a_rule_missing_some():
-    from ponder.evaluation.runner import _canonical
+    from ponder.evaluation.runner import canonical_params
 
     def rows(spec, budget, correct):
         info, params = parse_spec(spec)
-        return [{"model": adaptive.SMALL, "strategy": info.name, "params": _canonical(params.model_dump()),
+        return [{"model": adaptive.SMALL, "strategy": info.name, "params": canonical_params(params.model_dump()),
                  "budget": budget, "item": f"i{n}", "correct": c} for n, c in enumerate(correct)]
     fixed = f"majority?{adaptive.MT}"
     rule = adaptive.AUTO["low"]
@@ -71,11 +71,11 @@ def test_minus_fixed16_pairs_items_and_refuses_a_rule_missing_some():
 def test_the_scatter_report_reads_the_greedy_first_stream_of_the_stored_draws(tmp_path):
     """Item a: greedy 5, samples 1 2 3 (all differ: scattered); item b: greedy 7, samples 7 ... (agreeing). Draws
     of another temperature are not the fixed vote's and are not read."""
-    from ponder.evaluation.runner import _canonical
+    from ponder.evaluation.runner import canonical_params
     from ponder.evaluation.store import Key, Store
 
     store = Store(tmp_path / "s.sqlite")
-    sampling = lambda t: _canonical({"max_tokens": adaptive.MAX_TOKENS, "min_p": 0.0, "temperature": t, "top_k": 40, "top_p": 0.95})
+    sampling = lambda t: canonical_params({"max_tokens": adaptive.MAX_TOKENS, "min_p": 0.0, "temperature": t, "top_k": 40, "top_p": 0.95})
 
     def draws(item, t, keys):
         store.put_samples(Key(adaptive.RUN, "t", item, adaptive.SMALL, "samples", sampling(t), adaptive.SEED),
@@ -86,7 +86,7 @@ def test_the_scatter_report_reads_the_greedy_first_stream_of_the_stored_draws(tm
 
     def rows(spec, budget, correct):
         info, params = parse_spec(spec)
-        return [{"model": adaptive.SMALL, "strategy": info.name, "params": _canonical(params.model_dump()),
+        return [{"model": adaptive.SMALL, "strategy": info.name, "params": canonical_params(params.model_dump()),
                  "budget": budget, "item": item, "correct": c} for item, c in correct.items()]
     results = rows(f"greedy?{adaptive.MT}", 1, {"a": 0, "b": 1}) + rows(f"majority?{adaptive.MT}", 16, {"a": 1, "b": 1})
     report = adaptive.scatter_report(store, results, {"a", "b"})

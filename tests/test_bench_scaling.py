@@ -37,3 +37,13 @@ def test_a_snapshot_holds_the_committed_rows_only_as_one_file_and_opens_as_a_sto
     assert len(store.samples(key)) == 3
     reopened.close()
     store.close()
+
+
+def test_the_headline_figures_and_the_default_choice():
+    """bench/scaling.py's examples (headline_of, default_config) run here: bench/ is outside the doctest paths."""
+    import doctest
+
+    import bench.scaling
+
+    result = doctest.testmod(bench.scaling, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 4 and result.failed == 0

@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+from ponder import models
+
 
 def ponder(*args, input=None, timeout=300):
     return subprocess.run([sys.executable, "-m", "ponder", *args], capture_output=True, text=True, input=input, timeout=timeout)
@@ -24,17 +26,19 @@ def test_ask_json_on_the_test_model(smol_path):
     assert again["answer"] == out["answer"] and again["votes"] == out["votes"]
 
 
-def test_ask_defaults_to_auto_and_honours_the_budget_flags(smol_path):
+def test_ask_defaults_to_the_benchmark_choice_and_honours_the_budget_flags(smol_path):
+    from ponder.defaults import ASK_STRATEGY
+
     p = ponder("ask", "What is 5 + 3?", "--model", "smollm2-135m", "--max-tokens", "48", "--seed", "1", "--max-samples", "3",
                "--json")
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
-    assert out["strategy"] == "auto" and 1 <= len(out["candidates"]) <= 3
+    assert out["strategy"] == ASK_STRATEGY.split("?")[0] and 1 <= len(out["candidates"]) <= 3
     p = ponder("ask", "What is 5 + 3?", "--model", "smollm2-135m", "--max-tokens", "48", "--max-tokens-total", "40",
                "--deadline-s", "30", "--json")
     out = json.loads(p.stdout)
     assert out["usage"]["completion_tokens"] <= 40 and out["stopped_by"] == "max_tokens"
-    p = ponder("ask", "What is 5 + 3?", "--model", "smollm2-135m", "--n", "4")
+    p = ponder("ask", "What is 5 + 3?", "--model", "smollm2-135m", "-s", "auto", "--n", "4")
     assert p.returncode != 0 and "--n does not apply to 'auto'" in p.stderr and "--max-samples 4" in p.stderr
 
 
@@ -59,7 +63,7 @@ def test_bad_input_gets_a_clear_message():
 def test_models_list_and_path(smol_path):
     p = ponder("models", "list", "--json")
     rows = {r["name"]: r for r in json.loads(p.stdout)}
-    assert rows["qwen2.5-coder-0.5b"]["default"] and rows["smollm2-135m"]["pulled"]
+    assert rows[models.DEFAULT_MODEL]["default"] and rows["smollm2-135m"]["pulled"]
     assert ponder("models", "path", "smollm2-135m").stdout.strip() == str(smol_path)
     p = ponder("models", "path", "nope")
     assert p.returncode == 1 and "unknown model" in p.stderr

@@ -192,8 +192,8 @@ def test_arc_direct_and_program_search(engine, tmp_path):
     assert len(store.results("arc")) == 1 and len(store.results("arcp")) == 1
 
 
-def test_plan_fit_learns_a_policy_that_auto_follows(engine, tmp_path):
-    from ponder.evaluation.plan import Policy, fit_policy
+def test_policy_fit_learns_a_policy_that_auto_follows(engine, tmp_path):
+    from ponder.evaluation.policy_fit import Policy, fit_policy
     from ponder.strategies import run as run_strategy
     from ponder.testing import ArithmeticTask
 
@@ -215,10 +215,10 @@ def test_plan_fit_learns_a_policy_that_auto_follows(engine, tmp_path):
         asyncio.run(run_strategy(f"auto?policy={tmp_path / 'missing.json'}", task.problems(1, 7)[0], engine))
 
 
-def test_plan_fit_compares_options_on_the_same_items_only(tmp_path):
+def test_policy_fit_compares_options_on_the_same_items_only(tmp_path):
     """A strategy stored for only some items of a bin (a run still in progress), or in several variants, must not
     win the bin on its subset; ``strategies`` limits the options."""
-    from ponder.evaluation.plan import fit_policy
+    from ponder.evaluation.policy_fit import fit_policy
     from ponder.evaluation.store import Key
 
     store = Store(tmp_path / "partial.sqlite")
@@ -327,7 +327,7 @@ def test_a_store_from_before_token_logprobs_keeps_its_samples_and_takes_new_ones
 
 
 def test_policy_choice_by_agreement():
-    from ponder.evaluation.plan import Bin, Policy
+    from ponder.evaluation.policy_fit import Bin, Policy
 
     p = Policy(4, 0.0, (Bin(0.5, "majority", 16, 3, 0.3, 900), Bin(1.0 + 1e-9, "greedy", 1, 5, 0.9, 80)), "x")
     assert p.choose(0.25).strategy == "majority" and p.choose(1.0).strategy == "greedy" and p.choose(0.75).budget == 1

@@ -14,6 +14,7 @@ import pytest
 from ponder.evaluation.runner import EvalConfig, evaluate
 from ponder.evaluation.store import Store
 from ponder.server import ServeConfig, create_app
+from ponder import tasks
 from ponder.strategies import registry
 from ponder.testing import ArithmeticTask, RecordingGenerator
 
@@ -52,6 +53,25 @@ async def twice(problem, generator, scorer, budget, params):
 
 
 TWICE = StrategyInfo("twice", twice, TwiceParams, "sample until an answer repeats", size_param="n", evaluation="replay")
+
+
+from ponder.tasks import TaskInfo
+from ponder.testing import ArithmeticTask
+
+
+class Doubling(ArithmeticTask):
+    """A third-party task family: `doubling:K` asks K sums."""
+
+    name = "doubling"
+
+    def __init__(self, k):
+        self.k = k
+
+    def problems(self, limit, seed):
+        return super().problems(min(limit or self.k, self.k), seed)
+
+
+DOUBLING = TaskInfo("doubling", lambda rest: Doubling(int(rest or 2)), "sums, K of them", "doubling:K")
 '''
 
 
@@ -62,13 +82,23 @@ def plugin(tmp_path_factory):
     dist = root / "ponder_twice-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ponder-twice\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[ponder.strategies]\ntwice = ponder_twice:TWICE\n")
+    (dist / "entry_points.txt").write_text("[ponder.strategies]\ntwice = ponder_twice:TWICE\n\n"
+                                           "[ponder.tasks]\ndoubling = ponder_twice:DOUBLING\n")
     sys.path.insert(0, str(root))
     registry.available.cache_clear()
+    tasks.available.cache_clear()
     yield root
     sys.path.remove(str(root))
     sys.modules.pop("ponder_twice", None)
     registry.available.cache_clear()
+    tasks.available.cache_clear()
+
+
+def test_a_task_family_is_one_registration_too(plugin):
+    task = tasks.load_task("doubling:3")
+    assert task.name == "doubling" and len(task.problems(None, 0)) == 3
+    with pytest.raises(Exception, match="doubling:K"):
+        tasks.load_task("nope")
 
 
 def test_the_plugin_is_registered_and_runs_from_the_library(plugin, engine):

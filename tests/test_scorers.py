@@ -124,7 +124,7 @@ def test_orm_client_and_errors(reward_server):
 def test_a_judge_scorers_spending_is_in_the_result_once_even_nested(tmp_path):
     """Every judge request is in the Result's usage: counted exactly against the generator's own requests, once,
     also when the scored strategy runs inside another (auto's policy, the cascade)."""
-    from ponder.evaluation.plan import Bin, Policy
+    from ponder.evaluation.policy_fit import Bin, Policy
     from ponder.strategies import run
     from ponder.strategies.cascade import cascade
     from ponder.testing import ScriptedGenerator

@@ -189,3 +189,26 @@ def test_prompts_are_template_names_never_files(tmp_path):
         r = _post(s, {"ponder": {"strategy": f"greedy?prompt={secret}"}})
         assert r.status_code == 400 and "boxed, cot" in r.json()["error"]["message"] and "SECRET" not in r.text
         assert _post(s, {"ponder": {"strategy": "greedy?prompt=boxed"}}).status_code == 200
+
+
+def test_a_cascade_escalates_only_to_the_models_the_operator_offers():
+    opened = []
+
+    def open_model(name):
+        opened.append(name)
+        return ScriptedGenerator(lambda req, i: "The answer is 7.")
+
+    small = ScriptedGenerator(lambda req, i: f"The answer is {i}.")  # never agrees with itself
+    app = create_app(small, ServeConfig(model_name="smol", cascade_models=("big",)), open_model=open_model)
+    with Served(app) as s:
+        for other in ("/etc/passwd", "gpt-9", "../big"):
+            r = _post(s, {"ponder": {"strategy": f"cascade?large={other}&small_spec=majority%3Fn%3D3"}})
+            assert r.status_code == 400 and "big" in r.json()["error"]["message"], (other, r.text)
+        assert opened == []
+        r = _post(s, {"ponder": {"strategy": "cascade?large=big&small_spec=majority%3Fn%3D3"}})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["choices"][0]["message"]["content"] == "7" and opened == ["big"]
+        assert dict(body["ponder"]["choices"][0]["extra"])["escalated"] is True
+        r = _post(s, {"ponder": {"strategy": "cascade?large=big&small_spec=majority%3Fn%3D3"}})
+        assert r.status_code == 200 and opened == ["big"]  # opened once, kept

@@ -245,7 +245,7 @@ def test_cascade_counts_the_small_run_against_the_budget():
 
 
 def test_auto_policy_runs_greedy_after_the_probe_and_majority_reuses_it(tmp_path):
-    from ponder.evaluation.plan import Bin, Policy
+    from ponder.evaluation.policy_fit import Bin, Policy
 
     path = Policy(2, 0.0, (Bin(0.75, "majority", 4, 1, 0.5, 100), Bin(1.0 + 1e-9, "greedy", 1, 1, 0.9, 10)), "t").save(tmp_path / "p.json")
     agree = ScriptedGenerator(lambda req, i: "The answer is 7" if req.params.temperature else "The answer is 8")
@@ -261,7 +261,7 @@ def test_auto_policy_runs_greedy_after_the_probe_and_majority_reuses_it(tmp_path
 
 
 def test_the_shipped_default_policy_loads_names_its_data_and_runs():
-    from ponder.evaluation.plan import Policy
+    from ponder.evaluation.policy_fit import Policy
 
     policy = Policy.load("default")
     assert "bench/adaptive.py" in policy.fitted_on and policy.probe >= 1 and policy.bins

@@ -26,6 +26,9 @@ SPECS = {
     "auto": "auto?effort=low&max_tokens=48&seed=1",
     "program": "program?n=2&max_tokens=48&seed=1",
     "tir": "tir?n=2&max_tokens=48&seed=1",
+    # the same model as the large one (a router hands back the engine itself): always escalates
+    "cascade": "cascade?large=smol&small_spec=majority%3Fn%3D2%26max_tokens%3D32%26seed%3D1&large_spec=greedy%3Fmax_tokens%3D32"
+               "&min_agreement=1.01",
 }
 
 
@@ -35,7 +38,10 @@ def test_every_strategy_has_an_end_to_end_case():
 
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_strategy_on_smollm2(engine, name):
-    r = asyncio.run(run(SPECS[name], PROBLEM, engine))
+    from ponder.backends.router import ModelRouter
+
+    gen = ModelRouter(engine, lambda other: engine) if available()[name].needs_models else engine
+    r = asyncio.run(run(SPECS[name], PROBLEM, gen))
     assert r.strategy == name and r.candidates
     assert r.usage.completion_tokens > 0 and r.usage.requests >= 1 and r.seconds > 0
     assert r.chosen is None or 0 <= r.chosen < len(r.candidates)

@@ -1,6 +1,7 @@
 """The sampling strategies' defining logic, proved on a scripted generator."""
 
 import asyncio
+import re
 
 import pytest
 
@@ -111,3 +112,57 @@ def test_shots_put_bank_exemplars_before_the_question(tmp_path):
         go(run(f"greedy?shots=3&bank={bank}", PROBLEM, ScriptedGenerator(["x"])))
     with pytest.raises(InvalidRequest, match="needs bank"):
         go(run("greedy?shots=1", PROBLEM, ScriptedGenerator(["x"])))
+
+
+# -- the cascade: one registration, a second model opened by name ------------------------------------------------
+
+
+def test_the_cascade_escalates_only_when_the_first_vote_is_unsure():
+    from ponder.backends.router import ModelRouter
+    from ponder.errors import InvalidRequest
+    from ponder.strategies import run as run_spec
+
+    small = ScriptedGenerator(["The answer is 3.", "The answer is 4.", "The answer is 5.", "The answer is 6."])
+    large = ScriptedGenerator(["The answer is 7."])
+    opened = []
+    router = ModelRouter(small, lambda name: opened.append(name) or large)
+    spec = "cascade?large=big&small_spec=majority%3Fn%3D4&min_agreement=0.75"
+    r = asyncio.run(run_spec(spec, Problem("3 + 4?"), router))
+    assert r.answer == "7" and dict(r.extra)["escalated"] and opened == ["big"] and len(r.candidates) == 5
+    assert r.usage.completion_tokens == sum(c.tokens for c in r.candidates)
+    sure = ModelRouter(ScriptedGenerator(["The answer is 7."] * 4), lambda name: pytest.fail("escalated"))
+    r = asyncio.run(run_spec(spec, Problem("3 + 4?"), sure))
+    assert r.answer == "7" and not dict(r.extra)["escalated"]
+    with pytest.raises(InvalidRequest, match="open the large model"):
+        asyncio.run(run_spec(spec, Problem("3 + 4?"), ScriptedGenerator(["x"])))
+    with pytest.raises(InvalidRequest, match="not offered"):
+        ModelRouter(small, lambda name: large, allowed={"other"}).for_model("big")
+    with pytest.raises(InvalidRequest):
+        parse_spec("cascade?large=big&small_spec=telepathy")  # a bad inner spec is refused when parsed
+
+
+def _sum_asked(req) -> int:
+    a, b = re.findall(r"(\d+) \+ (\d+)", req.prompt.messages[-1].content)[0]
+    return int(a) + int(b)
+
+
+def test_the_evaluator_gives_a_cascade_the_model_it_escalates_to(tmp_path):
+    from ponder.evaluation.runner import EvalConfig, evaluate
+    from ponder.evaluation.store import Store
+    from ponder.testing import ArithmeticTask
+
+    opened = []
+    gens = {"small": ScriptedGenerator(lambda req, i: f"The answer is {i}."),
+            "big": ScriptedGenerator(lambda req, i: "The answer is %d." % _sum_asked(req))}
+
+    def open_model(name):
+        opened.append(name)
+        return gens[name]
+
+    store = Store(tmp_path / "c.sqlite")
+    cfg = EvalConfig(run="c", task="arithmetic", models=("small",), strategies=("cascade?large=big&small_spec=majority%3Fn%3D2",),
+                     budgets=(1,), limit=2, seed=1, workers=1)
+    asyncio.run(evaluate(store, ArithmeticTask(), cfg, open_model))
+    rows = store.results("c")
+    assert opened == ["small", "big"] and len(rows) == 2 and {r["model"] for r in rows} == {"small"}
+    assert [r["correct"] for r in rows] == [1.0, 1.0]  # the small model never agrees with itself; the large one sums

@@ -88,7 +88,8 @@ class Progress:
 _OMITTED_WHEN_EMPTY = ("stop", "prompt", "shots", "bank")
 
 
-def _canonical(params: dict[str, Any]) -> str:
+def canonical_params(params: dict[str, Any]) -> str:
+    """Strategy parameters as the store keys them (sorted JSON; options added later left out when empty)."""
     kept = {k: v for k, v in params.items() if not (k in _OMITTED_WHEN_EMPTY and not v)}
     return json.dumps(kept, sort_keys=True, default=str)
 
@@ -100,7 +101,7 @@ def spec_key(spec: str) -> tuple[str, str]:
     'majority'
     """
     info, params = parse_spec(spec)
-    return info.name, _canonical(params.model_dump())
+    return info.name, canonical_params(params.model_dump())
 
 
 def item_id(problem: Problem) -> str:
@@ -227,7 +228,7 @@ class Evaluator:
         """Sampling strategies share one set of samples per item: keyed by the sampling parameters alone."""
         sampling = {k: v for k, v in base_params.model_dump().items() if k in SamplingOptions.model_fields and k != "seed"}
         return Key(self.config.run, self.task.name, item_id(problem), model, "samples",
-                   _canonical(sampling), self.config.seed)
+                   canonical_params(sampling), self.config.seed)
 
     async def shared_samples(self, model, generator, problem, base_params, need: int):
         skey = self._samples_key(model, problem, base_params)
@@ -337,10 +338,17 @@ async def evaluate(store: Store, task: Task, config: EvalConfig, open_generator:
     problems = list(task.problems(config.limit, config.seed))
     ev = Evaluator(store, task, config, progress)
     ev.progress.total = ev.plan_size(len(problems))
+    escalates = any(parse_spec(s)[0].needs_models for s in config.strategies)
     for model in config.models:
         generator = open_generator(model)
+        if escalates:  # cascade: the model it escalates to is opened on first use, by the same opener
+            from ponder.backends.router import ModelRouter
+
+            generator = ModelRouter(generator, open_generator, default_name=model)
         try:
             await ev.run_model(model, generator, problems)
         finally:
             await generator.aclose()
+            if escalates:
+                await generator.default.aclose()
     return ev.progress

@@ -150,6 +150,13 @@ class Store:
                  r["reference"], r["correct"], r["prompt_tokens"], r["cached_prompt_tokens"], r["completion_tokens"],
                  r["seconds"], r["n_candidates"], r["n_correct"], r["stopped_by"], time.time()))
 
+    def delete_results(self, run: str, strategy: str, params: str) -> int:
+        """Drop a run's results of one strategy variant (``params`` as stored: ``runner.spec_key``), e.g. after the
+        file a spec names has changed; their samples stay. Returns how many rows went."""
+        with self._lock, self.db:
+            return self.db.execute("DELETE FROM results WHERE run = ? AND strategy = ? AND params = ?",
+                                   (run, strategy, params)).rowcount
+
     def scores(self, key: Key, scorer: str) -> dict[int, tuple[float | None, Usage | None]]:
         """Each judged sample's score and what judging it cost (None where an older store did not record its tokens;
         seconds 0.0 where it recorded the tokens but not yet the time)."""

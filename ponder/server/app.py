@@ -14,7 +14,7 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,7 +25,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ponder.backends.router import ModelRouter
 from ponder.errors import InvalidRequest, PonderError
+from ponder.progress import ticks
 from ponder.protocols import Generator
 from ponder.server.auth import BearerAuth
 from ponder.server.limits import BodyLimit
@@ -60,10 +62,13 @@ class ServeConfig:
     # reward-model servers (``reward?name=NAME``), both set by the operator (``--policies DIR``, ``--reward-url``)
     policies: dict[str, dict[str, Any]] = field(default_factory=dict)
     reward_urls: dict[str, str] = field(default_factory=dict)
+    # further models requests may escalate to (``cascade?large=NAME``), opened on first use by ``create_app``'s
+    # ``open_model`` (``ponder serve --cascade-model NAME``)
+    cascade_models: tuple[str, ...] = ()
 
 
 @dataclass
-class Plan:
+class SearchJob:
     """A validated request: what to run, on what, within what."""
 
     info: StrategyInfo
@@ -108,8 +113,10 @@ def alias_to_spec(alias: str) -> str:
 
 
 class PonderServer:
-    def __init__(self, generator: Generator, config: ServeConfig):
+    def __init__(self, generator: Generator, config: ServeConfig, open_model: Callable[[str], Generator] | None = None):
         self.generator, self.config = generator, config
+        self.router = ModelRouter(generator, open_model or _no_models, allowed=set(config.cascade_models),
+                                  default_name=config.model_name)
         self.metrics = Metrics()
         self._sem = asyncio.Semaphore(config.max_concurrent)
         self._waiting = 0
@@ -117,7 +124,7 @@ class PonderServer:
 
     # -- planning ------------------------------------------------------------------------------------------------
 
-    def plan(self, req: ChatRequest | CompletionRequest) -> Plan:
+    def job_for(self, req: ChatRequest | CompletionRequest) -> SearchJob:
         c = self.config
         if req.n > c.max_n:
             raise ApiError(400, f"n must be at most {c.max_n} on this server, got {req.n}", param="n")
@@ -146,6 +153,10 @@ class PonderServer:
                     overrides[key] = value
             info, params = parse_spec(spec, overrides)
             params = self._named_policy(params)
+            for other in info.models_named(params):  # only the models the operator offers, checked before the queue
+                if other != c.model_name and other not in c.cascade_models:
+                    raise InvalidRequest(f"model {other!r} is not offered here; offered: "
+                                         f"{', '.join(c.cascade_models) or 'none (ponder serve --cascade-model NAME)'}")
             if getattr(params, "prompt", None) not in (None, *TEMPLATES):  # a name, never a file on the server
                 raise InvalidRequest(f"prompt must be one of {', '.join(sorted(TEMPLATES))}")
             if getattr(params, "bank", None) is not None:
@@ -156,7 +167,7 @@ class PonderServer:
         problem = self._problem(req, opts.instruction if opts else None)
         stream_usage = bool((req.stream_options or {}).get("include_usage"))
         scorer = self._named_scorer(opts.scorer) if opts and opts.scorer else None
-        return Plan(info, params, problem, budget, req.n, scorer, req.model, stream_usage)
+        return SearchJob(info, params, problem, budget, req.n, scorer, req.model, stream_usage)
 
     def _named_policy(self, params):
         """A policy is named, never a path: the name's policy (loaded when the server started) goes in inline."""
@@ -240,8 +251,8 @@ class PonderServer:
         self._waiting += 1
         self.metrics.queue.set(self._waiting)
 
-    async def solve(self, plan: Plan, admitted: bool = False) -> list[Result]:
-        """Run the plan's strategy ``n`` times (different seeds) once a slot is free; 429 if the queue is full.
+    async def solve(self, job: SearchJob, admitted: bool = False) -> list[Result]:
+        """Run the job's strategy ``n`` times (different seeds) once a slot is free; 429 if the queue is full.
         ``admitted``: :meth:`admit` already took this request's place in the queue."""
         if not admitted:
             self.admit()
@@ -254,26 +265,27 @@ class PonderServer:
         self.metrics.active.set(self._active)
         try:
             try:
-                scorer = resolve_scorer(plan.info, plan.scorer_spec, self.generator)
+                scorer = resolve_scorer(job.info, job.scorer_spec, self.generator)
             except InvalidRequest as exc:
                 raise ApiError(400, str(exc), param="ponder.scorer") from None
             runs = []
-            for i in range(plan.n):
-                params = plan.params
-                if plan.n > 1 and getattr(params, "seed", None) is not None:
+            for i in range(job.n):
+                params = job.params
+                if job.n > 1 and getattr(params, "seed", None) is not None:
                     params = params.model_copy(update={"seed": params.seed + 7919 * i})
-                budget = plan.budget
-                if plan.n > 1 and budget.max_tokens is not None:
-                    budget = replace(budget, max_tokens=max(1, budget.max_tokens // plan.n))
-                runs.append(plan.info.run(plan.problem, self.generator, scorer, budget, params))
+                budget = job.budget
+                if job.n > 1 and budget.max_tokens is not None:
+                    budget = replace(budget, max_tokens=max(1, budget.max_tokens // job.n))
+                generator = self.router if job.info.needs_models else self.generator
+                runs.append(job.info.run(job.problem, generator, scorer, budget, params))
             return list(await asyncio.gather(*runs))
         finally:
             self._active -= 1
             self.metrics.active.set(self._active)
             self._sem.release()
 
-    def record(self, plan: Plan, results: list[Result], status: str, seconds: float) -> None:
-        name = plan.info.name
+    def record(self, job: SearchJob, results: list[Result], status: str, seconds: float) -> None:
+        name = job.info.name
         self.metrics.requests.labels(name, status).inc()
         self.metrics.latency.labels(name).observe(seconds)
         for r in results:
@@ -284,9 +296,14 @@ class PonderServer:
 # -- the app --------------------------------------------------------------------------------------------------
 
 
-def create_app(generator: Generator, config: ServeConfig) -> FastAPI:
+def _no_models(name: str) -> Generator:
+    raise InvalidRequest(f"this server opens no other models (asked for {name!r})")
+
+
+def create_app(generator: Generator, config: ServeConfig, open_model: Callable[[str], Generator] | None = None) -> FastAPI:
+    """The app over ``generator``; ``open_model`` opens the operator's ``cascade_models`` when a request escalates."""
     app = FastAPI(title="ponder", version="0.1.0", description="OpenAI-compatible inference-time scaling server")
-    server = PonderServer(generator, config)
+    server = PonderServer(generator, config, open_model)
     app.state.ponder = server
 
     @app.exception_handler(ApiError)
@@ -329,16 +346,16 @@ def create_app(generator: Generator, config: ServeConfig) -> FastAPI:
         data += [{"id": f"{name}/{config.model_name}", "object": "model", "created": now, "owned_by": "ponder"} for name in available()]
         return {"object": "list", "data": data}
 
-    async def run_plan(request: Request, plan: Plan) -> list[Result]:
+    async def run_job(request: Request, job: SearchJob) -> list[Result]:
         """Solve, cancelling the search if the client goes away; map backend failures to HTTP errors."""
-        task = asyncio.ensure_future(server.solve(plan))
+        task = asyncio.ensure_future(server.solve(job))
         t0 = time.monotonic()
         try:
             while not task.done():
                 await asyncio.wait([task], timeout=0.25)
                 if not task.done() and await request.is_disconnected():
                     task.cancel()
-                    server.metrics.requests.labels(plan.info.name, "disconnected").inc()
+                    server.metrics.requests.labels(job.info.name, "disconnected").inc()
                     raise ApiError(499, "client disconnected", type_="client_closed")
             results = task.result()
         except ApiError:
@@ -348,37 +365,30 @@ def create_app(generator: Generator, config: ServeConfig) -> FastAPI:
         finally:
             if not task.done():
                 task.cancel()
-        server.record(plan, results, "ok", time.monotonic() - t0)
+        server.record(job, results, "ok", time.monotonic() - t0)
         return results
 
-    async def stream(request: Request, plan: Plan, kind: str) -> AsyncIterator[bytes]:
+    async def stream(request: Request, job: SearchJob, kind: str) -> AsyncIterator[bytes]:
         rid, created = f"{'chatcmpl' if kind == 'chat' else 'cmpl'}-{uuid.uuid4().hex}", int(time.time())
         obj = "chat.completion.chunk" if kind == "chat" else "text_completion"
-        stats = getattr(generator, "stats", None)
-        base = stats.completion_tokens if stats is not None else 0
-        task = asyncio.ensure_future(server.solve(plan, admitted=True))
+        task = asyncio.ensure_future(server.solve(job, admitted=True))
         t0 = time.monotonic()
 
         def chunk(choices, **extra):
-            return sse({"id": rid, "object": obj, "created": created, "model": plan.model, "choices": choices, **extra})
+            return sse({"id": rid, "object": obj, "created": created, "model": job.model, "choices": choices, **extra})
 
         try:
             if kind == "chat":
-                yield chunk([{"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": None} for i in range(plan.n)])
-            while not task.done():
-                await asyncio.wait([task], timeout=config.progress_interval)
-                if not task.done():
-                    progress = {"seconds": round(time.monotonic() - t0, 2)}
-                    if stats is not None:
-                        progress["engine_completion_tokens"] = stats.completion_tokens - base
-                    yield chunk([], ponder={"progress": progress})
+                yield chunk([{"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": None} for i in range(job.n)])
+            async for tick in ticks(task, generator, config.progress_interval):
+                yield chunk([], ponder={"progress": tick.to_dict()})
             try:
                 results = task.result()
             except (ApiError, PonderError) as exc:  # the same errors as without streaming, as an SSE event
                 yield sse((exc if isinstance(exc, ApiError) else ApiError.from_backend(exc)).body())
                 yield b"data: [DONE]\n\n"
                 return
-            server.record(plan, results, "ok", time.monotonic() - t0)
+            server.record(job, results, "ok", time.monotonic() - t0)
             for i, r in enumerate(results):
                 if kind == "chat":
                     yield chunk([{"index": i, "delta": {"reasoning_content": r.text or ""}, "finish_reason": None}])
@@ -387,23 +397,23 @@ def create_app(generator: Generator, config: ServeConfig) -> FastAPI:
                 else:
                     yield chunk([{"index": i, "text": r.text or "", "logprobs": None, "finish_reason": finish_reason(r)}])
             tail = {"ponder": ponder_field(results)}
-            if plan.stream_usage:
+            if job.stream_usage:
                 tail["usage"] = usage(results)
             yield chunk([], **tail)
             yield b"data: [DONE]\n\n"
         finally:
             if not task.done():  # the client went away: stop the search, and the backend stops decoding it
                 task.cancel()
-                server.metrics.requests.labels(plan.info.name, "disconnected").inc()
+                server.metrics.requests.labels(job.info.name, "disconnected").inc()
 
     async def respond(body: ChatRequest | CompletionRequest, request: Request, kind: str):
-        plan = server.plan(body)
+        job = server.job_for(body)
         if body.stream:
             server.admit()  # a full queue is a 429 with Retry-After, not a 200 stream carrying an error
-            return StreamingResponse(stream(request, plan, kind), media_type="text/event-stream")
-        results = await run_plan(request, plan)
+            return StreamingResponse(stream(request, job, kind), media_type="text/event-stream")
+        results = await run_job(request, job)
         make, prefix = (chat_response, "chatcmpl") if kind == "chat" else (completion_response, "cmpl")
-        return make(plan.model, results, f"{prefix}-{uuid.uuid4().hex}", int(time.time()))
+        return make(job.model, results, f"{prefix}-{uuid.uuid4().hex}", int(time.time()))
 
     @app.post("/v1/chat/completions")
     async def chat(body: ChatRequest, request: Request):

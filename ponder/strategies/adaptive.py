@@ -240,7 +240,7 @@ EFFORT = {
 
 class AutoParams(SamplingOptions):
     effort: Literal["low", "medium", "high"] = Field("medium", description="low: <= 4 samples, medium: <= 8, high: <= 16")
-    policy: str | dict | None = Field(None, description="a policy file from `ponder plan fit`, or 'default' (the one shipped, fitted on gsm_symbolic with the default model): choose strategy and budget by "
+    policy: str | dict | None = Field(None, description="a policy file from `ponder policy fit`, or 'default' (the one shipped, fitted on gsm_symbolic with the default model): choose strategy and budget by "
                                                         "the agreement of a first probe of samples (ponder serve takes policy names only)")
 
 

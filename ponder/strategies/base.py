@@ -183,7 +183,7 @@ async def score_candidates(scorer: Scorer, problem: Problem, candidates: Sequenc
     return tuple(replace(c, score=s) for c, s in zip(candidates, scores, strict=True))
 
 
-def result(name: str, problem_params: BaseModel, meter: Meter, candidates: Sequence[Candidate], *, chosen: int | None,
+def result(name: str, params: BaseModel, meter: Meter, candidates: Sequence[Candidate], *, chosen: int | None,
            votes: tuple[tuple[str, float], ...] = (), scorer: Scorer | None = None, stopped_by: str | None = None,
            extra: dict | None = None) -> Result:
     """The Result of a strategy run, with usage and time taken from the meter."""
@@ -200,7 +200,7 @@ def result(name: str, problem_params: BaseModel, meter: Meter, candidates: Seque
         candidates=tuple(candidates),
         usage=meter.final_usage(),
         seconds=meter.elapsed(),
-        params=tuple(problem_params.model_dump().items()),
+        params=tuple(params.model_dump().items()),
         votes=votes,
         chosen=chosen,
         stopped_by=stopped_by,

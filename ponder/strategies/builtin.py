@@ -1,6 +1,6 @@
 """The built-in strategies, each a :class:`StrategyInfo` named by an entry point in ``pyproject.toml``."""
 
-from ponder.strategies import adaptive, programs, sampling, sequential, tree
+from ponder.strategies import adaptive, cascade, programs, sampling, sequential, tree
 from ponder.strategies.registry import StrategyInfo
 
 GREEDY = StrategyInfo("greedy", sampling.greedy, sampling.GreedyParams, "one completion at temperature 0",
@@ -85,4 +85,9 @@ TIR = StrategyInfo(
     "is appended to the trace, decoding continuing from the cached prefix; n traces in one batch, voted",
     paper="Gou et al. 2023, ToRA, arXiv:2309.17452; Yang et al. 2024, Qwen2.5-Math (tool-integrated reasoning), arXiv:2409.12122",
     size_param="n", evaluation="prefix", choose=sampling.choose_by_vote,
+)
+CASCADE = StrategyInfo(
+    "cascade", cascade.cascade_strategy, cascade.CascadeParams,
+    "answer with the first model's strategy; ask a larger model only when the winning vote share is below min_agreement",
+    paper="Chen et al. 2023, FrugalGPT, arXiv:2305.05176 (LLM cascades)", model_params=("large",),
 )

@@ -1,6 +1,6 @@
 """The runtime half of difficulty-aware allocation: a fitted policy (per agreement bin, the strategy and budget to
 spend) and the probe's agreement signal. ``auto?policy=...`` reads it at inference; fitting it from a stored run is
-``ponder.evaluation.plan`` (strategies never import the evaluator).
+``ponder.evaluation.policy_fit`` (strategies never import the evaluator).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ponder.errors import InvalidRequest
 
-# fitted by `ponder plan fit` on bench/scaling.py's store (see README, "Adaptive compute"); `auto?policy=default`
+# fitted by `ponder policy fit` on bench/scaling.py's store (see README, "Adaptive compute"); `auto?policy=default`
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 DEFAULT_POLICY = POLICY_DIR / "default.json"
 EDGES = (0.5, 0.75, 1.0)  # agreement bins: [0, .5), [.5, .75), [.75, 1), [1]

@@ -64,6 +64,9 @@ class StrategyInfo:
     # ...): the evaluator stores them as the item's shared samples too, for replays and exemplar banks
     shares_draws: bool = False
     default_prompt: str | None = None  # the prompt template it uses when given none (``program``: pal)
+    # parameters naming further models it opens (``cascade``: large): its generator must be an OpensModels, and a
+    # server checks each name against the models its operator offers
+    model_params: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "run", _charging_scorers(self.run))
@@ -76,6 +79,14 @@ class StrategyInfo:
 
     def parse_params(self, values: Mapping[str, Any] | None = None) -> BaseModel:
         return validate(self.params, values or {}, f"strategy {self.name!r}")
+
+    @property
+    def needs_models(self) -> bool:
+        return bool(self.model_params)
+
+    def models_named(self, params: BaseModel) -> list[str]:
+        """The other models a run with ``params`` opens."""
+        return [getattr(params, p) for p in self.model_params if getattr(params, p, None)]
 
     @property
     def sized(self) -> bool:

@@ -38,8 +38,9 @@ def fit_policy(store: Store, run: str, *, model: str | None = None, probe: int =
     """
     samples: dict[str, list[tuple[str | None, int]]] = defaultdict(list)
     for s in store.all_samples(run):
+        p = json.loads(s["params"])  # the default prompt's sampled draws: what auto's probe draws
         if (model is None or s["model"] == model) and (items is None or s["item"] in items) \
-                and json.loads(s["params"]).get("temperature") != 0:
+                and p.get("temperature") != 0 and not p.get("prompt") and not p.get("shots"):
             samples[s["item"]].append((s["key"], s["tokens"]))
     if not samples:
         raise InvalidRequest(f"run {run!r} has no stored samples to read difficulty from: include majority in it")
