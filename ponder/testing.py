@@ -111,8 +111,19 @@ class ScriptedGenerator:
             prompt_tokens = sum(len(_words(m.content)) for m in r.prompt.messages) + len(_words(r.prompt.text or "")) + len(_words(r.prefix))
             usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=sum(s.n_tokens for s in samples), requests=1)
             out.append(Completion(samples, usage))
-        if self.seconds_per_token:
-            await asyncio.sleep(self.seconds_per_token * max((s.n_tokens for c in out for s in c.samples), default=0))
+        longest = max((s.n_tokens for c in out for s in c.samples), default=0)
+        streamed = [(r, c) for r, c in zip(requests, out, strict=True) if r.on_text is not None]
+        if streamed:  # word by word, as a streaming backend hands out text while it decodes
+            for step in range(longest):
+                if self.seconds_per_token:
+                    await asyncio.sleep(self.seconds_per_token)
+                for r, c in streamed:
+                    for i, s in enumerate(c.samples):
+                        words = _words(s.text)
+                        if step < len(words):
+                            r.on_text(i, words[step])
+        elif self.seconds_per_token:
+            await asyncio.sleep(self.seconds_per_token * longest)
         return out
 
     async def aclose(self) -> None:

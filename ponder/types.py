@@ -6,7 +6,7 @@ Everything that crosses a boundary (strategy <-> generator, engine <-> CLI/serve
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -125,6 +125,9 @@ class GenerationRequest:
     params: SamplingParams = field(default_factory=SamplingParams)
     prefix: str = ""
     deadline: float | None = None
+    # called with (sample index, new text) as the text grows, never with text a stop string will cut; a backend
+    # that cannot stream ignores it. The embedded engine calls it from its own thread.
+    on_text: Callable[[int, str], None] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         _check(1 <= self.n <= 256, f"n must be in [1, 256], got {self.n}")

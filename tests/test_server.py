@@ -197,3 +197,20 @@ def test_upstream_mode_over_a_real_server(llama_server):
     with Served(app) as s:
         r = s.client().chat.completions.create(model="smol", messages=Q)
         assert len(r.model_extra["ponder"]["choices"][0]["candidates"]) == 2
+
+
+def test_greedy_streams_its_tokens_as_the_engine_decodes_them(served):
+    """The embedded engine hands each piece of text over as it decodes; text a stop string cuts is never sent."""
+    stream = served.client().chat.completions.create(model="greedy/smol", messages=[{"role": "user", "content": "Count: 1, 2, 3, 4"}],
+                                                     stream=True, max_tokens=40, stop=["9"])
+    pieces, content, final = [], "", None
+    for chunk in stream:
+        for ch in chunk.choices:
+            piece = (ch.delta.model_extra or {}).get("reasoning_content")
+            if piece:
+                pieces.append(piece)
+            content += ch.delta.content or ""
+        final = chunk.model_extra.get("ponder") or final
+    assert len(pieces) > 3 and not any("9" in p for p in pieces)
+    [cand] = final["choices"][0]["candidates"]
+    assert cand["tokens"] <= 40

@@ -212,3 +212,37 @@ def test_a_cascade_escalates_only_to_the_models_the_operator_offers():
         assert dict(body["ponder"]["choices"][0]["extra"])["escalated"] is True
         r = _post(s, {"ponder": {"strategy": "cascade?large=big&small_spec=majority%3Fn%3D3"}})
         assert r.status_code == 200 and opened == ["big"]  # opened once, kept
+
+
+def _stream(s, body):
+    """The SSE events of a streamed request, parsed."""
+    events = []
+    with httpx.stream("POST", s.url + "/chat/completions", json={"model": "smol", "messages": Q, "stream": True, **body},
+                      timeout=60) as r:
+        assert r.status_code == 200
+        for line in r.iter_lines():
+            if line.startswith("data: ") and line != "data: [DONE]":
+                events.append(json.loads(line[len("data: "):]))
+    return events
+
+
+def test_a_one_path_strategy_streams_its_trace_as_it_decodes():
+    text = " ".join(f"w{i}" for i in range(40)) + " The answer is 7."
+    gen = ScriptedGenerator(lambda req, i: text, seconds_per_token=0.02)
+    app = create_app(gen, ServeConfig(model_name="smol", default_strategy="greedy", progress_interval=0.2))
+    with Served(app) as s:
+        events = _stream(s, {})
+        deltas = [ch["delta"].get("reasoning_content") for e in events for ch in e.get("choices", []) if "delta" in ch]
+        pieces = [d for d in deltas if d]
+        assert len(pieces) > 10 and "".join(pieces) == text  # word by word, nothing sent twice
+        contents = "".join(ch["delta"].get("content") or "" for e in events for ch in e.get("choices", []) if "delta" in ch)
+        assert contents == "7"
+        assert gen.calls[0][0].on_text is not None
+        # a search (many paths) streams progress, then its chosen trace once
+        app2 = create_app(ScriptedGenerator(lambda req, i: text, seconds_per_token=0.02),
+                          ServeConfig(model_name="smol", default_strategy="majority?n=3", progress_interval=0.1))
+    with Served(app2) as s2:
+        events = _stream(s2, {})
+        pieces = [ch["delta"]["reasoning_content"] for e in events for ch in e.get("choices", [])
+                  if ch.get("delta", {}).get("reasoning_content")]
+        assert pieces == [text] and any(e.get("ponder", {}).get("progress") for e in events)

@@ -272,3 +272,17 @@ def test_mcts_snapshots_past_the_end_of_a_search_repeat_its_answer():
     snaps = go(mcts_snapshots(P, gen, ScriptedScorer(step=lambda s: 0.5), Budget(max_samples=4), params, (2, 8, 32)))
     assert snaps[8].answer == snaps[32].answer == snaps[50].answer == "8"
     assert snaps[32].usage.completion_tokens == snaps[50].usage.completion_tokens and dict(snaps[32].params)["iterations"] == 32
+
+
+@pytest.mark.parametrize("spec", ["beam?width=2&keep=1&max_depth=8", "dvts?width=2&expand=2&max_depth=8",
+                                  "mcts?iterations=6&expand=2&max_depth=8"])
+def test_max_tokens_bounds_each_whole_path_not_only_its_last_completion(spec):
+    """Steps of 10 words under max_step_tokens=12 and max_tokens=25: every path stops at 25 tokens (cut off, finish
+    length) instead of running 8 steps deep plus a final completion."""
+    step = " ".join(["w"] * 10) + "\n\n"
+    gen = ScriptedGenerator(lambda req, i: step * 10)
+    scorer = ScriptedScorer(outcome=lambda text: 0.5, step=lambda s: 0.5)
+    r = go(run(spec + "&max_step_tokens=12&max_tokens=25&seed=1", Problem("6 * 7?"), gen, scorer=scorer))
+    assert r.candidates and all(c.tokens <= 25 for c in r.candidates), [c.tokens for c in r.candidates]
+    asked = [q.params.max_tokens for call in gen.calls for q in call]
+    assert max(asked) <= 12 and min(asked) >= 1

@@ -17,6 +17,7 @@ import codecs
 import collections
 import concurrent.futures
 import itertools
+import logging
 import os
 import queue
 import random
@@ -33,6 +34,8 @@ from ponder.backends.kv_slots import SlotTable
 from ponder.backends.llama_model import LlamaModel
 from ponder.errors import BackendError, ContextOverflow, InvalidRequest
 from ponder.types import Completion, GenerationRequest, Sample, TokenLogprob, Usage
+
+log = logging.getLogger(__name__)
 
 
 def default_threads() -> int:
@@ -88,6 +91,7 @@ class _Seq:
         self.req, self.index, self.slot, self.sampler, self.pos = req, index, slot, sampler, pos
         self.generated: list[int] = []
         self.text = ""
+        self.emitted = 0  # characters of text handed to the request's on_text
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.logprobs: list[TokenLogprob] | None = [] if req.request.params.logprobs is not None else None
         self.next_token: int | None = None
@@ -421,6 +425,7 @@ class LlamaEngine:
                 return self._finish(seq, "stop")
         if len(seq.generated) >= params.max_tokens or seq.pos + 1 >= self.ctx_limit:
             return self._finish(seq, "length")
+        self._emit(seq, len(seq.text) - (max(len(s) for s in params.stop) - 1 if params.stop else 0))
         seq.next_token = tok
         self.slots.append(seq.slot, tok)
 
@@ -441,9 +446,20 @@ class LlamaEngine:
 
     # -- endings ---------------------------------------------------------------------------------------
 
+    def _emit(self, seq: _Seq, upto: int) -> None:
+        """Hand the request's text callback what is new up to ``upto`` (text a stop string might still cut is held)."""
+        callback = seq.req.request.on_text
+        if callback is not None and upto > seq.emitted:
+            piece, seq.emitted = seq.text[seq.emitted:upto], upto
+            try:
+                callback(seq.index, piece)
+            except Exception:  # noqa: BLE001 - a listener's failure must not stop the engine
+                log.exception("on_text callback failed")
+
     def _finish(self, seq: _Seq, reason: str) -> None:
         seq.finish = reason
         seq.text += seq.decoder.decode(b"", final=True) if reason != "stop" else ""
+        self._emit(seq, len(seq.text))
         seq.req.samples[seq.index] = Sample(
             text=seq.text,
             token_ids=tuple(seq.generated),

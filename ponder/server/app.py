@@ -34,6 +34,7 @@ from ponder.server.limits import BodyLimit
 from ponder.server.responses import (ApiError, chat_response, completion_response, content, finish_reason, ponder_field, sse,
                                      usage)
 from ponder.server.schema import ChatRequest, CompletionRequest
+from ponder.server.streaming import pieces_and_ticks, tap
 from ponder.strategies.prompts import TEMPLATES
 from ponder.strategies.registry import StrategyInfo, get, parse_spec, resolve_scorer
 from ponder.types import Budget, Problem, Result
@@ -251,7 +252,7 @@ class PonderServer:
         self._waiting += 1
         self.metrics.queue.set(self._waiting)
 
-    async def solve(self, job: SearchJob, admitted: bool = False) -> list[Result]:
+    async def solve(self, job: SearchJob, admitted: bool = False, generator: Generator | None = None) -> list[Result]:
         """Run the job's strategy ``n`` times (different seeds) once a slot is free; 429 if the queue is full.
         ``admitted``: :meth:`admit` already took this request's place in the queue."""
         if not admitted:
@@ -276,8 +277,8 @@ class PonderServer:
                 budget = job.budget
                 if job.n > 1 and budget.max_tokens is not None:
                     budget = replace(budget, max_tokens=max(1, budget.max_tokens // job.n))
-                generator = self.router if job.info.needs_models else self.generator
-                runs.append(job.info.run(job.problem, generator, scorer, budget, params))
+                gen = generator or (self.router if job.info.needs_models else self.generator)
+                runs.append(job.info.run(job.problem, gen, scorer, budget, params))
             return list(await asyncio.gather(*runs))
         finally:
             self._active -= 1
@@ -371,17 +372,36 @@ def create_app(generator: Generator, config: ServeConfig, open_model: Callable[[
     async def stream(request: Request, job: SearchJob, kind: str) -> AsyncIterator[bytes]:
         rid, created = f"{'chatcmpl' if kind == 'chat' else 'cmpl'}-{uuid.uuid4().hex}", int(time.time())
         obj = "chat.completion.chunk" if kind == "chat" else "text_completion"
-        task = asyncio.ensure_future(server.solve(job, admitted=True))
+        # a strategy whose answer is its one path's text streams that text as it decodes; others stream progress
+        pieces = None
+        streamed: list[str] = []
+        runner = None
+        if job.info.streams_path and job.n == 1:
+            runner, pieces = tap(generator)
+        task = asyncio.ensure_future(server.solve(job, admitted=True, generator=runner))
         t0 = time.monotonic()
 
         def chunk(choices, **extra):
             return sse({"id": rid, "object": obj, "created": created, "model": job.model, "choices": choices, **extra})
 
+        def text_delta(i: int, text: str, finish=None):
+            if kind == "chat":
+                return chunk([{"index": i, "delta": {"reasoning_content": text}, "finish_reason": finish}])
+            return chunk([{"index": i, "text": text, "logprobs": None, "finish_reason": finish}])
+
         try:
             if kind == "chat":
                 yield chunk([{"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": None} for i in range(job.n)])
-            async for tick in ticks(task, generator, config.progress_interval):
-                yield chunk([], ponder={"progress": tick.to_dict()})
+            if pieces is None:
+                async for tick in ticks(task, generator, config.progress_interval):
+                    yield chunk([], ponder={"progress": tick.to_dict()})
+            else:
+                async for got in pieces_and_ticks(task, pieces, generator, config.progress_interval):
+                    if isinstance(got, str):
+                        streamed.append(got)
+                        yield text_delta(0, got)
+                    else:
+                        yield chunk([], ponder={"progress": got.to_dict()})
             try:
                 results = task.result()
             except (ApiError, PonderError) as exc:  # the same errors as without streaming, as an SSE event
@@ -389,13 +409,17 @@ def create_app(generator: Generator, config: ServeConfig, open_model: Callable[[
                 yield b"data: [DONE]\n\n"
                 return
             server.record(job, results, "ok", time.monotonic() - t0)
+            sent = "".join(streamed)
             for i, r in enumerate(results):
+                trace = r.text or ""
+                rest = trace[len(sent):] if i == 0 and trace.startswith(sent) else trace if i else ""
                 if kind == "chat":
-                    yield chunk([{"index": i, "delta": {"reasoning_content": r.text or ""}, "finish_reason": None}])
+                    if rest:
+                        yield text_delta(i, rest)
                     yield chunk([{"index": i, "delta": {"content": content(r)}, "finish_reason": None}])
                     yield chunk([{"index": i, "delta": {}, "finish_reason": finish_reason(r)}])
                 else:
-                    yield chunk([{"index": i, "text": r.text or "", "logprobs": None, "finish_reason": finish_reason(r)}])
+                    yield text_delta(i, rest, finish_reason(r))
             tail = {"ponder": ponder_field(results)}
             if job.stream_usage:
                 tail["usage"] = usage(results)

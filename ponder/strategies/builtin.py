@@ -4,9 +4,9 @@ from ponder.strategies import adaptive, cascade, programs, sampling, sequential,
 from ponder.strategies.registry import StrategyInfo
 
 GREEDY = StrategyInfo("greedy", sampling.greedy, sampling.GreedyParams, "one completion at temperature 0",
-                      evaluation="shared_samples", choose=sampling.choose_first)
+                      evaluation="shared_samples", choose=sampling.choose_first, streams_path=True)
 SAMPLE = StrategyInfo("sample", sampling.sample, sampling.SampleParams, "one sampled completion",
-                      evaluation="shared_samples", choose=sampling.choose_first)
+                      evaluation="shared_samples", choose=sampling.choose_first, streams_path=True)
 MAJORITY = StrategyInfo(
     "majority", sampling.majority, sampling.MajorityParams,
     "self-consistency: sample n paths in one batch, vote on the final answer",

@@ -26,6 +26,10 @@ from ponder.types import Budget, Candidate, GenerationRequest, Problem, Result, 
 
 
 class StepOptions(SamplingOptions):
+    """Tree search's step options. ``max_tokens`` bounds each whole path (every step and the final completion
+    together), ``max_step_tokens`` each step; a path that spends its ``max_tokens`` ends there (finish ``length``)."""
+
+    max_tokens: int = Field(512, ge=1, description="new tokens per path: its steps and its final completion together")
     step_delimiter: str = Field("\n\n", min_length=1, description="where one reasoning step ends")
     max_step_tokens: int = Field(160, ge=1, description="new tokens per step")
     max_depth: int = Field(8, ge=1, description="steps before the remaining text is completed in one go")
@@ -103,13 +107,14 @@ class Stepper:
         pairs = [(node, kk) for node, kk in zip(nodes, ks, strict=True) if kk > 0]
         if not pairs:
             return [[] for _ in nodes]
+        # max_tokens bounds the whole path (its steps and its final completion), max_step_tokens each step
         per = self.p.max_tokens if final else self.p.max_step_tokens
         max_tokens = self._max_tokens(sum(kk for _, kk in pairs), per)
         stop = () if final else (self.p.step_delimiter,)
         seed = None if self.p.seed is None else self.p.seed + 1000 * self.expansions
-        params = self.p.sampling(max_tokens=max_tokens, stop=stop, logprobs=0, seed=seed)
         self.expansions += 1
-        requests = [GenerationRequest(self.prompt, n=kk, params=params, prefix=node.text, deadline=self.meter.deadline)
+        requests = [GenerationRequest(self.prompt, n=kk, prefix=node.text, deadline=self.meter.deadline, params=self.p.sampling(
+                        max_tokens=max(1, min(max_tokens, self.p.max_tokens - node.tokens)), stop=stop, logprobs=0, seed=seed))
                     for node, kk in pairs]
         completions = await self.generator.generate(requests)
         self.meter.add(completions)
@@ -121,8 +126,11 @@ class Stepper:
                 ended_step = s.finish_reason == "stop" and not final
                 text = node.text + s.text + (self.p.step_delimiter if ended_step else "")
                 finish = None if (ended_step or (s.finish_reason == "length" and not final)) else s.finish_reason
+                tokens = node.tokens + s.n_tokens
+                if finish is None and tokens >= self.p.max_tokens:
+                    finish = "length"  # the path's own budget is spent: it ends here, as a cut-off path
                 child = Node(text=text, steps=node.steps + (s.text,), step_logprobs=node.step_logprobs + (lps,),
-                             finish=finish, tokens=node.tokens + s.n_tokens, parent=node)
+                             finish=finish, tokens=tokens, parent=node)
                 kids.append(child)
             node.children.extend(kids)
             self.nodes += len(kids)
