@@ -439,6 +439,70 @@ def traces_exemplars(
     print(out)
 
 
+@traces_app.command("export")
+def traces_export(
+    run: Annotated[str, typer.Argument(help="the stored run whose paths to export")],
+    fmt: Annotated[str, typer.Option("--format", help="sft|dpo|verifier|prm (TRL's dataset conventions)")] = "sft",
+    db: Annotated[Path, typer.Option("--db", help="SQLite store")] = Path("ponder-eval.sqlite"),
+    out_path: Annotated[Path, typer.Option("--out", help="the JSONL file to write")] = Path("traces.jsonl"),
+    exclude_run: Annotated[list[str] | None, typer.Option("--exclude-run", help="leave out the items this run evaluated (repeatable)")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="only this model's paths")] = None,
+    per_item: Annotated[int | None, typer.Option("--per-item", help="at most this many records per item")] = None,
+    task: Annotated[str | None, typer.Option("--task", help="how to load the run's questions, when its task is a custom one (module:attribute)")] = None,
+) -> None:
+    """Write the run's paths, labelled by the task's scorer, as training records: sft (verified paths), dpo (right and
+    wrong pairs), verifier (every path and its label) or prm (steps and their labels from `ponder traces label-steps`)."""
+    from ponder.traces.export import export_records
+    from ponder.traces.step_labels import hard_labels
+
+    if not db.exists():
+        _fail(f"no evaluation store at {db}")
+    try:
+        store = _open_store(db)
+        records = export_records(store, run, fmt, model=model, exclude_runs=tuple(exclude_run or ()), per_item=per_item,
+                                 task=task, step_labels=hard_labels(store, run) if fmt == "prm" else None)
+    except PonderError as exc:
+        _fail(str(exc))
+    out_path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    err.print(f"{len(records)} {fmt} records from {len({r['item'] for r in records})} items -> {out_path}", highlight=False)
+    print(out_path)
+
+
+@traces_app.command("label-steps")
+def traces_label_steps(
+    run: Annotated[str, typer.Argument(help="the stored run whose paths to label step by step")],
+    model: Annotated[str, typer.Option("--model", "-m", help="the model that continues each step prefix (the run's model)")],
+    db: Annotated[Path, typer.Option("--db", help="SQLite store")] = Path("ponder-eval.sqlite"),
+    k: Annotated[int, typer.Option("--k", help="rollouts from each step prefix")] = 4,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="new tokens per rollout")] = 256,
+    limit: Annotated[int | None, typer.Option("--limit", help="label at most this many more paths")] = None,
+    exclude_run: Annotated[list[str] | None, typer.Option("--exclude-run", help="leave out the items this run evaluated (repeatable)")] = None,
+    task: Annotated[str | None, typer.Option("--task", help="how to load the run's questions and scorer, for a custom task")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    threads: Annotated[int | None, typer.Option("--threads")] = None,
+) -> None:
+    """Label each step of the run's stored paths by Monte-Carlo rollouts (Math-Shepherd): resumable, costed."""
+    from ponder.backends import open_generator
+    from ponder.traces.step_labels import label_steps
+
+    if not db.exists():
+        _fail(f"no evaluation store at {db}")
+    try:
+        store = _open_store(db)
+        generator = open_generator(model, threads=threads)
+    except PonderError as exc:
+        _fail(str(exc))
+    try:
+        report = asyncio.run(label_steps(store, run, generator, model=model, k=k, max_tokens=max_tokens, limit=limit, seed=seed,
+                                         exclude_runs=tuple(exclude_run or ()), task=task))
+    except PonderError as exc:
+        _fail(str(exc))
+    finally:
+        asyncio.run(generator.aclose())
+    err.print(f"labelled {report.paths} paths ({report.steps} steps; {report.skipped} labelled before), "
+              f"{report.completion_tokens} rollout tokens, {report.prompt_tokens} prompt tokens", highlight=False)
+
+
 @app.command("strategies")
 def strategies_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The registered strategies, their parameters with defaults, default scorer and source."""

@@ -43,6 +43,13 @@ CREATE TABLE IF NOT EXISTS scores (
     prompt_tokens INTEGER, cached_prompt_tokens INTEGER, completion_tokens INTEGER, seconds REAL,
     PRIMARY KEY (run, task, item, model, strategy, params, seed, idx, scorer)
 );
+CREATE TABLE IF NOT EXISTS step_labels (
+    run TEXT NOT NULL, task TEXT NOT NULL, item TEXT NOT NULL, model TEXT NOT NULL, strategy TEXT NOT NULL,
+    params TEXT NOT NULL, seed INTEGER NOT NULL, idx INTEGER NOT NULL,
+    labels TEXT NOT NULL, rollouts INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, prompt_tokens INTEGER NOT NULL,
+    seconds REAL NOT NULL,
+    PRIMARY KEY (run, task, item, model, strategy, params, seed, idx)
+);
 """
 # columns added after the first release; a store created before them gains them (NULL: cost not recorded)
 MIGRATIONS = {"scores": ("prompt_tokens INTEGER", "cached_prompt_tokens INTEGER", "completion_tokens INTEGER", "seconds REAL"),
@@ -149,6 +156,20 @@ class Store:
                 (key.run, key.task, key.item, key.model, key.strategy, key.params, budget, key.seed, r["answer"],
                  r["reference"], r["correct"], r["prompt_tokens"], r["cached_prompt_tokens"], r["completion_tokens"],
                  r["seconds"], r["n_candidates"], r["n_correct"], r["stopped_by"], time.time()))
+
+    def put_step_labels(self, sample, labels: Sequence[float], rollouts: int, usage: Usage) -> None:
+        """A stored path's Monte-Carlo step labels (the share of rollouts from each step that reached the answer)
+        and what computing them cost; ``sample`` is its row in ``samples``."""
+        with self._lock:
+            self.db.execute("INSERT OR REPLACE INTO step_labels VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                            (sample["run"], sample["task"], sample["item"], sample["model"], sample["strategy"], sample["params"],
+                             sample["seed"], sample["idx"], json.dumps([round(float(x), 4) for x in labels]), rollouts,
+                             usage.completion_tokens, usage.prompt_tokens, usage.seconds))
+
+    def step_labels(self, run: str) -> dict[tuple[str, str, str, int], dict[str, Any]]:
+        """``{(item, model, params, idx): {"labels", "rollouts", "completion_tokens", ...}}`` for a run's labelled paths."""
+        rows = self.db.execute("SELECT * FROM step_labels WHERE run = ?", (run,)).fetchall()
+        return {(r["item"], r["model"], r["params"], r["idx"]): {**dict(r), "labels": json.loads(r["labels"])} for r in rows}
 
     def delete_results(self, run: str, strategy: str, params: str) -> int:
         """Drop a run's results of one strategy variant (``params`` as stored: ``runner.spec_key``), e.g. after the
