@@ -503,6 +503,88 @@ def traces_label_steps(
               f"{report.completion_tokens} rollout tokens, {report.prompt_tokens} prompt tokens", highlight=False)
 
 
+verifier_app = typer.Typer(help="Learned verifiers: probes on a model's own hidden states, trained on its labelled traces.",
+                           no_args_is_help=True)
+app.add_typer(verifier_app, name="verifier")
+
+
+@verifier_app.command("train")
+def verifier_train(
+    run: Annotated[str, typer.Argument(help="a stored run whose paths (labelled by the task's scorer) to learn from")],
+    model: Annotated[str, typer.Option("--model", "-m", help="the model whose hidden states the probe reads (the run's)")],
+    db: Annotated[Path, typer.Option("--db", help="SQLite store")] = Path("ponder-eval.sqlite"),
+    out_path: Annotated[Path, typer.Option("--out", help="the probe file to write")] = Path("probe.json"),
+    kind: Annotated[str, typer.Option("--kind", help="logistic (L2 logistic regression) or centroid (CLUE-style, no training)")] = "logistic",
+    l2: Annotated[float, typer.Option("--l2", help="logistic: L2 strength on standardised features")] = 1.0,
+    holdout: Annotated[float, typer.Option("--holdout", help="share of items held out to report AUROC before the final fit")] = 0.25,
+    exclude_run: Annotated[list[str] | None, typer.Option("--exclude-run", help="leave out the items this run evaluated (repeatable)")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="at most this many paths")] = None,
+    task: Annotated[str | None, typer.Option("--task", help="how to load the run's questions, for a custom task")] = None,
+    threads: Annotated[int | None, typer.Option("--threads")] = None,
+) -> None:
+    """Fit a probe on the run's paths; it names the model's sha256 and refuses any other model."""
+    from ponder.backends import open_generator
+    from ponder.verifier.train import read_features, train
+
+    if kind not in ("logistic", "centroid"):
+        _fail(f"--kind must be logistic or centroid, got {kind!r}")
+    if not db.exists():
+        _fail(f"no evaluation store at {db}")
+    try:
+        store = _open_store(db)
+        generator = open_generator(model, threads=threads)
+    except PonderError as exc:
+        _fail(str(exc))
+    try:
+        feats = asyncio.run(read_features(store, run, generator, model=model, exclude_runs=tuple(exclude_run or ()), task=task,
+                                          limit=limit))
+        probe = train(feats, model_sha256=generator.model_sha256, model_name=model, kind=kind, l2=l2, holdout=holdout,
+                      trained_on=f"run {run!r} of {db.name} ({len(feats.y)} paths, {len(set(feats.items))} items)")
+    except PonderError as exc:
+        _fail(str(exc))
+    finally:
+        asyncio.run(generator.aclose())
+    probe.save(out_path)
+    err.print(f"probe ({kind}) on {probe.metrics['paths']} paths of {probe.metrics['items']} items: "
+              f"held-out AUROC {probe.metrics.get('heldout_auroc')}, train AUROC {probe.metrics['train_auroc']:.3f}", highlight=False)
+    print(out_path)
+
+
+@verifier_app.command("eval")
+def verifier_eval(
+    run: Annotated[str, typer.Argument(help="a stored run to judge the probe on (items it was not trained on)")],
+    probe_path: Annotated[Path, typer.Option("--probe", help="the probe file")],
+    model: Annotated[str, typer.Option("--model", "-m", help="the model whose hidden states the probe reads")],
+    db: Annotated[Path, typer.Option("--db", help="SQLite store")] = Path("ponder-eval.sqlite"),
+    limit: Annotated[int | None, typer.Option("--limit", help="at most this many paths")] = None,
+    task: Annotated[str | None, typer.Option("--task", help="how to load the run's questions, for a custom task")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    threads: Annotated[int | None, typer.Option("--threads")] = None,
+) -> None:
+    """AUROC and log loss of a probe on a run's labelled paths."""
+    from ponder.backends import open_generator
+    from ponder.verifier.probe import Probe, auroc, log_loss
+    from ponder.verifier.train import read_features
+
+    if not db.exists():
+        _fail(f"no evaluation store at {db}")
+    try:
+        probe = Probe.load(probe_path)
+        store = _open_store(db)
+        generator = open_generator(model, threads=threads)
+        probe.check_model(generator.model_sha256)
+        feats = asyncio.run(read_features(store, run, generator, model=model, task=task, limit=limit))
+    except PonderError as exc:
+        _fail(str(exc))
+    finally:
+        if "generator" in locals():
+            asyncio.run(generator.aclose())
+    scores = probe.score(feats.x).tolist()
+    report = {"paths": len(scores), "right": int(feats.y.sum()), "auroc": auroc(scores, feats.y.tolist()),
+              "log_loss": round(log_loss(scores, feats.y.tolist()), 4)}
+    print(json.dumps(report) if as_json else " ".join(f"{k} {v}" for k, v in report.items()))
+
+
 @app.command("strategies")
 def strategies_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The registered strategies, their parameters with defaults, default scorer and source."""

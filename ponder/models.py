@@ -197,6 +197,19 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def file_sha256(path: Path | str) -> str:
+    """A GGUF's sha256: read from its verified stamp when the stamp still matches the file, else hashed."""
+    path = Path(path)
+    try:
+        stamp = json.loads(_stamp_path(path).read_text())
+        st = path.stat()
+        if stamp.get("size") == st.st_size and stamp.get("mtime_ns") == st.st_mtime_ns and stamp.get("sha256"):
+            return stamp["sha256"]
+    except (OSError, ValueError):
+        pass
+    return sha256_file(path)
+
+
 def resolve(model: str, *, pull_missing: bool = True, root: Path | None = None, log: Callable[[str], None] | None = None) -> Path:
     """Path of a GGUF file for a registry name or a local path. A registry model is pulled if missing."""
     if model.endswith(".gguf") or os.sep in model or Path(model).exists():

@@ -70,3 +70,13 @@ class OpensModels(Protocol):
     accepts is theirs to decide (a server offers only the models its operator named)."""
 
     def for_model(self, name: str) -> Generator: ...
+
+
+@runtime_checkable
+class ReadsHiddenStates(Protocol):
+    """A Generator that can read its own model's final hidden state at the end of a prompt + completion (the
+    embedded engine can; an HTTP backend cannot): the features of a learned verifier (a probe)."""
+
+    model_sha256: str
+
+    async def read_hidden_states(self, prompts: Sequence, completions: Sequence[str]): ...  # -> ((n, dim) array, tokens read)

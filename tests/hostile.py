@@ -32,13 +32,31 @@ def _run(code: str, hook: bool, **limits):
     return run_python(code, limits=SandboxLimits(audit_hook=hook, **{**FAST, **limits}))
 
 
-def _sandboxed_pythons() -> int:
-    """Host processes still running a sandboxed interpreter (their command line holds the prelude)."""
+def _holds(pid: str, marker: str) -> bool:
+    """Whether process ``pid`` holds a file whose path carries ``marker`` open (True when its descriptors cannot be
+    read: a process that cannot be ruled out counts)."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return True
+    for fd in fds:
+        try:
+            if marker in os.readlink(f"/proc/{pid}/fd/{fd}"):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _sandboxed_pythons(marker: str = "") -> int:
+    """Host processes still running a sandboxed interpreter (their command line holds the prelude); with a
+    ``marker``, only those holding the attack's marker file open (its children inherit it): other sandboxes, a
+    benchmark's say, may be running on the machine at the same time."""
     n = 0
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
-                if b"_setup(_cfg)" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                if b"_setup(_cfg)" in Path(f"/proc/{pid}/cmdline").read_bytes() and (not marker or _holds(pid, marker)):
                     n += 1
             except OSError:
                 pass
@@ -81,7 +99,8 @@ def kill_the_parent(hook):
 
 
 def setsid_survivor(hook):
-    code = ("import os, time\nos.setsid()\n"
+    marker = f"survivor-{uuid.uuid4().hex}"
+    code = (f"import os, time\nheld = open('/tmp/{marker}', 'w')\nos.setsid()\n"
             "try:\n    pid = os.fork()\nexcept Exception as e:\n    print('fork blocked', type(e).__name__)\n    pid = 1\n"
             "if pid == 0:\n    time.sleep(60)\n")
     if not hook:
@@ -89,7 +108,7 @@ def setsid_survivor(hook):
     r = _run(code + "time.sleep(30)\n", hook, wall_seconds=2)
     if not r.timed_out:
         return "the program should have run into the wall timeout"
-    left = _sandboxed_pythons()
+    left = _sandboxed_pythons(marker)
     return f"{left} sandboxed processes outlived the run" if left else None
 
 

@@ -531,10 +531,32 @@ class LlamaCppGenerator:
         path = resolve(str(model))
         self.engine = LlamaEngine(path, config)
         self.name = name or (str(model) if not str(model).endswith(".gguf") else Path(model).stem)
+        self._sha256: str | None = None
+        self._reader = None
 
     @property
     def stats(self) -> EngineStats:
         return self.engine.stats
+
+    @property
+    def model_sha256(self) -> str:
+        """The GGUF's sha256 (from the registry's verified stamp when it is a registry model, else hashed once)."""
+        if self._sha256 is None:
+            from ponder.models import file_sha256
+
+            self._sha256 = file_sha256(self.engine.model.path)
+        return self._sha256
+
+    async def read_hidden_states(self, prompts, completions) -> tuple[np.ndarray, int]:
+        """The final hidden state at the last token of each prompt + completion (as the model would read them),
+        from a second context in embeddings mode (opened on first use), and the tokens evaluated to read them."""
+        from ponder.backends.hidden_states import HiddenStateReader
+
+        if self._reader is None:
+            self._reader = await asyncio.to_thread(HiddenStateReader, self.engine.model.path, n_threads=self.engine.config.n_threads)
+        tokens = [self.engine.model.encode_prompt(p, c) for p, c in zip(prompts, completions, strict=True)]
+        states = await asyncio.to_thread(self._reader.read, tokens)
+        return states, sum(min(len(t), self._reader.max_tokens) for t in tokens)
 
     def render(self, request: GenerationRequest) -> str:
         return self.engine.model.render(request.prompt, request.prefix)
@@ -561,6 +583,9 @@ class LlamaCppGenerator:
         self.close()
 
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         self.engine.close()
 
     def __enter__(self) -> LlamaCppGenerator:

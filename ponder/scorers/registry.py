@@ -7,7 +7,7 @@
 >>> build_scorer("oracle")
 Traceback (most recent call last):
 ...
-ponder.errors.InvalidRequest: unknown scorer 'oracle'; known scorers: code, confidence, judge, reference, reward
+ponder.errors.InvalidRequest: unknown scorer 'oracle'; known scorers: code, confidence, judge, probe, reference, reward
 """
 
 from __future__ import annotations
@@ -51,6 +51,10 @@ class RewardParams(_Params):
     kind: Literal["prm", "orm"] = "prm"
     step_separator: str = "<extra_0>"
     positive_index: int = Field(1, ge=0)
+
+
+class ProbeParams(_Params):
+    path: str | None = Field(None, description="a probe file from `ponder verifier train` (library and CLI; set by the operator on a server)")
 
 
 @dataclass(frozen=True)
@@ -98,11 +102,23 @@ def _reward(p: RewardParams, gen):
     return RewardHTTPScorer(p.url, model=p.model, kind=p.kind, step_separator=p.step_separator, positive_index=p.positive_index)
 
 
+def _probe(p: ProbeParams, gen):
+    from ponder.scorers.probe import ProbeScorer
+
+    if p.path is None:
+        raise InvalidRequest("the probe scorer needs path=FILE (a probe from `ponder verifier train`)")
+    if gen is None:
+        raise InvalidRequest("the probe scorer reads the hidden states of the model being searched: it needs its generator")
+    return ProbeScorer(gen, p.path)
+
+
 CONFIDENCE = ScorerInfo("confidence", _confidence, ConfidenceParams, "the trace's own token confidence (DeepConf); free")
 JUDGE = ScorerInfo("judge", _judge, JudgeParams, "P(yes) of a judge model asked whether the answer or step is correct",
                    needs_generator=True)
 CODE = ScorerInfo("code", _code, CodeParams, "runs the program against the problem's tests in the sandbox")
 REFERENCE = ScorerInfo("reference", _reference, _Params, "compares the final answer with the problem's reference")
+PROBE = ScorerInfo("probe", _probe, ProbeParams, "a learned verifier on the model's own hidden states (ponder verifier train)",
+                   needs_generator=True, operator_params=("path",))
 REWARD = ScorerInfo("reward", _reward, RewardParams, "a PRM/ORM served over HTTP (vLLM pooling/classify)",
                     operator_params=("url",))
 

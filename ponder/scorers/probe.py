@@ -1,0 +1,49 @@
+"""The learned verifier as a scorer: ``probe?path=FILE`` scores each path (outcome) or each step prefix (steps) by
+a probe on the generating model's own hidden states (:mod:`ponder.verifier.probe`). Reading a state evaluates the
+prompt and the path once more in a second context: those tokens are charged to the run as prompt tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ponder.accounting import charge
+from ponder.errors import InvalidRequest
+from ponder.protocols import Generator, ReadsHiddenStates
+from ponder.types import Problem, Trace, Usage
+
+
+class ProbeScorer:
+    name = "probe"
+
+    def __init__(self, generator: Generator, path: str):
+        from ponder.verifier.probe import Probe
+
+        if not isinstance(generator, ReadsHiddenStates):
+            raise InvalidRequest("the probe scorer reads the model's hidden states: it needs the embedded backend")
+        self.generator, self.probe = generator, Probe.load(path)
+        self.probe.check_model(generator.model_sha256)
+
+    async def _scores(self, problem: Problem, texts: Sequence[str]) -> list[float]:
+        if not texts:
+            return []
+        prompt = problem.prompt()
+        x, tokens = await self.generator.read_hidden_states([prompt] * len(texts), list(texts))
+        charge(Usage(prompt_tokens=tokens, requests=len(texts)))
+        return [float(s) for s in self.probe.score(x)]
+
+    async def score(self, problem: Problem, traces: Sequence[Trace]) -> list[float | None]:
+        return list(await self._scores(problem, [t.text for t in traces]))
+
+    async def score_steps(self, problem: Problem, traces: Sequence[Trace]) -> list[list[float] | None]:
+        prefixes, owners = [], []
+        for i, t in enumerate(traces):
+            acc = ""
+            for step in t.steps:
+                acc += step
+                prefixes.append(acc)
+                owners.append(i)
+        flat = await self._scores(problem, prefixes)
+        out: list[list[float] | None] = [[] for _ in traces]
+        for i, s in zip(owners, flat, strict=True):
+            out[i].append(s)
+        return [x if x else None for x in out]

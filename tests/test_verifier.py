@@ -1,0 +1,102 @@
+"""The learned verifier: a probe learns a planted signal, refuses another model's states, scores as a scorer; and
+the whole path (stored run -> hidden states -> probe -> best_of_n with it) on SmolLM2 through the real engine."""
+
+import asyncio
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ponder.errors import InvalidRequest
+from ponder.verifier.probe import Probe, auroc, fit
+from ponder.verifier.train import Features, held_out, train
+
+
+def planted(n=400, dim=64, seed=0):
+    """Features where right paths lean along one hidden direction, buried in noise of 64 dimensions."""
+    rng = np.random.default_rng(seed)
+    y = rng.random(n) < 0.4
+    direction = rng.normal(size=dim)
+    x = rng.normal(size=(n, dim)) * 3 + np.outer(np.where(y, 1.0, -1.0), direction) * 0.8 + 5.0
+    return x, y.astype(float)
+
+
+@pytest.mark.parametrize("kind", ["logistic", "centroid"])
+def test_a_probe_learns_a_planted_signal_and_generalises(kind, tmp_path):
+    x, y = planted()
+    probe = fit(x[:300], y[:300], kind=kind, model_sha256="a" * 64, model_name="m")
+    held = auroc(probe.score(x[300:]).tolist(), y[300:].tolist())
+    assert held > 0.9, held
+    rng = np.random.default_rng(1)
+    noise = fit(rng.normal(size=(300, 64)), y[:300], kind=kind, model_sha256="a" * 64)
+    assert 0.3 < auroc(noise.score(rng.normal(size=(100, 64))).tolist(), y[300:].tolist()) < 0.7  # no signal, no skill
+    again = Probe.load(probe.save(tmp_path / "p.json"))
+    assert np.allclose(again.score(x[300:]), probe.score(x[300:]), atol=1e-4)
+    assert (tmp_path / "p.json").stat().st_size < 10_000
+
+
+def test_a_probe_refuses_another_models_states_and_bad_input(tmp_path):
+    x, y = planted()
+    probe = fit(x, y, model_sha256="a" * 64, model_name="m")
+    with pytest.raises(InvalidRequest, match="sha256"):
+        probe.check_model("b" * 64)
+    with pytest.raises(InvalidRequest, match="features"):
+        probe.score(np.zeros((2, 3)))
+    with pytest.raises(InvalidRequest, match="right and wrong"):
+        fit(x, np.ones(len(x)), model_sha256="a" * 64)
+    (tmp_path / "bad.json").write_text(json.dumps({"version": 99}))
+    with pytest.raises(InvalidRequest, match="version"):
+        Probe.load(tmp_path / "bad.json")
+
+
+def test_training_holds_items_out_before_the_final_fit():
+    x, y = planted()
+    items = [f"item-{i // 4}" for i in range(len(y))]  # 4 paths an item
+    probe = train(Features(x, y, items), model_sha256="a" * 64, model_name="m", trained_on="synthetic")
+    assert probe.metrics["heldout_auroc"] > 0.85 and probe.metrics["heldout_paths"] > 40
+    assert all(held_out(i, 0.25) == held_out(i, 0.25) for i in items)
+    sides = {}
+    for i in items:
+        sides.setdefault(i, set()).add(held_out(i, 0.25))
+    assert all(len(s) == 1 for s in sides.values())  # an item's paths never straddle the split
+
+
+def test_the_whole_path_on_smollm2(engine, tmp_path):
+    """A stored run's paths -> SmolLM2's hidden states -> a probe -> the probe scores best_of_n's paths."""
+    from ponder.evaluation.runner import EvalConfig, evaluate
+    from ponder.scorers.registry import build_scorer
+    from ponder.strategies import run
+    from ponder.testing import ArithmeticTask, RecordingGenerator
+    from ponder.types import Problem
+    from ponder.verifier.train import read_features
+
+    store_path = tmp_path / "v.sqlite"
+    from ponder.evaluation.store import Store
+
+    store = Store(store_path)
+    cfg = EvalConfig(run="v", task="arithmetic", models=("smollm2-135m",), strategies=("majority?n=4&max_tokens=24",), budgets=(4,),
+                     limit=6, seed=3, workers=1)
+    asyncio.run(evaluate(store, ArithmeticTask(), cfg, lambda m: RecordingGenerator(engine)))
+    feats = asyncio.run(read_features(store, "v", engine, task="ponder.testing:ArithmeticTask"))
+    assert feats.x.shape[0] >= 6 and feats.x.shape[1] == 576 and np.isfinite(feats.x).all()
+    labels = feats.y.copy()
+    if labels.min() == labels.max():  # SmolLM2 may get all of them wrong: plant one label so both classes exist
+        labels[0] = 1.0 - labels[0]
+    probe = fit(feats.x, labels, model_sha256=engine.model_sha256, model_name="smol", kind="logistic")
+    path = probe.save(tmp_path / "probe.json")
+    scorer = build_scorer(f"probe?path={path}", engine)
+    r = asyncio.run(run("best_of_n?n=3&max_tokens=24&seed=2", Problem("What is 3 + 4?"), engine, scorer=scorer))
+    assert all(c.score is not None and 0 <= c.score <= 1 for c in r.candidates)
+    assert r.usage.prompt_tokens > 0 and dict(r.extra)["scorer_usage"]["requests"] == 3
+    wrong = Probe(**{**probe.__dict__, "model_sha256": "0" * 64})
+    wrong.save(tmp_path / "other.json")
+    with pytest.raises(InvalidRequest, match="sha256"):
+        build_scorer(f"probe?path={tmp_path / 'other.json'}", engine)
+    p = subprocess.run([sys.executable, "-m", "ponder", "verifier", "eval", "v", "--probe", str(path), "--model", "smollm2-135m",
+                        "--db", str(store_path), "--task", "ponder.testing:ArithmeticTask", "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    report = json.loads(p.stdout)
+    assert report["paths"] == len(feats.y) and (report["auroc"] is None or 0 <= report["auroc"] <= 1)
