@@ -5,6 +5,7 @@ prompt and the path once more in a second context: those tokens are charged to t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from ponder.accounting import charge
 from ponder.errors import InvalidRequest
@@ -26,7 +27,8 @@ class ProbeScorer:
     async def _scores(self, problem: Problem, texts: Sequence[str]) -> list[float]:
         if not texts:
             return []
-        prompt = problem.prompt()
+        # the question under the instruction the probe's training paths were drawn with (PAL's, for programs)
+        prompt = problem.prompt() if self.probe.instruction is None else replace(problem, instruction=self.probe.instruction).prompt()
         x, tokens = await self.generator.read_hidden_states([prompt] * len(texts), list(texts))
         charge(Usage(prompt_tokens=tokens, requests=len(texts)))
         return [float(s) for s in self.probe.score(x)]

@@ -38,6 +38,9 @@ class Probe:
     model_name: str = ""
     trained_on: str = ""
     metrics: dict = field(default_factory=dict)
+    # the instruction the training paths were drawn under (a template's text, e.g. PAL's), so paths are read alike;
+    # None: the problem's own instruction
+    instruction: str | None = None
     version: int = VERSION
 
     def check_model(self, sha256: str) -> None:
@@ -73,7 +76,8 @@ class Probe:
                 raise ValueError(f"probe file version {d.get('version')}, this ponder reads {VERSION}")
             return cls(kind=d["kind"], model_sha256=d["model_sha256"], dim=int(d["dim"]), mean=tuple(d["mean"]),
                        scale=tuple(d["scale"]), weights=tuple(d["weights"]), bias=float(d.get("bias", 0.0)),
-                       model_name=d.get("model_name", ""), trained_on=d.get("trained_on", ""), metrics=d.get("metrics", {}))
+                       model_name=d.get("model_name", ""), trained_on=d.get("trained_on", ""), metrics=d.get("metrics", {}),
+                       instruction=d.get("instruction"))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InvalidRequest(f"cannot read the probe {path}: {exc}") from None
 

@@ -4,6 +4,7 @@ the model's hidden states, items split so that the held-out figures come from it
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,7 @@ class Features:
     x: np.ndarray
     y: np.ndarray
     items: list[str]
+    prompts: tuple[str | None, ...] = ()  # the template each path was drawn under
 
 
 async def read_features(store, run: str, generator, *, model: str | None = None, exclude_runs: tuple[str, ...] = (),
@@ -32,7 +34,7 @@ async def read_features(store, run: str, generator, *, model: str | None = None,
         if (s["item"], s["text"]) in seen:
             continue
         seen.add((s["item"], s["text"]))
-        rows.append((prompt, s["text"], 1.0 if s["correct"] > 0 else 0.0, s["item"]))
+        rows.append((prompt, s["text"], 1.0 if s["correct"] > 0 else 0.0, s["item"], json.loads(s["params"]).get("prompt")))
         if limit is not None and len(rows) >= limit:
             break
     if not rows:
@@ -42,7 +44,7 @@ async def read_features(store, run: str, generator, *, model: str | None = None,
         chunk = rows[i:i + batch]
         states, _ = await generator.read_hidden_states([r[0] for r in chunk], [r[1] for r in chunk])
         parts.append(states)
-    return Features(np.vstack(parts), np.array([r[2] for r in rows]), [r[3] for r in rows])
+    return Features(np.vstack(parts), np.array([r[2] for r in rows]), [r[3] for r in rows], tuple(r[4] for r in rows))
 
 
 def held_out(item: str, fraction: float) -> bool:
@@ -63,4 +65,8 @@ def train(features: Features, *, model_sha256: str, model_name: str, trained_on:
     probe = fit(features.x, features.y, kind=kind, l2=l2, model_sha256=model_sha256, model_name=model_name,
                 trained_on=trained_on)
     metrics["train_auroc"] = auroc(probe.score(features.x).tolist(), features.y.tolist())
-    return Probe(**{**probe.__dict__, "metrics": metrics})
+    from ponder.strategies.prompts import instruction
+
+    templates = set(features.prompts)
+    template = templates.pop() if len(templates) == 1 else None
+    return Probe(**{**probe.__dict__, "metrics": metrics, "instruction": instruction(template) if template else None})

@@ -1,0 +1,134 @@
+"""The learned verifier, held out: a probe on Qwen2.5-Coder-0.5B's own hidden states, trained on its programs for
+items of another seed (bench/scaling.py's ``bank`` run: 4 programs on 40 items of seed 7), judged on its programs
+for the 100 headline items (phase 8's draws: 4 programs an item, the first greedy), which it never saw.
+
+It reports how well each probe tells a right program from a wrong one (AUROC, with a bootstrap interval over
+items), and what choosing with it does to the 4-program vote: the plain vote, the probe-weighted vote, the probe's
+best program, against pass@4 (a perfect selector); ``gap_closed`` = (weighted vote - vote) / (pass@4 - vote). The
+self-judge's AUROC on the chain-of-thought paths (scaling.json) is the reference the issue set.
+
+    .venv/bin/python -m bench.verifier        # after bench.scaling phases 8 (and its bank); about 10 minutes on 2 cores
+
+Writes bench/results/verifier.json (keys: probe_auroc, centroid_auroc, judge_auroc, majority4_accuracy,
+probe_weighted_vote_4_accuracy, probe_best_of_4_accuracy, pass_at_4, gap_closed, training_items, training_paths,
+test_items, test_paths) and bench/results/verifier.probe.json (the probe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+
+from bench.common import RESULTS, write_result
+from bench.scaling import BANK_RUN, RUN, SEED, SMALL, TASK
+from ponder.backends import open_generator
+from ponder.evaluation.metrics import bootstrap_ci
+from ponder.evaluation.runner import item_id
+from ponder.evaluation.store import Store
+from ponder.strategies.base import vote
+from ponder.tasks import load_task
+from ponder.types import Candidate
+from ponder.verifier.probe import auroc
+from ponder.verifier.train import Features, read_features, train
+
+LIMIT = 100
+
+
+def item_auroc_ci(scores: list[float], labels: list[float], items: list[str], resamples: int = 1000) -> tuple[float, float]:
+    """A 95% bootstrap interval for the AUROC, resampling items (an item's paths move together)."""
+    by: dict[str, list[int]] = defaultdict(list)
+    for i, it in enumerate(items):
+        by[it].append(i)
+    keys = sorted(by)
+    rng = np.random.default_rng(SEED)
+    got = []
+    for _ in range(resamples):
+        idx = [i for k in rng.choice(keys, size=len(keys)) for i in by[k]]
+        a = auroc([scores[i] for i in idx], [labels[i] for i in idx])
+        if a is not None:
+            got.append(a)
+    return float(np.percentile(got, 2.5)), float(np.percentile(got, 97.5))
+
+
+def test_paths(store: Store, items: set[str]) -> list[dict]:
+    """Phase 8's stored program draws (shots=4, its greedy set and sampled set) on the headline items, in draw order."""
+    rows = [dict(r) for r in store.db.execute(
+        "SELECT * FROM samples WHERE run = ? AND model = ? AND params LIKE '%\"shots\": 4%' ORDER BY item, params, idx",
+        (RUN, SMALL)).fetchall() if r["item"] in items]
+    greedy_first = sorted(rows, key=lambda r: (r["item"], json.loads(r["params"])["temperature"] != 0, r["idx"]))
+    return greedy_first
+
+
+def main() -> None:
+    store = Store(RESULTS / "scaling.sqlite")
+    task = load_task(TASK)
+    items = {item_id(p) for p in task.problems(LIMIT, SEED)}
+    gen = open_generator(SMALL)
+    try:
+        feats = asyncio.run(read_features(store, BANK_RUN, gen, model=SMALL, exclude_runs=(RUN,)))
+        probe = train(feats, model_sha256=gen.model_sha256, model_name=SMALL,
+                      trained_on=f"bench/verifier.py: run {BANK_RUN!r} ({len(feats.y)} programs of {len(set(feats.items))} items)")
+        centroid = train(feats, model_sha256=gen.model_sha256, model_name=SMALL, kind="centroid", trained_on="centroids")
+        paths = test_paths(store, items)
+        from ponder.traces.export import stored_paths  # the prompts the paths were drawn under (PAL's, no shots)
+
+        prompts = {(s["item"], s["params"], s["idx"]): prompt for _, prompt, s in stored_paths(store, RUN, model=SMALL)
+                   if s["item"] in items and '"shots": 4' in s["params"]}
+        x = np.vstack([asyncio.run(gen.read_hidden_states([prompts[(p["item"], p["params"], p["idx"])] for p in paths[i:i + 8]],
+                                                          [p["text"] for p in paths[i:i + 8]]))[0]
+                       for i in range(0, len(paths), 8)])
+    finally:
+        gen.close()
+    test = Features(x, np.array([1.0 if p["correct"] > 0 else 0.0 for p in paths]), [p["item"] for p in paths])
+    scores = probe.score(test.x).tolist()
+    cscores = centroid.score(test.x).tolist()
+    labels = test.y.tolist()
+    by_item: dict[str, list[int]] = defaultdict(list)
+    for i, p in enumerate(paths):
+        by_item[p["item"]].append(i)
+    maj, weighted, best, covered = [], [], [], []
+    for item, idx in sorted(by_item.items()):
+        cands = [Candidate(text=paths[i]["text"], answer=paths[i]["answer"], key=paths[i]["key"], tokens=paths[i]["tokens"],
+                           finish_reason=paths[i]["finish"], confidence=paths[i]["confidence"]) for i in idx]
+        right = {paths[i]["key"] for i in idx if paths[i]["correct"] > 0}
+        plain = vote(cands)
+        w = vote(cands, [scores[i] for i in idx])
+        top = max(range(len(idx)), key=lambda j: (scores[idx[j]] if cands[j].key is not None else -1, -j))
+        maj.append(float(plain.key in right))
+        weighted.append(float(w.key in right))
+        best.append(float(cands[top].key in right))
+        covered.append(float(bool(right)))
+    m, wv, b, cov = (sum(v) / len(v) for v in (maj, weighted, best, covered))
+    judge = json.loads((RESULTS / "scaling.json").read_text())["details"].get("judge", {}).get("auroc")
+    a = auroc(scores, labels)
+    lo, hi = item_auroc_ci(scores, labels, test.items)
+    headline = {
+        "probe_auroc": round(a, 4) if a is not None else None, "probe_auroc_ci": [round(lo, 4), round(hi, 4)],
+        "centroid_auroc": round(auroc(cscores, labels) or 0.0, 4), "judge_auroc": judge,
+        "majority4_accuracy": round(m, 4), "probe_weighted_vote_4_accuracy": round(wv, 4),
+        "probe_best_of_4_accuracy": round(b, 4), "pass_at_4": round(cov, 4),
+        "gap_closed": round((wv - m) / (cov - m), 4) if cov > m else None,
+        "training_items": len(set(feats.items)), "training_paths": int(len(feats.y)), "training_right": int(feats.y.sum()),
+        "probe_heldout_auroc_in_training": probe.metrics.get("heldout_auroc"),
+        "test_items": len(by_item), "test_paths": len(paths), "test_right": int(sum(labels)),
+    }
+    intervals = {k: [round(x, 4) for x in bootstrap_ci(v, seed=SEED)] for k, v in
+                 (("majority4", maj), ("probe_weighted_vote_4", weighted), ("probe_best_of_4", best))}
+    probe.save(RESULTS / "verifier.probe.json")
+    out = write_result("verifier", headline, models_used=[SMALL], seeds=[SEED],
+                       details={"intervals": intervals, "probe_metrics": probe.metrics, "centroid_metrics": centroid.metrics,
+                                "judge_note": "the self-judge's AUROC is on the 0.5B model's chain-of-thought paths (phase 4), "
+                                              "the probe's on its programs (phase 8): different paths, the same model"})
+    print(json.dumps(headline, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
