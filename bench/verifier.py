@@ -67,12 +67,18 @@ def test_paths(store: Store, items: set[str]) -> list[dict]:
 
 
 def main() -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--limit", type=int, default=LIMIT, help="headline items judged on (the first N)")
+    ap.add_argument("--train-limit", type=int, default=None, help="at most this many training programs (a quick look)")
+    args = ap.parse_args()
     store = Store(RESULTS / "scaling.sqlite")
     task = load_task(TASK)
-    items = {item_id(p) for p in task.problems(LIMIT, SEED)}
+    items = {item_id(p) for p in task.problems(args.limit, SEED)}
     gen = open_generator(SMALL)
     try:
-        feats = asyncio.run(read_features(store, BANK_RUN, gen, model=SMALL, exclude_runs=(RUN,)))
+        feats = asyncio.run(read_features(store, BANK_RUN, gen, model=SMALL, exclude_runs=(RUN,), limit=args.train_limit))
         probe = train(feats, model_sha256=gen.model_sha256, model_name=SMALL,
                       trained_on=f"bench/verifier.py: run {BANK_RUN!r} ({len(feats.y)} programs of {len(set(feats.items))} items)")
         centroid = train(feats, model_sha256=gen.model_sha256, model_name=SMALL, kind="centroid", trained_on="centroids")
