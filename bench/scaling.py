@@ -245,6 +245,9 @@ def main() -> None:
     ap.add_argument("--print-only", action="store_true",
                     help="with --report-only: print the summary of the first --limit items, write no file (a look at a "
                          "phase in progress: compare strategies over the items it has finished)")
+    ap.add_argument("--rederive", action="store_true",
+                    help="derive the stored shared-sample rows (greedy, majority, weighted_best_of_n) again from their stored "
+                         "samples and judgements, by today's answer rules; generates nothing")
     ap.add_argument("--snapshot", type=Path, metavar="DEST",
                     help="write a consistent copy of the store to DEST (safe while a run writes to it) and exit")
     args = ap.parse_args()
@@ -255,6 +258,14 @@ def main() -> None:
     store = Store(RESULTS / "scaling.sqlite")
     task = load_task(TASK)
     items = {item_id(p) for p in task.problems(args.limit, SEED)}
+    if args.rederive:
+        from ponder.evaluation.runner import Evaluator
+
+        problems = list(task.problems(args.limit, SEED))
+        for ph, (model, strategies, budgets) in PHASES.items():
+            cfg = EvalConfig(run=RUN, task=task.name, models=(model,), strategies=tuple(spec(s) for s in strategies),
+                             budgets=budgets, limit=args.limit, seed=SEED)
+            console.print(f"phase {ph}: {Evaluator(store, task, cfg).rederive(model, problems)} rows derived again")
     for ph in [] if args.report_only else [int(p) for p in args.phases.split(",")]:
         model, strategies, budgets = PHASES[ph]
         if any("bank=" in x for x in strategies):

@@ -507,3 +507,30 @@ def test_an_exemplar_bank_from_a_run_holds_only_verified_paths_of_other_items(en
     tasks = {p.id: p for p in ArithmeticTask().problems(4, 1)}
     for e in bank:
         assert e["question"] == tasks[e["item"]].question and ArithmeticTask().score(tasks[e["item"]], e["answer"]) == 1.0
+
+
+def test_a_cut_off_path_abstains_and_stored_rows_are_derived_again(tmp_path):
+    """A path that ran into max_tokens votes only for an answer it stated; rows stored under older rules are derived
+    again from the stored samples (nothing generated), so every row of a store reads answers alike."""
+    from ponder.evaluation.runner import Evaluator
+    from ponder.evaluation.store import Key
+    from ponder.strategies import run
+    from ponder.testing import ArithmeticTask, ScriptedGenerator
+    from ponder.types import Problem
+
+    texts = ["The answer is 4.", "so far 10 + 20 = 30 and then 99", "so far 10 + 20 = 30 and then 99"]
+    gen = ScriptedGenerator(lambda req, i: texts[i % 3])
+    store = Store(tmp_path / "cut.sqlite")
+    cfg = EvalConfig(run="c", task="arithmetic", models=("m",), strategies=("majority?max_tokens=8",), budgets=(3,), limit=1,
+                     seed=1, workers=1)
+    asyncio.run(evaluate(store, ArithmeticTask(), cfg, lambda m: gen))
+    [row] = store.results("c")
+    assert row["answer"] == "4" and row["correct"] == 1.0  # the two cut-off paths' "99" does not outvote it
+    r = asyncio.run(run("majority?n=3&max_tokens=8", Problem("1 + 3?"), ScriptedGenerator(lambda req, i: texts[i % 3])))
+    assert r.answer == "4" and dict(r.extra)["cut_off_abstained"] == 2
+    key = Key("c", "arithmetic", row["item"], "m", "majority", row["params"], 1)
+    store.put_result(key, 3, {**dict(row), "answer": "99", "correct": 0.0}, replace=True)  # as an older rule stored it
+    ev = Evaluator(store, ArithmeticTask(), cfg)
+    assert ev.rederive("m", ArithmeticTask().problems(1, 1)) == 1 and len(gen.calls) == 1
+    [again] = store.results("c")
+    assert again["answer"] == "4" and again["correct"] == 1.0

@@ -39,7 +39,8 @@ from ponder.accounting import scorer_usage
 from ponder.evaluation.replay import ReplayGenerator
 from ponder.evaluation.store import Key, Store
 from ponder.protocols import Generator
-from ponder.strategies.base import SamplingOptions, vote
+from ponder.strategies.base import SamplingOptions, make_candidate, vote
+from ponder.strategies.execution import executes
 from ponder.strategies.registry import StrategyInfo, get, parse_spec, resolve_scorer
 from ponder.tasks import Task
 from ponder.types import Budget, Candidate, Problem, Result, Trace, Usage
@@ -273,6 +274,33 @@ class Evaluator:
                 "correct": self.task.score(problem, c.text), "prompt_tokens": prompt_tokens, "seconds": seconds,
                 "token_logprobs": c.token_logprobs}
 
+    def rederive(self, model: str, problems: list[Problem]) -> int:
+        """Derive the stored results of the shared-sample strategies again from their stored samples and scores
+        (after a change in how answers are read from text): nothing is generated or judged; rows whose samples or
+        judgements are not all stored are left as they are. Returns how many rows were replaced."""
+        replaced = 0
+        for spec in self.config.strategies:
+            info, base_params = parse_spec(spec)
+            if info.evaluation != "shared_samples":
+                continue
+            name, params_json = spec_key(spec)
+            scorer = resolve_scorer(info, self.config.scorer, _NoGenerator()) if info.default_scorer is not None else None
+            for problem in problems:
+                key = Key(self.config.run, self.task.name, item_id(problem), model, name, params_json, self.config.seed)
+                rows = self.store.samples(self._samples_key(model, problem, base_params))
+                for b in units(info, self.config.budgets):
+                    if not self.store.has_result(key, b) or len(rows) < b:
+                        continue
+                    scores = None
+                    if scorer is not None:
+                        have = self.store.scores(self._samples_key(model, problem, base_params), getattr(scorer, "name", "scorer"))
+                        if any(r["idx"] not in have for r in rows[:b]):
+                            continue
+                        scores = [(have[r["idx"]][0], have[r["idx"]][1] or Usage()) for r in rows[:b]]
+                    self.store.put_result(key, b, self._derive(info, problem, rows[:b], scores), replace=True)
+                    replaced += 1
+        return replaced
+
     def _sampling_lock(self, key: Key) -> asyncio.Lock:
         return self._locks.setdefault((key.item, key.model, key.params), asyncio.Lock())
 
@@ -305,6 +333,11 @@ class Evaluator:
         strategies, their scores: what judging those k samples cost is part of the row)."""
         cands = [Candidate(text=r["text"], answer=r["answer"], key=r["key"], tokens=r["tokens"], finish_reason=r["finish"],
                            score=scores[i][0] if scores else None, confidence=r["confidence"]) for i, r in enumerate(rows)]
+        if rows and not executes(json.loads(rows[0]["params"]).get("prompt")):
+            # answers are read from the stored text by today's rules (a cut-off path abstains); an executed set keeps
+            # what its programs printed
+            cands = [replace(c, answer=m.answer, key=m.key) for c, m in
+                     ((c, make_candidate(c.text, tokens=c.tokens, finish_reason=c.finish_reason)) for c in cands)]
         judged = Usage()
         for _, u in (scores or [])[: len(rows)]:
             judged = judged + u
@@ -316,6 +349,18 @@ class Evaluator:
                 "completion_tokens": sum(r["tokens"] for r in rows) + judged.completion_tokens,
                 "seconds": sum(r["seconds"] for r in rows) + judged.seconds,
                 "n_candidates": len(rows), "n_correct": sum(1 for r in rows if r["correct"] > 0), "stopped_by": None}
+
+
+class _NoGenerator:
+    """Stands in for a generator where only a scorer's name is wanted (re-deriving stored rows asks nothing)."""
+
+    name = "none"
+
+    async def generate(self, requests):
+        raise RuntimeError("re-deriving stored results generates nothing")
+
+    async def aclose(self) -> None:
+        return None
 
 
 def share_seconds(per: list[Usage], wall: float) -> list[Usage]:

@@ -7,6 +7,10 @@ Extraction tries, in order, the forms a model is asked for or falls back to (the
 3. a phrase: "The final answer is X", "The answer is X", "Answer: X", "#### X";
 4. the last number in the text.
 
+Text cut off before it ended (``complete=False``: a path that ran into its token limit or deadline) gives an answer
+only where it states one (1-3, a phrase leading with a number or a box): its last number, or a phrase's clause, is
+wherever the cut fell, so such a path abstains instead of voting for it.
+
 >>> extract_answer("so 3 + 4 = 7, hence \\\\boxed{7}.")
 '7'
 >>> extract_answer("Step 1: 12 apples. The answer is: **$1,250.00**.")
@@ -64,8 +68,13 @@ def _clean(ans: str) -> str | None:
     return ans[:_MAX_ANSWER_CHARS]
 
 
-def extract_answer(text: str) -> str | None:
-    """The final answer stated in ``text``, or ``None`` when there is none."""
+def extract_answer(text: str, complete: bool = True) -> str | None:
+    """The final answer stated in ``text``, or ``None`` when there is none (see the module docstring for
+    ``complete``).
+
+    >>> extract_answer("14 * 3 = 42, then 42 + 4", complete=False) is None, extract_answer("The answer is 8 and", complete=False)
+    (True, '8')
+    """
     if not text:
         return None
     boxed = _boxed(text)
@@ -84,11 +93,13 @@ def extract_answer(text: str) -> str | None:
         num = re.match(r"\s*[*_`$\\(]*\s*(" + _NUMBER + r")", rest)
         if num:
             return _clean(num.group(1))
+        if not complete:
+            continue
         clause = re.split(r"(?<!\d)\.(?!\d)|\s+(?:because|since|as)\s+", rest, maxsplit=1)[0]
         cleaned = _clean(clause)
         if cleaned:
             return cleaned
-    numbers = _NUMBER_RE.findall(text)
+    numbers = _NUMBER_RE.findall(text) if complete else []
     if numbers:
         return _clean(numbers[-1])
     return None

@@ -153,8 +153,9 @@ def make_candidate(text: str, *, tokens: int, finish_reason: str, token_logprobs
                    steps: tuple[str, ...] = (), step_logprobs: tuple[tuple[float, ...], ...] | None = None,
                    score: float | None = None, step_scores: tuple[float, ...] = (),
                    mean_logprob: float | None = None) -> Candidate:
-    """A candidate from its text: the final answer extracted and normalised, confidence = mean token logprob."""
-    answer = extract_answer(text) if text else None
+    """A candidate from its text: the final answer extracted and normalised, confidence = mean token logprob. A
+    path cut off (``length``, ``deadline``, ``low_confidence``) answers only where it states an answer."""
+    answer = extract_answer(text, complete=finish_reason not in CUT_OFF) if text else None
     return Candidate(
         text=text,
         answer=answer,
@@ -183,6 +184,9 @@ async def score_candidates(scorer: Scorer, problem: Problem, candidates: Sequenc
     return tuple(replace(c, score=s) for c, s in zip(candidates, scores, strict=True))
 
 
+CUT_OFF = ("length", "deadline", "low_confidence")  # finish reasons of a path that did not end on its own
+
+
 def result(name: str, params: BaseModel, meter: Meter, candidates: Sequence[Candidate], *, chosen: int | None,
            votes: tuple[tuple[str, float], ...] = (), scorer: Scorer | None = None, stopped_by: str | None = None,
            extra: dict | None = None) -> Result:
@@ -205,8 +209,14 @@ def result(name: str, params: BaseModel, meter: Meter, candidates: Sequence[Cand
         chosen=chosen,
         stopped_by=stopped_by,
         scorer=getattr(scorer, "name", None),
-        extra=tuple((extra or {}).items()),
+        extra=tuple({**(extra or {}), **_cut_off(candidates)}.items()),
     )
+
+
+def _cut_off(candidates: Sequence[Candidate]) -> dict:
+    """How many cut-off paths abstained (stated no answer), when any did."""
+    n = sum(1 for c in candidates if c.key is None and c.finish_reason in CUT_OFF and c.text and not c.executions)
+    return {"cut_off_abstained": n} if n else {}
 
 
 def score_weights(candidates: Sequence[Candidate]) -> list[float]:
