@@ -442,6 +442,9 @@ def main() -> None:
     ap.add_argument("--deadline-items", type=int, default=20)
     ap.add_argument("--fidelity-items", type=int, default=3, help="items run live without a deadline, against the replay")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--refresh", action="store_true",
+                    help="replay every stopping rule, auto and the cascades again (their stored rows are dropped first): "
+                         "after a change in how answers are read, so every row reads them alike")
     ap.add_argument("--replay-only", action="store_true",
                     help="a look while the draws are still being made: replay the adaptive rules on the first items "
                          "whose 0.5B draws are all stored (never the live model), print, write nothing")
@@ -453,6 +456,12 @@ def main() -> None:
     if args.replay_only:
         return replay_only(store, task, problems, console)
     items = {item_id(p) for p in problems}
+    if args.refresh:
+        specs = unique_specs(*ADAPTIVE.values(), *DEEPCONF.values(), *SWEEP.values(), *(spec for spec, _ in CAPPED.values()),
+                             *AUTO.values())
+        dropped = sum(store.delete_results(RUN, *spec_key(spec)) for spec in specs)
+        dropped += sum(store.delete_results(RUN, "cascade", cascade_params(large_spec)) for large_spec in CASCADE_LARGE.values())
+        console.print(f"dropped {dropped} replayed rows: replaying them again")
     small, large = Lazy(SMALL), Lazy(LARGE)
     # escalating to the 1.5B model's majority@4 needs its draws (bench/scaling.py --phases 3): replayed when stored
     # for every item, else left out rather than drawn here
