@@ -246,3 +246,24 @@ def test_a_one_path_strategy_streams_its_trace_as_it_decodes():
         pieces = [ch["delta"]["reasoning_content"] for e in events for ch in e.get("choices", [])
                   if ch.get("delta", {}).get("reasoning_content")]
         assert pieces == [text] and any(e.get("ponder", {}).get("progress") for e in events)
+
+
+def test_budget_forcing_streams_its_one_path_with_the_words_it_inserts():
+    """The strategy puts "Wait" into its own path between requests: the stream hands it on in place, so the deltas
+    add up to the trace the response reports."""
+    def script(req, i):
+        if not req.prefix:
+            return "I think it is 7."
+        return " Let me check: 3 + 4 is 7 indeed, so it stays 7."
+
+    gen = ScriptedGenerator(script, seconds_per_token=0.01)
+    app = create_app(gen, ServeConfig(model_name="smol", default_strategy="budget_forcing?min_tokens=6&max_waits=1&n=1",
+                                      progress_interval=0.2))
+    with Served(app) as s:
+        events = _stream(s, {})
+        whole = _post(s, {}).json()["choices"][0]["message"]["reasoning_content"]  # the same script, not streamed
+    pieces = [ch["delta"]["reasoning_content"] for e in events for ch in e.get("choices", []) if ch.get("delta", {}).get("reasoning_content")]
+    streamed = "".join(pieces)
+    assert len(pieces) > 5 and "Wait" in streamed and streamed.startswith("I think it is 7.")
+    assert streamed.split() == whole.split()  # the same words in the same order (a trimmed space may differ)
+    assert len(gen.calls) >= 2  # it did continue its path

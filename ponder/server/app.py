@@ -376,7 +376,7 @@ def create_app(generator: Generator, config: ServeConfig, open_model: Callable[[
         pieces = None
         streamed: list[str] = []
         runner = None
-        if job.info.streams_path and job.n == 1:
+        if job.info.streams_path and job.n == 1 and getattr(job.params, "n", 1) == 1:
             runner, pieces = tap(generator)
         task = asyncio.ensure_future(server.solve(job, admitted=True, generator=runner))
         t0 = time.monotonic()

@@ -14,17 +14,40 @@ from ponder.types import Completion, GenerationRequest
 
 
 class TextTap:
-    """A Generator that asks the backend to hand every single-sample request's text to ``sink`` as it grows."""
+    """A Generator for a strategy that builds one path (``streams_path``): the backend hands each request's text to
+    ``sink`` as it grows, and text the strategy itself puts into the path between requests (budget forcing's "Wait",
+    a tool's output block: the next request's prefix beyond what was streamed) is handed on first. If the strategy
+    rewrites its path otherwise, streaming stops and the trace is sent whole at the end."""
 
     def __init__(self, inner: Generator, sink: Callable[[int, str], None]):
-        self.inner, self.sink, self.name = inner, sink, inner.name
+        self.inner, self.name = inner, inner.name
+        self._sink = sink
+        self.sent = ""
+        self.broken = False
 
     @property
     def stats(self):
         return counters_of(self.inner)
 
+    def _emit(self, index: int, piece: str) -> None:
+        if not self.broken:
+            self.sent += piece
+            self._sink(index, piece)
+
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
-        return await self.inner.generate([replace(r, on_text=self.sink) if r.n == 1 else r for r in requests])
+        if len(requests) != 1 or requests[0].n != 1:
+            self.broken = True  # more than one path at a time: nothing to stream
+            return await self.inner.generate(requests)
+        [req] = requests
+        prefix = req.prefix
+        if prefix.startswith(self.sent):
+            if len(prefix) > len(self.sent):
+                self._emit(0, prefix[len(self.sent):])
+        elif self.sent.rstrip() and prefix.startswith(self.sent.rstrip()):  # trailing space trimmed before an insert
+            self._emit(0, prefix[len(self.sent.rstrip()):])
+        else:
+            self.broken = True
+        return await self.inner.generate([replace(req, on_text=self._emit)])
 
     async def aclose(self) -> None:
         """The wrapped generator belongs to the server."""

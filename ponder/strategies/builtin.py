@@ -48,7 +48,7 @@ MCTS = StrategyInfo(
 BUDGET_FORCING = StrategyInfo(
     "budget_forcing", sequential.budget_forcing, sequential.BudgetForcingParams,
     "s1: extend short thinking with 'Wait', cut long thinking and force the answer",
-    paper="Muennighoff et al. 2025, s1: Simple test-time scaling, arXiv:2501.19393", size_param="n",
+    paper="Muennighoff et al. 2025, s1: Simple test-time scaling, arXiv:2501.19393", size_param="n", streams_path=True,
 )
 SELF_REFINE = StrategyInfo(
     "self_refine", sequential.self_refine, sequential.SelfRefineParams,

@@ -67,8 +67,8 @@ class StrategyInfo:
     # parameters naming further models it opens (``cascade``: large): its generator must be an OpensModels, and a
     # server checks each name against the models its operator offers
     model_params: tuple[str, ...] = ()
-    # its answer's trace is exactly the text of its one generation request (greedy, sample): a server may stream it
-    # to the client as it decodes
+    # with n = 1 it builds one path, request after request continuing it (greedy, sample, budget_forcing): a server
+    # may stream that path to the client as it decodes
     streams_path: bool = False
 
     def __post_init__(self) -> None:
