@@ -592,7 +592,7 @@ def strategies_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> 
 
     rows = []
     for name, info in available().items():
-        params = {k: f.default for k, f in info.params.model_fields.items()}
+        params = {k: ("required" if f.is_required() else f.default) for k, f in info.params.model_fields.items()}
         rows.append({"name": name, "summary": info.summary, "default_scorer": info.default_scorer, "paper": info.paper,
                      "params": params})
     if as_json:

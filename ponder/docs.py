@@ -18,6 +18,8 @@ def _cell(text: str) -> str:
 
 
 def _default(field) -> str:
+    if field.is_required():
+        return "required"
     d = field.get_default(call_default_factory=True)
     if isinstance(d, str):
         return repr(d) if d.strip() != d or not d else d
