@@ -284,7 +284,8 @@ class Evaluator:
             if info.evaluation != "shared_samples":
                 continue
             name, params_json = spec_key(spec)
-            scorer = resolve_scorer(info, self.config.scorer, _NoGenerator()) if info.default_scorer is not None else None
+            # the scorer only names its stored judgements (a judge's name carries the model it asks)
+            scorer = resolve_scorer(info, self.config.scorer, _NoGenerator(model)) if info.default_scorer is not None else None
             for problem in problems:
                 key = Key(self.config.run, self.task.name, item_id(problem), model, name, params_json, self.config.seed)
                 rows = self.store.samples(self._samples_key(model, problem, base_params))
@@ -354,7 +355,8 @@ class Evaluator:
 class _NoGenerator:
     """Stands in for a generator where only a scorer's name is wanted (re-deriving stored rows asks nothing)."""
 
-    name = "none"
+    def __init__(self, name: str = "none"):
+        self.name = name
 
     async def generate(self, requests):
         raise RuntimeError("re-deriving stored results generates nothing")
