@@ -294,3 +294,15 @@ def test_the_evaluator_stores_program_draws_so_adaptive_rules_replay_them_and_ba
     assert {r["n_candidates"] for r in rows if r["budget"] == 4} == {4}  # beta at 0.95 wants all four
     bank = build_bank(store, "d", task="ponder.testing:ArithmeticTask")
     assert len(bank) == 2 and all(e["answer"].startswith("Let me compute it.\n```python") for e in bank)
+
+
+def test_an_adaptive_rule_with_nothing_stored_draws_once_for_all_its_budgets(tmp_path):
+    store = Store(tmp_path / "once.sqlite")
+    rec = RecordingGenerator(ScriptedGenerator(lambda req, i: block(f"print({i % 2})")))  # never settles
+    cfg = EvalConfig(run="o", task="arithmetic", models=("scripted",), budgets=(2, 4), limit=1, seed=5, workers=1,
+                     strategies=("adaptive_majority?prompt=pal&greedy_first=true&batch=2&max_tokens=48",))
+    asyncio.run(evaluate(store, ArithmeticTask(), cfg, lambda m: rec))
+    drawn = sum(q.n for call in rec.calls for q in call)
+    assert drawn == 4  # budget 2's draws are stored and replayed at budget 4, which draws only the 2 more it needs
+    assert len(list(store.all_samples("o"))) == 4
+    assert sorted(r["n_candidates"] for r in store.results("o")) == [2, 4]

@@ -83,8 +83,10 @@ class ReplayGenerator:
         options = SamplingOptions(temperature=p.temperature, top_p=p.top_p, top_k=p.top_k, min_p=p.min_p, max_tokens=p.max_tokens,
                                   prompt=template)
         stored = self.source.stored_samples(self.model, self.problem, options)
-        if not stored or (p.confidence_stop is not None and stored[0]["token_logprobs"] is None):
-            return None  # a confidence stop needs every token's logprob
+        if p.confidence_stop is not None and (not stored or stored[0]["token_logprobs"] is None):
+            return None  # a confidence stop needs every token's logprob of stored draws
+        # nothing stored yet: the draws are made once through the source and stored, so every other budget (and
+        # every other rule) replays them
         if p.temperature == 0:
             return options, 0
         if p.seed is None or p.seed < self.source.seed:
