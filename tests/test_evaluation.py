@@ -359,7 +359,7 @@ def test_adaptive_strategies_replay_the_shared_samples(engine, tmp_path):
         assert r["n_candidates"] <= 8 and r["n_correct"] == sum(1 for s in used if s["correct"] > 0)
     labels = {s["strategy"] for s in summarize(store, "a")}
     assert {"adaptive_majority?criterion=esc&window=3", "adaptive_majority?criterion=beta&window=4", "auto", "majority"} <= labels
-    # a request the shared draws cannot answer (another temperature) goes to the live model
+    # a request no stored set answers yet (another temperature) is drawn once on the live model and stored, then replayed
     from ponder.evaluation.runner import Evaluator
 
     problem = task.problems(1, 1)[0]
@@ -367,8 +367,16 @@ def test_adaptive_strategies_replay_the_shared_samples(engine, tmp_path):
     replay = ReplayGenerator(ev, "smol", RecordingGenerator(engine), problem)
     [c] = asyncio.run(replay.generate([GenerationRequest(problem.prompt(), n=2, params=SamplingParams(temperature=0.7, top_p=0.95, top_k=40, max_tokens=32, seed=1, logprobs=0))]))
     assert replay.served == 2 and engine.stats.completion_tokens == before
-    [c2] = asyncio.run(replay.generate([GenerationRequest(problem.prompt(), n=1, params=SamplingParams(temperature=1.0, max_tokens=8, seed=1))]))
-    assert replay.served == 2 and engine.stats.completion_tokens > before and c2.samples[0].n_tokens <= 8
+    hot = GenerationRequest(problem.prompt(), n=1, params=SamplingParams(temperature=1.0, max_tokens=8, seed=1))
+    [c2] = asyncio.run(replay.generate([hot]))
+    drew = engine.stats.completion_tokens
+    assert drew > before and c2.samples[0].n_tokens <= 8
+    [c3] = asyncio.run(replay.generate([hot]))
+    assert engine.stats.completion_tokens == drew and c3.samples[0].text == c2.samples[0].text  # stored, then replayed
+    # a prefix continuation is never a shared draw: it goes to the live model
+    [c4] = asyncio.run(replay.generate([GenerationRequest(problem.prompt(), n=1, prefix="Let me think.",
+                                                          params=SamplingParams(temperature=0.0, max_tokens=4))]))
+    assert engine.stats.completion_tokens > drew
 
 
 def test_greedy_first_adaptive_vote_replays_the_stored_greedy_and_sampled_draws(engine, tmp_path):

@@ -61,10 +61,11 @@ class ReplayGenerator:
     """A Generator for one item that serves requests for independent samples of the item's prompt from the
     evaluator's shared samples drawn at the same sampling parameters (sample i of a request with seed s is shared
     sample s - run seed + i; a temperature-0 request gets the stored greedy completion), drawing and storing more on
-    the live generator when a stored set runs out. A request with a confidence stop (DeepConf) gets the stored draws
-    cut where the engine would have cut them, from their stored token logprobs. Requests no stored set answers
-    (other prompts, prefixes, stop strings, unseen parameters, confidence stops on draws stored without token
-    logprobs) go to the live generator. ``seconds`` sums the stored generation time of the tokens it served."""
+    the live generator when a stored set runs out (or none is stored yet: the first rule to ask draws the set the
+    others replay). A request with a confidence stop (DeepConf) gets the stored draws cut where the engine would
+    have cut them, from their stored token logprobs. Requests that are no independent draw of a known prompt
+    template (other prompts, prefixes, stop strings, confidence stops without stored draws with token logprobs) go
+    to the live generator. ``seconds`` sums the stored generation time of the tokens it served."""
 
     def __init__(self, source: SampleSource, model: str, live: Generator, problem: Problem) -> None:
         self.source, self.model, self.live, self.problem = source, model, live, problem
