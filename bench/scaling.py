@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import shutil
 import sqlite3
 from bisect import bisect_left, bisect_right
@@ -202,13 +201,14 @@ def build_exemplar_bank(store: Store, workers: int, console: Console) -> Path:
     of seed ``BANK_SEED``, run once into the store (resumable), and of them the verified ones (the reference
     scorer marked them right), one an item, from items this run does not evaluate."""
     from ponder.traces.exemplars import build_bank
+    from ponder.traces.runs import write_jsonl
 
     task = load_task(TASK)
     cfg = EvalConfig(run=BANK_RUN, task=task.name, models=(SMALL,), strategies=(spec("program"),), budgets=(4,),
                      limit=BANK_ITEMS, seed=BANK_SEED, workers=workers)
     asyncio.run(evaluate(store, task, cfg, lambda m: open_generator(m)))
     bank = build_bank(store, BANK_RUN, exclude_runs=(RUN,), model=SMALL)
-    BANK.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in bank))
+    write_jsonl(BANK, bank)
     console.print(f"{BANK}: {len(bank)} verified programs from {BANK_ITEMS} items of seed {BANK_SEED}")
     return BANK
 

@@ -434,9 +434,16 @@ def traces_exemplars(
         bank = build_bank(_open_store(db), run, exclude_runs=tuple(exclude_run or ()), model=model, per_item=per_item, task=task)
     except PonderError as exc:
         _fail(str(exc))
-    out.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in bank))
-    err.print(f"{len(bank)} exemplars from {len({e['item'] for e in bank})} items -> {out}", highlight=False)
-    print(out)
+    _write_records(out, bank, "exemplars")
+
+
+def _write_records(path: Path, records: list[dict], what: str) -> None:
+    """Write trace records as JSONL, say how many from how many items on stderr, print the path."""
+    from ponder.traces.runs import write_jsonl
+
+    write_jsonl(path, records)
+    err.print(f"{len(records)} {what} from {len({r['item'] for r in records})} items -> {path}", highlight=False)
+    print(path)
 
 
 @traces_app.command("export")
@@ -463,9 +470,7 @@ def traces_export(
                                  task=task, step_labels=hard_labels(store, run) if fmt == "prm" else None)
     except PonderError as exc:
         _fail(str(exc))
-    out_path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-    err.print(f"{len(records)} {fmt} records from {len({r['item'] for r in records})} items -> {out_path}", highlight=False)
-    print(out_path)
+    _write_records(out_path, records, f"{fmt} records")
 
 
 @traces_app.command("label-steps")

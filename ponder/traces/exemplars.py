@@ -34,19 +34,12 @@ def build_bank(store, run: str, *, exclude_runs: tuple[str, ...] = (), model: st
     """The verified paths of ``run`` (one ``per_item`` by default: the most confident), deduplicated by text,
     from items that none of ``exclude_runs`` evaluated. ``task`` loads the run's questions when its stored task
     name is not a loadable spec (a custom ``module:attribute`` task)."""
-    from ponder.evaluation.runner import item_id
-    from ponder.tasks import load_task
+    from ponder.traces.runs import run_problems
 
-    config = store.run_config(run)
-    if config is None:
-        raise InvalidRequest(f"no run {run!r} in {store.path}")
-    excluded = {r["item"] for other in exclude_runs for r in store.results(other)}
-    task_spec = task or config["task"]
-    task = load_task(task_spec)
-    problems = {item_id(p): p for p in task.problems(config.get("limit"), config.get("seed", 0))}
+    problems, task_spec = run_problems(store, run, exclude_runs=exclude_runs, task=task)
     by_item: dict[str, list] = {}
     for s in store.all_samples(run):
-        if s["correct"] and s["correct"] > 0 and s["item"] not in excluded and s["item"] in problems \
+        if s["correct"] and s["correct"] > 0 and s["item"] in problems \
                 and (model is None or s["model"] == model) and s["text"] and len(s["text"]) <= max_chars:
             by_item.setdefault(s["item"], []).append(s)
     bank, seen = [], set()

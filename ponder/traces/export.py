@@ -42,18 +42,13 @@ def stored_paths(store, run: str, *, model: str | None = None, exclude_runs: tup
                  task: str | None = None) -> Iterator[tuple[object, object, dict]]:
     """(problem, prompt, sample row) for every stored sample of ``run`` whose item no run in ``exclude_runs``
     evaluated; ``task`` loads the questions when the run's task is a custom one."""
-    from ponder.evaluation.runner import item_id
     from ponder.strategies.base import SamplingOptions
-    from ponder.tasks import load_task
+    from ponder.traces.runs import run_problems
 
-    config = store.run_config(run)
-    if config is None:
-        raise InvalidRequest(f"no run {run!r} in {store.path}")
-    excluded = {r["item"] for other in exclude_runs for r in store.results(other)}
-    problems = {item_id(p): p for p in load_task(task or config["task"]).problems(config.get("limit"), config.get("seed", 0))}
+    problems, _ = run_problems(store, run, exclude_runs=exclude_runs, task=task)
     prompts: dict[tuple[str, str], object] = {}
     for s in store.all_samples(run):
-        if s["item"] in excluded or s["item"] not in problems or (model is not None and s["model"] != model) or not s["text"]:
+        if s["item"] not in problems or (model is not None and s["model"] != model) or not s["text"]:
             continue
         params = json.loads(s["params"])
         key = (s["item"], params.get("prompt") or "")
