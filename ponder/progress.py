@@ -44,16 +44,27 @@ def counters_of(generator) -> ProgressCounters | None:
     return generator.stats if isinstance(generator, ReportsProgress) else None
 
 
+class Ticker:
+    """Ticks for one search: seconds since it began and, where the generator keeps counters, the tokens generated
+    since then and the paths in flight."""
+
+    def __init__(self, generator):
+        self.counters = counters_of(generator)
+        self.base = self.counters.completion_tokens if self.counters is not None else 0
+        self.t0 = time.monotonic()
+
+    def tick(self) -> Tick:
+        seconds = time.monotonic() - self.t0
+        if self.counters is None:
+            return Tick(seconds)
+        return Tick(seconds, self.counters.completion_tokens - self.base, self.counters.active_sequences)
+
+
 async def ticks(task: asyncio.Future, generator, interval: float) -> AsyncIterator[Tick]:
     """A Tick every ``interval`` seconds while ``task`` runs (none once it is done)."""
-    counters = counters_of(generator)
-    base = counters.completion_tokens if counters is not None else 0
-    t0 = time.monotonic()
+    ticker = Ticker(generator)
     while not task.done():
         await asyncio.wait([task], timeout=interval)
         if task.done():
             return
-        if counters is None:
-            yield Tick(time.monotonic() - t0)
-        else:
-            yield Tick(time.monotonic() - t0, counters.completion_tokens - base, counters.active_sequences)
+        yield ticker.tick()

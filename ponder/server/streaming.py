@@ -4,11 +4,10 @@ one request: ``StrategyInfo.streams_path``), with progress ticks between the pie
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 
-from ponder.progress import Tick, counters_of
+from ponder.progress import Tick, Ticker, counters_of
 from ponder.protocols import Generator
 from ponder.types import Completion, GenerationRequest
 
@@ -63,9 +62,7 @@ def tap(generator: Generator) -> tuple[TextTap, asyncio.Queue]:
 async def pieces_and_ticks(task: asyncio.Future, pieces: asyncio.Queue, generator, interval: float) -> AsyncIterator[str | Tick]:
     """The text pieces as they arrive, and a Tick whenever ``interval`` passes without one, until the task is done
     and every piece it produced has been handed on."""
-    counters = counters_of(generator)
-    base = counters.completion_tokens if counters is not None else 0
-    t0 = time.monotonic()
+    ticker = Ticker(generator)
     while not (task.done() and pieces.empty()):
         getter = asyncio.ensure_future(pieces.get())
         done, _ = await asyncio.wait([getter, task], timeout=interval, return_when=asyncio.FIRST_COMPLETED)
@@ -74,5 +71,4 @@ async def pieces_and_ticks(task: asyncio.Future, pieces: asyncio.Queue, generato
             continue
         getter.cancel()
         if not done:
-            yield Tick(time.monotonic() - t0, counters.completion_tokens - base if counters else None,
-                       counters.active_sequences if counters else None)
+            yield ticker.tick()
