@@ -176,7 +176,7 @@ def ask(
                 return open_generator(escalate_to, url=escalate_url, api_key=api_key)
             return open_generator(name, threads=threads, gpu_layers=gpu_layers)
 
-        generator = ModelRouter(generator, open_other, default_name=model)
+        generator = ModelRouter(generator, open_other, default_name=model, owns_default=True)
     try:
         from ponder.strategies.registry import resolve_scorer
 
@@ -186,8 +186,6 @@ def ask(
         _fail(str(exc))
     finally:
         asyncio.run(generator.aclose())
-        if info.needs_models:
-            asyncio.run(generator.default.aclose())
     if as_json:
         print(json.dumps(result_json(result, model), ensure_ascii=False))
     else:

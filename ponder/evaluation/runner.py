@@ -391,11 +391,9 @@ async def evaluate(store: Store, task: Task, config: EvalConfig, open_generator:
         if escalates:  # cascade: the model it escalates to is opened on first use, by the same opener
             from ponder.backends.router import ModelRouter
 
-            generator = ModelRouter(generator, open_generator, default_name=model)
+            generator = ModelRouter(generator, open_generator, default_name=model, owns_default=True)
         try:
             await ev.run_model(model, generator, problems)
         finally:
             await generator.aclose()
-            if escalates:
-                await generator.default.aclose()
     return ev.progress

@@ -155,9 +155,7 @@ class PonderServer:
             info, params = parse_spec(spec, overrides)
             params = self._named_policy(params)
             for other in info.models_named(params):  # only the models the operator offers, checked before the queue
-                if other != c.model_name and other not in c.cascade_models:
-                    raise InvalidRequest(f"model {other!r} is not offered here; offered: "
-                                         f"{', '.join(c.cascade_models) or 'none (ponder serve --cascade-model NAME)'}")
+                self.router.check(other)
             if getattr(params, "prompt", None) not in (None, *TEMPLATES):  # a name, never a file on the server
                 raise InvalidRequest(f"prompt must be one of {', '.join(sorted(TEMPLATES))}")
             if getattr(params, "bank", None) is not None:
