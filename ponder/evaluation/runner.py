@@ -288,13 +288,14 @@ class Evaluator:
             scorer = resolve_scorer(info, self.config.scorer, _NoGenerator(model)) if info.default_scorer is not None else None
             for problem in problems:
                 key = Key(self.config.run, self.task.name, item_id(problem), model, name, params_json, self.config.seed)
-                rows = self.store.samples(self._samples_key(model, problem, base_params))
+                skey = self._samples_key(model, problem, base_params)
+                rows = self.store.samples(skey)
+                have = self.store.scores(skey, getattr(scorer, "name", "scorer")) if scorer is not None else {}
                 for b in units(info, self.config.budgets):
                     if not self.store.has_result(key, b) or len(rows) < b:
                         continue
                     scores = None
                     if scorer is not None:
-                        have = self.store.scores(self._samples_key(model, problem, base_params), getattr(scorer, "name", "scorer"))
                         if any(r["idx"] not in have for r in rows[:b]):
                             continue
                         scores = [(have[r["idx"]][0], have[r["idx"]][1] or Usage()) for r in rows[:b]]
