@@ -27,7 +27,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ponder.backends.router import ModelRouter
 from ponder.errors import InvalidRequest, PonderError
-from ponder.progress import ticks
 from ponder.protocols import Generator
 from ponder.server.auth import BearerAuth
 from ponder.server.limits import BodyLimit
@@ -370,10 +369,8 @@ def create_app(generator: Generator, config: ServeConfig, open_model: Callable[[
     async def stream(request: Request, job: SearchJob, kind: str) -> AsyncIterator[bytes]:
         rid, created = f"{'chatcmpl' if kind == 'chat' else 'cmpl'}-{uuid.uuid4().hex}", int(time.time())
         obj = "chat.completion.chunk" if kind == "chat" else "text_completion"
-        # a strategy whose answer is its one path's text streams that text as it decodes; others stream progress
-        pieces = None
-        streamed: list[str] = []
-        runner = None
+        # a strategy that builds one path streams its text as it decodes; others stream progress only (no pieces)
+        runner, pieces = None, asyncio.Queue()
         if job.info.streams_path and job.n == 1 and getattr(job.params, "n", 1) == 1:
             runner, pieces = tap(generator)
         task = asyncio.ensure_future(server.solve(job, admitted=True, generator=runner))
@@ -390,16 +387,11 @@ def create_app(generator: Generator, config: ServeConfig, open_model: Callable[[
         try:
             if kind == "chat":
                 yield chunk([{"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": None} for i in range(job.n)])
-            if pieces is None:
-                async for tick in ticks(task, generator, config.progress_interval):
-                    yield chunk([], ponder={"progress": tick.to_dict()})
-            else:
-                async for got in pieces_and_ticks(task, pieces, generator, config.progress_interval):
-                    if isinstance(got, str):
-                        streamed.append(got)
-                        yield text_delta(0, got)
-                    else:
-                        yield chunk([], ponder={"progress": got.to_dict()})
+            async for got in pieces_and_ticks(task, pieces, generator, config.progress_interval):
+                if isinstance(got, str):
+                    yield text_delta(0, got)
+                else:
+                    yield chunk([], ponder={"progress": got.to_dict()})
             try:
                 results = task.result()
             except (ApiError, PonderError) as exc:  # the same errors as without streaming, as an SSE event
@@ -407,7 +399,7 @@ def create_app(generator: Generator, config: ServeConfig, open_model: Callable[[
                 yield b"data: [DONE]\n\n"
                 return
             server.record(job, results, "ok", time.monotonic() - t0)
-            sent = "".join(streamed)
+            sent = runner.sent if runner is not None else ""  # every piece it handed on has been sent by now
             for i, r in enumerate(results):
                 trace = r.text or ""
                 rest = trace[len(sent):] if i == 0 and trace.startswith(sent) else trace if i else ""
