@@ -34,6 +34,7 @@ from ponder.evaluation.runner import item_id
 from ponder.evaluation.store import Store
 from ponder.strategies.base import vote
 from ponder.tasks import load_task
+from ponder.traces.export import stored_paths
 from ponder.types import Candidate
 from ponder.verifier.probe import auroc
 from ponder.verifier.train import Features, read_features, train
@@ -57,13 +58,12 @@ def item_auroc_ci(scores: list[float], labels: list[float], items: list[str], re
     return float(np.percentile(got, 2.5)), float(np.percentile(got, 97.5))
 
 
-def test_paths(store: Store, items: set[str]) -> list[dict]:
-    """Phase 8's stored program draws (shots=4, its greedy set and sampled set) on the headline items, in draw order."""
-    rows = [dict(r) for r in store.db.execute(
-        "SELECT * FROM samples WHERE run = ? AND model = ? AND params LIKE '%\"shots\": 4%' ORDER BY item, params, idx",
-        (RUN, SMALL)).fetchall() if r["item"] in items]
-    greedy_first = sorted(rows, key=lambda r: (r["item"], json.loads(r["params"])["temperature"] != 0, r["idx"]))
-    return greedy_first
+def test_paths(store: Store, items: set[str]) -> list[tuple[object, dict]]:
+    """Phase 8's stored program draws (shots=4, its greedy set then its sampled set) on the headline items, in draw
+    order, each with the prompt it is read under (PAL's, without the shots)."""
+    rows = [(prompt, dict(s)) for _, prompt, s in stored_paths(store, RUN, model=SMALL)
+            if s["item"] in items and '"shots": 4' in s["params"]]
+    return sorted(rows, key=lambda ps: (ps[1]["item"], json.loads(ps[1]["params"])["temperature"] != 0, ps[1]["idx"]))
 
 
 def main() -> None:
@@ -82,14 +82,10 @@ def main() -> None:
         probe = train(feats, model_sha256=gen.model_sha256, model_name=SMALL,
                       trained_on=f"bench/verifier.py: run {BANK_RUN!r} ({len(feats.y)} programs of {len(set(feats.items))} items)")
         centroid = train(feats, model_sha256=gen.model_sha256, model_name=SMALL, kind="centroid", trained_on="centroids")
-        paths = test_paths(store, items)
-        from ponder.traces.export import stored_paths  # the prompts the paths were drawn under (PAL's, no shots)
-
-        prompts = {(s["item"], s["params"], s["idx"]): prompt for _, prompt, s in stored_paths(store, RUN, model=SMALL)
-                   if s["item"] in items and '"shots": 4' in s["params"]}
-        x = np.vstack([asyncio.run(gen.read_hidden_states([prompts[(p["item"], p["params"], p["idx"])] for p in paths[i:i + 8]],
-                                                          [p["text"] for p in paths[i:i + 8]]))[0]
-                       for i in range(0, len(paths), 8)])
+        drawn = test_paths(store, items)
+        x = np.vstack([asyncio.run(gen.read_hidden_states([p for p, _ in drawn[i:i + 8]], [r["text"] for _, r in drawn[i:i + 8]]))[0]
+                       for i in range(0, len(drawn), 8)])
+        paths = [r for _, r in drawn]
     finally:
         gen.close()
     test = Features(x, np.array([1.0 if p["correct"] > 0 else 0.0 for p in paths]), [p["item"] for p in paths])
