@@ -309,6 +309,40 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class TreeNode:
+    """One node of a tree search as it ended (``Result.tree``): a reasoning step, what it scored and cost.
+
+    ``id`` 0 is the root (the empty trace); every other node names its ``parent``. ``cached_tokens`` are the prompt
+    tokens of the request that generated the step which the backend reused from its cache (the node's prefix, when
+    the engine had it) rather than evaluated; ``pruned`` marks a branch the search dropped (beam's cut, DVTS's
+    losing siblings); ``candidate`` is the index in ``Result.candidates`` of the complete trace ending here."""
+
+    id: int
+    parent: int | None
+    step: str
+    depth: int
+    tokens: int  # generated for this step
+    finish: str | None = None  # None: an open (partial) trace; eos / length / deadline: a terminal
+    score: float | None = None
+    visits: int | None = None  # MCTS only
+    value: float | None = None  # MCTS only: mean backed-up value
+    cached_tokens: int | None = None
+    pruned: bool = False
+    chosen: bool = False  # on the path of the chosen candidate
+    candidate: int | None = None
+
+    def to_dict(self, *, texts: bool = True) -> dict[str, object]:
+        d: dict[str, object] = {"id": self.id, "parent": self.parent, "depth": self.depth, "tokens": self.tokens,
+                                "finish": self.finish, "score": self.score, "visits": self.visits,
+                                "value": None if self.value is None else round(self.value, 4),
+                                "cached_tokens": self.cached_tokens, "pruned": self.pruned, "chosen": self.chosen,
+                                "candidate": self.candidate}
+        if texts:
+            d["step"] = self.step
+        return d
+
+
+@dataclass(frozen=True)
 class Result:
     """What a strategy returns: the chosen answer, every candidate it considered, the votes and what it cost."""
 
@@ -323,6 +357,7 @@ class Result:
     stopped_by: str | None = None  # which budget axis ended the search early, if any
     scorer: str | None = None  # the scorer that judged the candidates, if any
     extra: tuple[tuple[str, object], ...] = ()  # strategy-specific facts (samples to pass, tree size, ...)
+    tree: tuple[TreeNode, ...] = ()  # tree searches: every node they built, the root first
 
     @property
     def text(self) -> str | None:
@@ -360,6 +395,7 @@ class Result:
                       "completion_tokens": u.completion_tokens, "total_tokens": u.total_tokens, "requests": u.requests,
                       "tool_calls": u.tool_calls, "tool_seconds": round(u.tool_seconds, 3), "seconds": round(self.seconds, 3)},
             "candidates": [candidate(c) for c in self.candidates],
+            **({"tree": [n.to_dict(texts=texts) for n in self.tree]} if self.tree else {}),
         }
 
 

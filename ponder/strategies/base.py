@@ -189,8 +189,8 @@ CUT_OFF = ("length", "deadline", "low_confidence")  # finish reasons of a path t
 
 def result(name: str, params: BaseModel, meter: Meter, candidates: Sequence[Candidate], *, chosen: int | None,
            votes: tuple[tuple[str, float], ...] = (), scorer: Scorer | None = None, stopped_by: str | None = None,
-           extra: dict | None = None) -> Result:
-    """The Result of a strategy run, with usage and time taken from the meter."""
+           extra: dict | None = None, tree: tuple = ()) -> Result:
+    """The Result of a strategy run, with usage and time taken from the meter (and, for tree searches, the tree)."""
     if stopped_by is None and any(c.finish_reason == "deadline" for c in candidates):
         stopped_by = "max_seconds"
     if meter.shortened and not meter.limited and any(c.finish_reason == "length" for c in candidates):
@@ -210,6 +210,7 @@ def result(name: str, params: BaseModel, meter: Meter, candidates: Sequence[Cand
         stopped_by=stopped_by,
         scorer=getattr(scorer, "name", None),
         extra=tuple({**(extra or {}), **_cut_off(candidates)}.items()),
+        tree=tuple(tree),
     )
 
 

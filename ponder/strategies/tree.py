@@ -18,11 +18,12 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from ponder import observe
 from ponder.accounting import scorer_usage, spent_so_far, with_scorer_usage
 from ponder.protocols import Generator, Scorer
 from ponder.scorers.base import aggregate
 from ponder.strategies.base import Meter, SamplingOptions, chosen_logprobs, make_candidate, result, score_weights, vote
-from ponder.types import Budget, Candidate, GenerationRequest, Problem, Result, Trace
+from ponder.types import Budget, Candidate, GenerationRequest, Problem, Result, Trace, TreeNode
 
 
 class StepOptions(SamplingOptions):
@@ -60,6 +61,10 @@ class Node:
     visits: int = 0
     value_sum: float = 0.0
     prior: float = 1.0
+    id: int = 0  # the root is 0; the Stepper numbers the rest as it creates them
+    step_tokens: int = 0  # generated for this node's own step
+    cached_tokens: int | None = None  # prompt tokens the backend reused from cache for the request that made it
+    pruned: bool = False  # a branch the search dropped
 
     @property
     def depth(self) -> int:
@@ -86,6 +91,40 @@ class Stepper:
         self.prompt = params.prompt_for(problem)
         self.expansions = 0
         self.nodes = 0
+        self.root = Node()
+
+    def prune(self, nodes: list[Node]) -> None:
+        """Mark branches the search drops (they stay in the tree, greyed in the explorer)."""
+        for n in nodes:
+            n.pruned = True
+        if nodes and observe.active():
+            observe.emit("pruned", ids=[n.id for n in nodes])
+
+    def backed_up(self, path: list[Node]) -> None:
+        """Report the visit counts and values of a path after an MCTS backup."""
+        if observe.active():
+            observe.emit("visits", nodes=[[n.id, n.visits, round(n.q, 4)] for n in path])
+
+    def tree(self, leaves: list[Node], chosen: int | None) -> tuple[TreeNode, ...]:
+        """Every node reachable from the root (depth first, children in the order they were made), the chosen
+        candidate's path marked and each complete trace linked to its candidate index."""
+        index = {id(leaf): i for i, leaf in enumerate(leaves)}
+        on_path: set[int] = set()
+        node = leaves[chosen] if chosen is not None else None
+        while node is not None:
+            on_path.add(id(node))
+            node = node.parent
+        out: list[TreeNode] = []
+        stack = [self.root]
+        while stack:
+            n = stack.pop()
+            out.append(TreeNode(id=n.id, parent=n.parent.id if n.parent is not None else None,
+                                step=n.steps[-1] if n.steps else "", depth=n.depth, tokens=n.step_tokens,
+                                finish=n.finish, score=n.score, visits=n.visits if n.visits else None,
+                                value=n.q if n.visits else None, cached_tokens=n.cached_tokens, pruned=n.pruned,
+                                chosen=id(n) in on_path, candidate=index.get(id(n))))
+            stack.extend(reversed(n.children))
+        return tuple(out)
 
     def _max_tokens(self, n_sequences: int, per_sequence: int) -> int:
         left = self.meter.tokens_left()
@@ -129,12 +168,17 @@ class Stepper:
                 tokens = node.tokens + s.n_tokens
                 if finish is None and tokens >= self.p.max_tokens:
                     finish = "length"  # the path's own budget is spent: it ends here, as a cut-off path
+                self.nodes += 1
                 child = Node(text=text, steps=node.steps + (s.text,), step_logprobs=node.step_logprobs + (lps,),
-                             finish=finish, tokens=tokens, parent=node)
+                             finish=finish, tokens=tokens, parent=node, id=self.nodes, step_tokens=s.n_tokens,
+                             cached_tokens=completion.usage.cached_prompt_tokens)
                 kids.append(child)
             node.children.extend(kids)
-            self.nodes += len(kids)
             out[id(node)] = kids
+            if observe.active():
+                for kid in kids:
+                    observe.emit("node", id=kid.id, parent=node.id, step=kid.steps[-1], depth=kid.depth,
+                                 tokens=kid.step_tokens, finish=kid.finish, cached_tokens=kid.cached_tokens)
         return [out.get(id(node), []) for node in nodes]
 
     async def score(self, nodes: list[Node]) -> None:
@@ -146,6 +190,8 @@ class Stepper:
             node.step_scores = tuple(s) if s else ()
             agg = aggregate(node.step_scores, self.p.aggregate)
             node.score = agg if agg is not None else 0.0
+        if observe.active():
+            observe.emit("scores", nodes=[[n.id, n.score] for n in nodes])
 
     def pick(self, leaves: list[Node]) -> tuple[list[Candidate], int | None, tuple[tuple[str, float], ...]]:
         candidates = [leaf.candidate() for leaf in leaves]
@@ -183,9 +229,8 @@ async def beam(problem: Problem, generator: Generator, scorer: Scorer, budget: B
     best-scored complete trace (or the score-weighted vote with ``select=weighted``)."""
     meter = Meter(budget)
     st = Stepper(problem, generator, scorer, meter, params)
-    root = Node()
     finished: list[Node] = []
-    [frontier] = await st.expand([root], params.width)
+    [frontier] = await st.expand([st.root], params.width)
     kept_per_depth: list[int] = []
     stopped = None
     while True:
@@ -195,6 +240,7 @@ async def beam(problem: Problem, generator: Generator, scorer: Scorer, budget: B
         if not open_nodes:
             break
         kept = sorted(open_nodes, key=lambda n: -(n.score or 0.0))[: params.keep]
+        st.prune([n for n in open_nodes if n not in kept])
         kept_per_depth.append(len(kept))
         stopped = meter.exhausted()
         if kept[0].depth >= params.max_depth or stopped:
@@ -213,7 +259,8 @@ async def beam(problem: Problem, generator: Generator, scorer: Scorer, budget: B
             break
     candidates, chosen, votes = st.pick(finished)
     return result("beam", params, meter, candidates, chosen=chosen, votes=votes, scorer=scorer, stopped_by=stopped,
-                  extra={"expansions": st.expansions, "nodes": st.nodes, "kept_per_depth": kept_per_depth})
+                  extra={"expansions": st.expansions, "nodes": st.nodes, "kept_per_depth": kept_per_depth},
+                  tree=st.tree(finished, chosen))
 
 
 # -- diverse verifier tree search ------------------------------------------------------------------------------
@@ -234,7 +281,7 @@ async def dvts(problem: Problem, generator: Generator, scorer: Scorer, budget: B
     meter = Meter(budget)
     st = Stepper(problem, generator, scorer, meter, params)
     n_sub = params.width // params.expand
-    [heads] = await st.expand([Node()], n_sub)
+    [heads] = await st.expand([st.root], n_sub)
     await st.score(heads)
     leaves: list[Node] = [h for h in heads if h.finish]
     active = [h for h in heads if not h.finish]
@@ -258,11 +305,12 @@ async def dvts(problem: Problem, generator: Generator, scorer: Scorer, budget: B
                 leaves.append(node)
                 continue
             best = max(kids, key=lambda n: n.score or 0.0)
+            st.prune([k for k in kids if k is not best])
             (leaves if best.finish else nxt).append(best)
         active = nxt
     candidates, chosen, votes = st.pick(leaves)
     return result("dvts", params, meter, candidates, chosen=chosen, votes=votes, scorer=scorer, stopped_by=stopped,
-                  extra={"subtrees": n_sub, "expansions": st.expansions, "nodes": st.nodes})
+                  extra={"subtrees": n_sub, "expansions": st.expansions, "nodes": st.nodes}, tree=st.tree(leaves, chosen))
 
 
 # -- Monte-Carlo tree search -----------------------------------------------------------------------------------
@@ -335,7 +383,7 @@ async def _mcts(problem: Problem, generator: Generator, scorer: Scorer, budget: 
     those include the scorer spending so far, the final Result leaves it to the registry's wrapper)."""
     meter = Meter(budget)
     st = Stepper(problem, generator, scorer, meter, params)
-    root = Node()
+    root = st.root
     terminals: list[Node] = []
     puct = params.selection == "puct"
     iterations = 0
@@ -350,6 +398,7 @@ async def _mcts(problem: Problem, generator: Generator, scorer: Scorer, budget: 
         leaf = path[-1]
         if leaf.finish:  # a terminal was selected again: back up its value once more
             backup(path, leaf.score or 0.0)
+            st.backed_up(path)
             iterations += 1
         else:
             final = leaf.depth >= params.max_depth
@@ -371,10 +420,13 @@ async def _mcts(problem: Problem, generator: Generator, scorer: Scorer, budget: 
                         r.score = v if v is not None else 0.0
                         terminals.append(r)
                         values[kids.index(r.parent)] = r.score
+                    if observe.active():
+                        observe.emit("removed", ids=[r.id for r in rolled])
             for kid, v in zip(kids, values, strict=True):
                 backup(path + [kid], v)
                 if kid.finish:
                     terminals.append(kid)
+            st.backed_up(path + kids)
             iterations += 1
         if iterations in wanted:
             snaps[iterations] = await _mcts_answer(st, root, terminals, stopped, iterations, snapshot=True)
@@ -418,7 +470,7 @@ async def _mcts_answer(st: Stepper, root: Node, terminals: list[Node], stopped: 
     p = st.p.model_copy(update={"iterations": iterations}) if snapshot else st.p
     r = result("mcts", p, st.meter, candidates, chosen=chosen, votes=votes, scorer=st.scorer, stopped_by=stopped,
                extra={"iterations": iterations, "expansions": st.expansions, "nodes": st.nodes,
-                      "root_visits": root.visits})
+                      "root_visits": root.visits}, tree=st.tree(terminals, chosen))
     if snapshot:
         r = with_scorer_usage(r, spent_so_far() + own.usage)
         main.meter.started += time.monotonic() - started  # the search's clock does not count the copy's work
