@@ -207,7 +207,11 @@ class Evaluator:
         scores = [self.task.score(problem, c.text) for c in r.candidates]
         correct = scores[r.chosen] if r.chosen is not None and r.text else 0.0
         n_correct = sum(1 for s in scores if s > 0)
-        self.store.put_result(key, b, {
+        trace = r.to_dict()
+        for cand, s in zip(trace["candidates"], scores, strict=True):
+            cand["correct"] = s
+        trace.update(question=problem.question, reference=problem.answer)
+        self.store.put_result(key, b, {"trace": trace,
             "answer": r.answer, "reference": problem.answer, "correct": correct, "prompt_tokens": r.usage.prompt_tokens,
             "cached_prompt_tokens": r.usage.cached_prompt_tokens, "completion_tokens": r.usage.completion_tokens,
             "seconds": r.seconds + getattr(gen, "seconds", 0.0), "n_candidates": len(r.candidates), "n_correct": n_correct,
@@ -345,7 +349,18 @@ class Evaluator:
             judged = judged + u
         chosen = info.choose(cands)  # sample: its first draw; coverage over k draws is pass@k in the report
         correct = rows[chosen]["correct"] if chosen is not None else 0.0
-        return {"answer": cands[chosen].answer if chosen is not None else None, "reference": problem.answer,
+        counts: dict[str, int] = {}
+        for c in cands:
+            if c.key is not None:
+                counts[c.key] = counts.get(c.key, 0) + 1
+        # what the explorer shows: which of the stored samples this row chose among, and how (the texts stay in samples)
+        trace = {"strategy": info.name, "from_samples": {"model": rows[0]["model"], "strategy": rows[0]["strategy"],
+                                                         "params": rows[0]["params"], "count": len(rows)} if rows else None,
+                 "answer": cands[chosen].answer if chosen is not None else None, "chosen": chosen,
+                 "votes": dict(sorted(counts.items(), key=lambda kv: -kv[1])), "question": problem.question,
+                 "reference": problem.answer, "answers": [c.answer for c in cands], "keys": [c.key for c in cands],
+                 "scores": [s for s, _ in scores[: len(rows)]] if scores else None}
+        return {"trace": trace, "answer": cands[chosen].answer if chosen is not None else None, "reference": problem.answer,
                 "correct": correct, "prompt_tokens": sum(r["prompt_tokens"] for r in rows) + judged.prompt_tokens,
                 "cached_prompt_tokens": judged.cached_prompt_tokens,
                 "completion_tokens": sum(r["tokens"] for r in rows) + judged.completion_tokens,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import zlib
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -55,7 +56,27 @@ CREATE TABLE IF NOT EXISTS step_labels (
 MIGRATIONS = {"scores": ("prompt_tokens INTEGER", "cached_prompt_tokens INTEGER", "completion_tokens INTEGER", "seconds REAL"),
               # each generated token's logprob, float32 little-endian: confidence rules (DeepConf's sliding window)
               # can be judged on stored draws; NULL where the backend gave none or the store predates the column
-              "samples": ("token_logprobs BLOB",)}
+              "samples": ("token_logprobs BLOB",),
+              # the result as the trace explorer shows it, zlib-compressed JSON (pack_trace): a strategy run's whole
+              # Result (candidates, steps, tree); a shared-sample row's choice among the samples it was derived from
+              "results": ("trace BLOB",)}
+
+RESULT_COLUMNS = ("run", "task", "item", "model", "strategy", "params", "budget", "seed", "answer", "reference", "correct",
+                  "prompt_tokens", "cached_prompt_tokens", "completion_tokens", "seconds", "n_candidates", "n_correct",
+                  "stopped_by", "created", "trace")
+
+
+def pack_trace(trace: dict[str, Any] | None) -> bytes | None:
+    """A result's trace as stored: compact JSON, zlib-compressed.
+
+    >>> unpack_trace(pack_trace({"answer": "4", "candidates": []}))
+    {'answer': '4', 'candidates': []}
+    """
+    return None if trace is None else zlib.compress(json.dumps(trace, ensure_ascii=False, separators=(",", ":")).encode(), 6)
+
+
+def unpack_trace(blob: bytes | None) -> dict[str, Any] | None:
+    return None if blob is None else json.loads(zlib.decompress(blob))
 
 
 def pack_logprobs(values: Sequence[float] | None) -> bytes | None:
@@ -87,10 +108,15 @@ class Key:
 
 
 class Store:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, readonly: bool = False):
+        """Open (or create) the store at ``path``; ``readonly`` opens an existing one for reading only (the trace
+        explorer: it never writes, and a missing file is an error rather than a new store)."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        if readonly:
+            self._open_readonly()
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.db = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -107,8 +133,35 @@ class Store:
                              f"it: move it aside (or pass another --db) to start a new store there, or restore it from "
                              f"a copy (a committed store: git checkout -- {self.path})") from None
 
+    def _open_readonly(self) -> None:
+        if not self.path.is_file():
+            raise StoreError(f"{self.path}: no evaluation store there (ponder eval --db {self.path} makes one)")
+        try:
+            self.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False, timeout=30)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("SELECT run FROM runs LIMIT 1").fetchall()
+            self._columns = {r["name"] for r in self.db.execute("PRAGMA table_info(results)")}
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not a readable ponder evaluation store ({exc})") from None
+
     def close(self) -> None:
         self.db.close()
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run in the store: its name, when it began, its configuration and how many results it has."""
+        rows = self.db.execute("SELECT runs.run, runs.created, runs.config, COUNT(results.item) AS results FROM runs "
+                               "LEFT JOIN results ON results.run = runs.run GROUP BY runs.run ORDER BY runs.created").fetchall()
+        return [{"run": r["run"], "created": r["created"], "config": json.loads(r["config"]), "results": r["results"]} for r in rows]
+
+    def trace(self, key: Key, budget: int) -> dict[str, Any] | None:
+        """The stored trace of one result (see ``pack_trace``), or None where the row has none (stored before traces
+        were kept) or there is no such row."""
+        if "trace" not in getattr(self, "_columns", {"trace"}):
+            return None
+        row = self.db.execute(
+            "SELECT trace FROM results WHERE run=? AND task=? AND item=? AND model=? AND strategy=? AND params=? AND budget=? AND seed=?",
+            (key.run, key.task, key.item, key.model, key.strategy, key.params, budget, key.seed)).fetchone()
+        return unpack_trace(row["trace"]) if row is not None else None
 
     def start_run(self, run: str, config: dict[str, Any]) -> None:
         with self._lock:
@@ -152,10 +205,11 @@ class Store:
         """Store a result row; an existing row is kept unless ``replace`` (a row known to be stale)."""
         with self._lock:
             self.db.execute(
-                f"INSERT OR {'REPLACE' if replace else 'IGNORE'} INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT OR {'REPLACE' if replace else 'IGNORE'} INTO results ({', '.join(RESULT_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(RESULT_COLUMNS))})",
                 (key.run, key.task, key.item, key.model, key.strategy, key.params, budget, key.seed, r["answer"],
                  r["reference"], r["correct"], r["prompt_tokens"], r["cached_prompt_tokens"], r["completion_tokens"],
-                 r["seconds"], r["n_candidates"], r["n_correct"], r["stopped_by"], time.time()))
+                 r["seconds"], r["n_candidates"], r["n_correct"], r["stopped_by"], time.time(), pack_trace(r.get("trace"))))
 
     def put_step_labels(self, sample, labels: Sequence[float], rollouts: int, usage: Usage) -> None:
         """A stored path's Monte-Carlo step labels (the share of rollouts from each step that reached the answer)
@@ -206,7 +260,9 @@ class Store:
                 raise
 
     def results(self, run: str) -> list[sqlite3.Row]:
-        return self.db.execute("SELECT * FROM results WHERE run = ? ORDER BY model, strategy, budget, item", (run,)).fetchall()
+        """A run's result rows, every column but the trace (``trace`` reads that)."""
+        columns = ", ".join(c for c in RESULT_COLUMNS if c != "trace")
+        return self.db.execute(f"SELECT {columns} FROM results WHERE run = ? ORDER BY model, strategy, budget, item", (run,)).fetchall()
 
     def all_samples(self, run: str) -> Iterator[sqlite3.Row]:
         yield from self.db.execute("SELECT * FROM samples WHERE run = ? ORDER BY model, strategy, item, idx", (run,))
