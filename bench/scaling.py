@@ -277,7 +277,8 @@ def main() -> None:
             tid = bar.add_task("", total=None)
             progress = Progress(on_change=lambda p: bar.update(tid, total=p.total, completed=p.done))
             asyncio.run(evaluate(store, task, cfg, lambda m: open_generator(m), progress))
-    rows = summarize(store, RUN, seed=SEED, items=items, strategies=phase_specs())
+    # rows name their prompt template when they set one (adaptive_majority?prompt=pal votes on executed programs)
+    rows = summarize(store, RUN, seed=SEED, items=items, strategies=phase_specs(), label_params=("prompt",))
     for r in rows:
         console.print(f"{r['model']:<20} {r['strategy']:<20} budget {r['budget']:>2}: accuracy {r['accuracy']:.3f} "
                       f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] over {r['items']} items (a right candidate on {r['any_correct']:.2f}), "

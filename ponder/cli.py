@@ -211,8 +211,9 @@ def serve(
     policies: Annotated[Path | None, typer.Option("--policies", help="a directory of policy files (NAME.json) that requests may name in auto?policy=NAME; 'default' is always offered")] = None,
     reward_url: Annotated[list[str] | None, typer.Option("--reward-url", help="NAME=URL: a reward-model server that requests may name in reward?name=NAME (repeatable)")] = None,
     cascade_model: Annotated[list[str] | None, typer.Option("--cascade-model", help="a registry model requests may escalate to with cascade?large=NAME (repeatable; opened embedded on first use)")] = None,
+    store: Annotated[Path | None, typer.Option("--store", help="an evaluation store (ponder eval --db) whose runs the trace explorer at /ui shows, read-only")] = None,
 ) -> None:
-    """Serve the OpenAI chat and completions API with test-time search behind it."""
+    """Serve the OpenAI chat and completions API with test-time search behind it, and the trace explorer at /ui."""
     import uvicorn
 
     from ponder.backends import open_generator
@@ -238,14 +239,16 @@ def serve(
             name = model if not model.endswith(".gguf") else Path(model).stem
         config = ServeConfig(model_name=name, default_strategy=strategy, api_key=api_key, max_concurrent=max_concurrent,
                              max_queue=max_queue, max_seconds=max_seconds, max_tokens_total=max_tokens_total,
-                             policies=named, reward_urls=rewards, cascade_models=tuple(cascade_model or ()))
+                             policies=named, reward_urls=rewards, cascade_models=tuple(cascade_model or ()),
+                             store=str(store) if store is not None else None)
         for other in config.cascade_models:
             models.resolve(other)  # an unknown model is refused at start, not on the first request
+        app_ = create_app(generator, config, open_model=lambda other: open_generator(other, threads=threads, gpu_layers=gpu_layers))
     except PonderError as exc:
         _fail(str(exc))
-    err.print(f"ponder serving {name} on http://{host}:{port}/v1 (default strategy {strategy})", highlight=False)
+    err.print(f"ponder serving {name} on http://{host}:{port}/v1 (default strategy {strategy}); "
+              f"trace explorer: http://{host}:{port}/ui", highlight=False)
     try:
-        app_ = create_app(generator, config, open_model=lambda other: open_generator(other, threads=threads, gpu_layers=gpu_layers))
         uvicorn.run(app_, host=host, port=port, log_level="warning")
     finally:
         asyncio.run(generator.aclose())
@@ -341,8 +344,9 @@ def report(
     completion_price: Annotated[float, typer.Option("--completion-price", help="$ per million generated tokens")] = 0.0,
     machine_price: Annotated[float, typer.Option("--machine-price", help="$ per machine-hour")] = 0.0,
     export_to: Annotated[Path | None, typer.Option("--export", help="also write the results to .jsonl or .csv")] = None,
+    explorer: Annotated[str, typer.Option("--explorer", help="where `ponder serve --store DB` runs: each item links to its trace explorer there ('' for no links)")] = "http://127.0.0.1:8000",
 ) -> None:
-    """Write the HTML report, PNG figures and summary JSON of a stored run."""
+    """Write the HTML report, PNG figures and summary JSON of a stored run, each item linked to the trace explorer."""
     from ponder.evaluation.report import Prices, export, write_report
 
     if not db.exists():
@@ -351,7 +355,8 @@ def report(
     if store.run_config(run) is None:
         _fail(f"no run {run!r} in {db}")
     try:
-        paths = write_report(store, run, out_dir, Prices(prompt_price, completion_price, machine_price))
+        paths = write_report(store, run, out_dir, Prices(prompt_price, completion_price, machine_price),
+                             explorer=explorer or None)
     except PonderError as exc:  # matplotlib missing: one line naming the extra
         _fail(str(exc))
     if export_to is not None:

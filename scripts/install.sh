@@ -69,6 +69,17 @@ if ! command -v bwrap >/dev/null 2>&1; then
   fi
 fi
 
+# the trace explorer's tests drive Debian's headless Chromium through its ChromeDriver
+if [ "$WITH_TESTS" = 1 ] && ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing chromium and chromium-driver (the trace explorer's browser tests)"
+    (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }) \
+      || log "could not install chromium: the browser tests will be skipped (outside CI) or fail (in CI)"
+  else
+    log "chromium-driver is not installed: the browser tests are skipped outside CI (e.g. sudo apt-get install chromium chromium-driver)"
+  fi
+fi
+
 [ -x "$VENV/bin/python" ] || { log "creating $VENV"; "$PYTHON" -m venv "$VENV"; }
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 "${PIP[@]}" install -q --upgrade pip wheel

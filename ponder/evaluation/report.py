@@ -24,16 +24,18 @@ class Prices:
     machine_per_hour: float = 0.0
 
 
-def _labels(results) -> dict[tuple[str, str, str], str]:
+def _labels(results, shown_always: tuple[str, ...] = ()) -> dict[tuple[str, str, str], str]:
     """A row label per (model, strategy, params): the strategy's name, plus the parameters that tell its variants
-    apart when one model ran the same strategy with different parameters (``adaptive_majority?criterion=esc``)."""
+    apart when one model ran the same strategy with different parameters (``adaptive_majority?criterion=esc``),
+    and those of ``shown_always`` that are set (``prompt``: which proposal distribution a row drew from)."""
     variants: dict[tuple[str, str], set[str]] = defaultdict(set)
     for r in results:
         variants[(r["model"], r["strategy"])].add(r["params"])
     labels = {}
     for (model, strategy), params in variants.items():
         decoded = {p: json.loads(p) for p in params}
-        differing = sorted({k for d in decoded.values() for k in d if len({json.dumps(x.get(k)) for x in decoded.values()}) > 1})
+        differing = sorted({k for d in decoded.values() for k in d if len({json.dumps(x.get(k)) for x in decoded.values()}) > 1}
+                           | {k for k in shown_always if any(d.get(k) for d in decoded.values())})
         for p, d in decoded.items():
             shown = "&".join(f"{k}={d[k]}" for k in differing if k in d and d[k] is not None)
             labels[(model, strategy, p)] = strategy + (f"?{shown}" if shown else "")
@@ -41,15 +43,15 @@ def _labels(results) -> dict[tuple[str, str, str], str]:
 
 
 def summarize(store: Store, run: str, prices: Prices = Prices(), seed: int = 0, items: set[str] | None = None,
-              strategies: set | None = None) -> list[dict]:
+              strategies: set | None = None, label_params: tuple[str, ...] = ()) -> list[dict]:
     """Accuracy (with a seeded bootstrap 95% interval), the share of items with a right answer among the candidates
     (what a perfect selector would score), tokens, seconds and cost per model, strategy variant and budget;
     ``items`` restricts it to those task items (to compare configurations on exactly the same questions),
     ``strategies`` to those strategy names (every variant of each) or ``(name, params)`` pairs (exactly those
-    variants, ``params`` as stored)."""
+    variants, ``params`` as stored); ``label_params`` are named in a row's strategy label whenever set."""
     results = [r for r in store.results(run) if (items is None or r["item"] in items)
                and (strategies is None or r["strategy"] in strategies or (r["strategy"], r["params"]) in strategies)]
-    labels = _labels(results)
+    labels = _labels(results, label_params)
     groups: dict[tuple[str, str, int], list] = defaultdict(list)
     for r in results:
         groups[(r["model"], labels[(r["model"], r["strategy"], r["params"])], r["budget"])].append(r)
@@ -146,8 +148,27 @@ def _plot(summary: list[dict], cov, out: Path) -> dict[str, Path]:
     return paths
 
 
+def items_table(store: Store, run: str, explorer: str) -> str:
+    """Every item of the run with how many of its results are right and the explorer's flags, each linked to the
+    trace explorer (``ponder serve --store`` on this store, at ``explorer``), which opens it with its results."""
+    from urllib.parse import urlencode
+
+    from ponder.evaluation.explore import run_items
+
+    rows = []
+    for it in run_items(store, run)["items"]:
+        right = sum(1 for r in it["results"] if r["correct"] > 0)
+        flags = " ".join(f for f in ("wrong", "changed", "disagree") if it[f])
+        link = f"{explorer.rstrip('/')}/ui#{urlencode({'run': run, 'item': it['item']})}"
+        rows.append(f'<tr><td><a href="{html.escape(link)}">{html.escape(it["item"])}</a></td>'
+                    f"<td>{html.escape(str(it['reference']))}</td><td>{right}/{len(it['results'])}</td><td>{flags}</td></tr>")
+    return ('<h2>Items</h2><p>Each item opens in the trace explorer (<code>ponder serve --store THIS_STORE</code>, at '
+            f'{html.escape(explorer)}): every result stored for it, its candidates, votes and tree.</p>'
+            '<table class="items"><tr><th>item</th><th>reference</th><th>right</th><th>flags</th></tr>' + "".join(rows) + "</table>")
+
+
 def write_report(store: Store, run: str, out: str | Path, prices: Prices = Prices(), items: set[str] | None = None,
-                 seed: int = 0, strategies: set | None = None) -> dict[str, Path]:
+                 seed: int = 0, strategies: set | None = None, explorer: str | None = None) -> dict[str, Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summary = summarize(store, run, prices, seed=seed, items=items, strategies=strategies)
@@ -171,7 +192,8 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:nth-child(-n+2
 figure{{display:inline-block;margin:0 1em 1em 0;max-width:48%}}</style></head><body>
 <h1>ponder evaluation: {html.escape(run)}</h1><pre>{cfg}</pre>{imgs}
 <table><tr><th>model</th><th>strategy</th><th>budget</th><th>items</th><th>accuracy</th><th>95% CI</th>
-<th>generated tokens</th><th>prompt tokens</th><th>seconds</th><th>cost $</th></tr>{rows}</table></body></html>"""
+<th>generated tokens</th><th>prompt tokens</th><th>seconds</th><th>cost $</th></tr>{rows}</table>
+{items_table(store, run, explorer) if explorer else ""}</body></html>"""
     (out / "report.html").write_text(page, encoding="utf-8")
     paths["report.html"] = out / "report.html"
     return paths

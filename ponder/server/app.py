@@ -33,7 +33,9 @@ from ponder.server.limits import BodyLimit
 from ponder.server.responses import (ApiError, chat_response, completion_response, content, finish_reason, ponder_field, sse,
                                      usage)
 from ponder.server.schema import ChatRequest, CompletionRequest
-from ponder.server.streaming import pieces_and_ticks, tap
+from ponder import observe
+from ponder.server.explorer import add_explorer
+from ponder.server.streaming import EventLog, PathTap, pieces_and_ticks, tap
 from ponder.strategies.prompts import TEMPLATES
 from ponder.strategies.registry import StrategyInfo, get, parse_spec, resolve_scorer
 from ponder.types import Budget, Problem, Result
@@ -65,6 +67,8 @@ class ServeConfig:
     # further models requests may escalate to (``cascade?large=NAME``), opened on first use by ``create_app``'s
     # ``open_model`` (``ponder serve --cascade-model NAME``)
     cascade_models: tuple[str, ...] = ()
+    # an evaluation store the trace explorer (/ui) reads stored runs from, read-only (``ponder serve --store``)
+    store: str | None = None
 
 
 @dataclass
@@ -79,6 +83,7 @@ class SearchJob:
     scorer_spec: str | None
     model: str
     stream_usage: bool = False
+    trace: bool = False  # the whole trace in the answer, and the search's events while it streams
 
 
 class Metrics:
@@ -165,7 +170,7 @@ class PonderServer:
         problem = self._problem(req, opts.instruction if opts else None)
         stream_usage = bool((req.stream_options or {}).get("include_usage"))
         scorer = self._named_scorer(opts.scorer) if opts and opts.scorer else None
-        return SearchJob(info, params, problem, budget, req.n, scorer, req.model, stream_usage)
+        return SearchJob(info, params, problem, budget, req.n, scorer, req.model, stream_usage, bool(opts and opts.trace))
 
     def _named_policy(self, params):
         """A policy is named, never a path: the name's policy (loaded when the server started) goes in inline."""
@@ -323,6 +328,7 @@ def create_app(generator: Generator, config: ServeConfig, open_model: Callable[[
     async def _unexpected(request: Request, exc: Exception):  # the last line of defence: never a bare crash
         return ApiError(500, f"internal error: {type(exc).__name__}: {exc}", type_="server_error").response()
 
+    add_explorer(app, server)
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
     if config.api_key:
         app.add_middleware(BearerAuth, api_key=config.api_key)
@@ -370,10 +376,15 @@ def create_app(generator: Generator, config: ServeConfig, open_model: Callable[[
         rid, created = f"{'chatcmpl' if kind == 'chat' else 'cmpl'}-{uuid.uuid4().hex}", int(time.time())
         obj = "chat.completion.chunk" if kind == "chat" else "text_completion"
         # a strategy that builds one path streams its text as it decodes; others stream progress only (no pieces)
-        runner, pieces = None, asyncio.Queue()
+        runner, pieces, log = None, asyncio.Queue(), EventLog()
+        watched = PathTap(generator, log) if job.trace and not job.info.needs_models else None
         if job.info.streams_path and job.n == 1 and getattr(job.params, "n", 1) == 1:
-            runner, pieces = tap(generator)
-        task = asyncio.ensure_future(server.solve(job, admitted=True, generator=runner))
+            runner, pieces = tap(watched or generator)
+        if job.trace:  # the search's own events (tree nodes, scores, visits) go to the same log
+            with observe.listening(log):
+                task = asyncio.ensure_future(server.solve(job, admitted=True, generator=runner or watched))
+        else:
+            task = asyncio.ensure_future(server.solve(job, admitted=True, generator=runner))
         t0 = time.monotonic()
 
         def chunk(choices, **extra):
@@ -392,6 +403,12 @@ def create_app(generator: Generator, config: ServeConfig, open_model: Callable[[
                     yield text_delta(0, got)
                 else:
                     yield chunk([], ponder={"progress": got.to_dict()})
+                events = log.drain()
+                if events:
+                    yield chunk([], ponder={"events": events})
+            events = log.drain()
+            if events:
+                yield chunk([], ponder={"events": events})
             try:
                 results = task.result()
             except (ApiError, PonderError) as exc:  # the same errors as without streaming, as an SSE event
@@ -410,7 +427,7 @@ def create_app(generator: Generator, config: ServeConfig, open_model: Callable[[
                     yield chunk([{"index": i, "delta": {}, "finish_reason": finish_reason(r)}])
                 else:
                     yield text_delta(i, rest, finish_reason(r))
-            tail = {"ponder": ponder_field(results)}
+            tail = {"ponder": ponder_field(results, job.trace)}
             if job.stream_usage:
                 tail["usage"] = usage(results)
             yield chunk([], **tail)
@@ -427,7 +444,7 @@ def create_app(generator: Generator, config: ServeConfig, open_model: Callable[[
             return StreamingResponse(stream(request, job, kind), media_type="text/event-stream")
         results = await run_job(request, job)
         make, prefix = (chat_response, "chatcmpl") if kind == "chat" else (completion_response, "cmpl")
-        return make(job.model, results, f"{prefix}-{uuid.uuid4().hex}", int(time.time()))
+        return make(job.model, results, f"{prefix}-{uuid.uuid4().hex}", int(time.time()), job.trace)
 
     @app.post("/v1/chat/completions")
     async def chat(body: ChatRequest, request: Request):

@@ -56,28 +56,28 @@ def finish_reason(r: Result) -> str:
     return "length" if r.candidates[r.chosen].finish_reason in ("length", "deadline") and r.answer is None else "stop"
 
 
-def ponder_field(results: list[Result]) -> dict[str, Any]:
-    """The ``ponder`` field: the strategy, and each choice's result in the one JSON form (texts left out: the chosen
-    trace is ``reasoning_content``)."""
+def ponder_field(results: list[Result], texts: bool = False) -> dict[str, Any]:
+    """The ``ponder`` field: the strategy, and each choice's result in the one JSON form (texts left out unless the
+    request asked for the whole trace: the chosen trace is ``reasoning_content``)."""
     r0 = results[0]
     return {"strategy": r0.strategy, "params": dict(r0.params), "scorer": r0.scorer,
-            "choices": [r.to_dict(texts=False) for r in results]}
+            "choices": [r.to_dict(texts=texts) for r in results]}
 
 
-def chat_response(model: str, results: list[Result], rid: str, created: int) -> dict[str, Any]:
+def chat_response(model: str, results: list[Result], rid: str, created: int, texts: bool = False) -> dict[str, Any]:
     return {
         "id": rid, "object": "chat.completion", "created": created, "model": model,
         "choices": [{"index": i, "message": {"role": "assistant", "content": content(r), "reasoning_content": r.text or ""},
                      "logprobs": None, "finish_reason": finish_reason(r)} for i, r in enumerate(results)],
-        "usage": usage(results), "ponder": ponder_field(results),
+        "usage": usage(results), "ponder": ponder_field(results, texts),
     }
 
 
-def completion_response(model: str, results: list[Result], rid: str, created: int) -> dict[str, Any]:
+def completion_response(model: str, results: list[Result], rid: str, created: int, texts: bool = False) -> dict[str, Any]:
     return {
         "id": rid, "object": "text_completion", "created": created, "model": model,
         "choices": [{"index": i, "text": r.text or "", "logprobs": None, "finish_reason": finish_reason(r)} for i, r in enumerate(results)],
-        "usage": usage(results), "ponder": ponder_field(results),
+        "usage": usage(results), "ponder": ponder_field(results, texts),
     }
 
 

@@ -46,6 +46,8 @@ class PonderOptions(BaseModel):
     budget: BudgetIn | None = None
     scorer: str | None = None
     instruction: str | None = Field(None, description="replaces ponder's answer-format instruction; '' for none")
+    trace: bool = Field(False, description="the whole trace in the ponder field (every candidate's text, steps and "
+                                           "executions, and a tree search's tree); streamed, the search's events as it runs")
 
 
 class _Common(BaseModel):

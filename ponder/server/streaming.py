@@ -4,6 +4,7 @@ one request: ``StrategyInfo.streams_path``), with progress ticks between the pie
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 
@@ -72,3 +73,62 @@ async def pieces_and_ticks(task: asyncio.Future, pieces: asyncio.Queue, generato
         getter.cancel()
         if not done:
             yield ticker.tick()
+
+
+class EventLog:
+    """The search's events (``ponder.observe``) and its paths' text as it decodes, gathered from any thread and
+    handed to the stream in batches: consecutive text of one path is joined, so a stream carries one event per path
+    per batch, not one per token."""
+
+    def __init__(self) -> None:
+        self._events: deque[dict] = deque()
+
+    def __call__(self, event: dict) -> None:
+        self._events.append(event)  # deque.append is atomic: the engine's thread and the event loop both call it
+
+    def drain(self) -> list[dict]:
+        out: list[dict] = []
+        while self._events:
+            e = self._events.popleft()
+            if e["event"] == "text" and out and out[-1]["event"] == "text" and out[-1]["path"] == e["path"]:
+                out[-1] = {**out[-1], "text": out[-1]["text"] + e["text"]}
+            else:
+                out.append(e)
+        return out
+
+
+class PathTap:
+    """A Generator that reports every sample's text as it decodes (``text`` events with a path number: the n-th
+    sample this search asked for) and when each ends (``path_end``), for the trace explorer's live view."""
+
+    def __init__(self, inner: Generator, log: Callable[[dict], None]):
+        self.inner, self.name, self._log = inner, inner.name, log
+        self._paths = 0
+
+    @property
+    def stats(self):
+        return counters_of(self.inner)
+
+    async def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        tapped, firsts = [], []
+        for req in requests:
+            first = self._paths
+            self._paths += req.n
+            firsts.append(first)
+            self._log({"event": "paths", "first": first, "n": req.n, "prefix": req.prefix[-200:]})
+            tapped.append(replace(req, on_text=self._sink(req.on_text, first)))
+        completions = await self.inner.generate(tapped)
+        for first, completion in zip(firsts, completions, strict=True):
+            self._log({"event": "path_end", "first": first,
+                       "paths": [[s.finish_reason, s.n_tokens] for s in completion.samples]})
+        return completions
+
+    def _sink(self, outer: Callable[[int, str], None] | None, first: int) -> Callable[[int, str], None]:
+        def on_text(index: int, piece: str) -> None:
+            self._log({"event": "text", "path": first + index, "text": piece})
+            if outer is not None:
+                outer(index, piece)
+        return on_text
+
+    async def aclose(self) -> None:
+        """The wrapped generator belongs to the server."""
