@@ -40,9 +40,10 @@ NOTES = {
                 "items: AUROC {probe_auroc} (the logistic probe) and {centroid_auroc} (centroids) against the self-judge's "
                 "{judge_auroc} on chain-of-thought paths; the probe-weighted 4-program vote answers "
                 "{probe_weighted_vote_4_accuracy} against the plain vote's {majority4_accuracy}, pass@4 {pass_at_4}.",
-    "ui": "A {nodes}-node MCTS tree: first render {render_ms} ms, unfolding a folded node {expand_ms} ms, every node "
-          "drawn {expand_all_ms} ms (medians, headless Chromium, each up to the next painted frame); target: render and "
-          "expand under {target_ms} ms.",
+    "ui": "A {nodes}-node MCTS tree: rendered and painted in {render_ms} ms ({render_first_ms} ms the first, cold time), "
+          "a folded node unfolded in {expand_ms} ms, every node drawn in {expand_all_ms} ms (medians of headless "
+          "Chromium, each to the second painted frame, so whole frames of 16.7 ms; the layout and SVG work alone: "
+          "{draw_ms}, {expand_draw_ms} and {expand_all_draw_ms} ms); target: render and expand under {target_ms} ms.",
     "adaptive": "Stopping rules replayed on the very draws the fixed vote used (path i is the draw seeded 2024 + i); "
                 "the cascade asks the 1.5B model when the small model's winning share is below 0.75.",
 }
