@@ -211,6 +211,7 @@ def serve(
     policies: Annotated[Path | None, typer.Option("--policies", help="a directory of policy files (NAME.json) that requests may name in auto?policy=NAME; 'default' is always offered")] = None,
     reward_url: Annotated[list[str] | None, typer.Option("--reward-url", help="NAME=URL: a reward-model server that requests may name in reward?name=NAME (repeatable)")] = None,
     cascade_model: Annotated[list[str] | None, typer.Option("--cascade-model", help="a registry model requests may escalate to with cascade?large=NAME (repeatable; opened embedded on first use)")] = None,
+    probe: Annotated[list[str] | None, typer.Option("--probe", help="NAME=FILE: a learned verifier (ponder verifier train) that requests may name in probe?name=NAME (repeatable; checked against the served model at start)")] = None,
     store: Annotated[Path | None, typer.Option("--store", help="an evaluation store (ponder eval --db) whose runs the trace explorer at /ui shows, read-only")] = None,
 ) -> None:
     """Serve the OpenAI chat and completions API with test-time search behind it, and the trace explorer at /ui."""
@@ -230,6 +231,12 @@ def serve(
                 _fail(f"--reward-url expects NAME=http(s)://…, got {pair!r}")
             rewards[key.strip()] = value.strip()
         named = {k: p.to_dict() for k, p in load_named_policies(policies).items() if k != "default"}
+        probes = {}
+        for pair in probe or []:
+            key, sep, value = pair.partition("=")
+            if not sep or not key.strip() or not value.strip():
+                _fail(f"--probe expects NAME=FILE, got {pair!r}")
+            probes[key.strip()] = value.strip()
         if upstream:
             generator = open_generator(upstream_model, url=upstream, api_key=upstream_api_key, max_concurrency=max_concurrent)
             name = upstream_model or "upstream"
@@ -240,7 +247,16 @@ def serve(
         config = ServeConfig(model_name=name, default_strategy=strategy, api_key=api_key, max_concurrent=max_concurrent,
                              max_queue=max_queue, max_seconds=max_seconds, max_tokens_total=max_tokens_total,
                              policies=named, reward_urls=rewards, cascade_models=tuple(cascade_model or ()),
-                             store=str(store) if store is not None else None)
+                             probes=probes, store=str(store) if store is not None else None)
+        if probes:
+            from ponder.verifier.probe import Probe
+
+            sha = getattr(generator, "model_sha256", None)
+            for key, file in probes.items():  # a missing file or another model's probe is refused now, not per request
+                loaded = Probe.load(file)
+                if sha is None:
+                    _fail(f"--probe {key}: probes read the embedded model's hidden states; --upstream cannot serve them")
+                loaded.check_model(sha)
         for other in config.cascade_models:
             models.resolve(other)  # an unknown model is refused at start, not on the first request
         app_ = create_app(generator, config, open_model=lambda other: open_generator(other, threads=threads, gpu_layers=gpu_layers))

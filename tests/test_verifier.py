@@ -100,3 +100,21 @@ def test_the_whole_path_on_smollm2(engine, tmp_path):
     assert p.returncode == 0, p.stderr
     report = json.loads(p.stdout)
     assert report["paths"] == len(feats.y) and (report["auroc"] is None or 0 <= report["auroc"] <= 1)
+    # a server names its probes: a request names one, never a file
+    from fastapi.testclient import TestClient
+
+    from ponder.server import ServeConfig, create_app
+
+    app = create_app(engine, ServeConfig(model_name="smol", probes={"mine": str(path), "other": str(tmp_path / "other.json")}))
+    c = TestClient(app)
+    ask = lambda scorer: c.post("/v1/chat/completions", json={  # noqa: E731
+        "model": "smol", "messages": [{"role": "user", "content": "What is 3 + 4?"}],
+        "ponder": {"strategy": "best_of_n?n=2&max_tokens=16&seed=1", "scorer": scorer}})
+    for refused in (f"probe?path={path}", "probe?name=nope", "probe", "probe?name=other"):
+        r = ask(refused)
+        assert r.status_code == 400, (refused, r.text)
+    assert "mine, other" in ask("probe?name=nope").json()["error"]["message"]
+    assert "sha256" in ask("probe?name=other").json()["error"]["message"]
+    r = ask("probe?name=mine")
+    assert r.status_code == 200, r.text
+    assert all(0 <= c["score"] <= 1 for c in r.json()["ponder"]["choices"][0]["candidates"])

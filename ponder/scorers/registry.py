@@ -54,7 +54,8 @@ class RewardParams(_Params):
 
 
 class ProbeParams(_Params):
-    path: str | None = Field(None, description="a probe file from `ponder verifier train` (library and CLI; set by the operator on a server)")
+    path: str | None = Field(None, description="a probe file from `ponder verifier train` (library and CLI; a server's clients name one instead)")
+    name: str | None = Field(None, description="a probe configured by `ponder serve --probe NAME=FILE`")
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,8 @@ def _probe(p: ProbeParams, gen):
     from ponder.scorers.probe import ProbeScorer
 
     if p.path is None:
-        raise InvalidRequest("the probe scorer needs path=FILE (a probe from `ponder verifier train`)")
+        raise InvalidRequest("the probe scorer needs path=FILE (a probe from `ponder verifier train`; through ponder serve, "
+                             "name=… of a --probe)")
     if gen is None:
         raise InvalidRequest("the probe scorer reads the hidden states of the model being searched: it needs its generator")
     return ProbeScorer(gen, p.path)

@@ -64,6 +64,8 @@ class ServeConfig:
     # reward-model servers (``reward?name=NAME``), both set by the operator (``--policies DIR``, ``--reward-url``)
     policies: dict[str, dict[str, Any]] = field(default_factory=dict)
     reward_urls: dict[str, str] = field(default_factory=dict)
+    # learned verifiers (``probe?name=NAME``), each a probe file the operator named (``ponder serve --probe``)
+    probes: dict[str, str] = field(default_factory=dict)
     # further models requests may escalate to (``cascade?large=NAME``), opened on first use by ``create_app``'s
     # ``open_model`` (``ponder serve --cascade-model NAME``)
     cascade_models: tuple[str, ...] = ()
@@ -184,10 +186,13 @@ class PonderServer:
         return params if policy is None else params.model_copy(update={"policy": {"name": ref, **policy}})
 
     def _named_scorer(self, spec: str) -> str:
-        """A scorer spec with no operator-only parameter (URLs, paths); ``reward?name=NAME`` becomes its URL."""
+        """A scorer spec with no operator-only parameter (URLs, paths); ``reward?name=NAME`` becomes its URL and
+        ``probe?name=NAME`` its file, both as the operator configured them."""
         from ponder.scorers.registry import available as scorers
         from ponder.specs import join_spec, split_spec
 
+        named = {"reward": ("url", self.config.reward_urls, "reward model", "--reward-url NAME=URL"),
+                 "probe": ("path", self.config.probes, "probe", "--probe NAME=FILE")}
         try:
             name, values = split_spec(spec, "scorer")
             info = scorers().get(name)
@@ -195,15 +200,17 @@ class PonderServer:
                 return spec  # the registry's own error names the known scorers
             refused = sorted(set(values) & set(info.operator_params))
             if refused:
-                raise InvalidRequest(f"scorer {name!r}: {', '.join(refused)} is set by the server's operator, not by requests"
-                                     + (f"; name one of its reward models with {name}?name=… "
-                                        f"({', '.join(sorted(self.config.reward_urls)) or 'none configured'})" if name == "reward" else ""))
-            if name == "reward":
+                hint = ""
+                if name in named:
+                    _, table, what, _ = named[name]
+                    hint = f"; name one of its {what}s with {name}?name=… ({', '.join(sorted(table)) or 'none configured'})"
+                raise InvalidRequest(f"scorer {name!r}: {', '.join(refused)} is set by the server's operator, not by requests" + hint)
+            if name in named:
+                param, table, what, flag = named[name]
                 ref = values.pop("name", None)
-                if ref not in self.config.reward_urls:
-                    raise InvalidRequest(f"unknown reward model {ref!r}; this server has: "
-                                         f"{', '.join(sorted(self.config.reward_urls)) or 'none (ponder serve --reward-url NAME=URL)'}")
-                values["url"] = self.config.reward_urls[ref]
+                if ref not in table:
+                    raise InvalidRequest(f"unknown {what} {ref!r}; this server has: {', '.join(sorted(table)) or f'none (ponder serve {flag})'}")
+                values[param] = table[ref]
             return join_spec(name, values)
         except InvalidRequest as exc:
             raise ApiError(400, str(exc), param="ponder.scorer") from None
