@@ -115,7 +115,7 @@ class PathTap:
             first = self._paths
             self._paths += req.n
             firsts.append(first)
-            self._log({"event": "paths", "first": first, "n": req.n, "prefix": req.prefix[-200:]})
+            self._log({"event": "paths", "first": first, "n": req.n})
             tapped.append(replace(req, on_text=self._sink(req.on_text, first)))
         completions = await self.inner.generate(tapped)
         for first, completion in zip(firsts, completions, strict=True):
