@@ -9,7 +9,10 @@ self-judge's AUROC on the chain-of-thought paths (scaling.json) is the reference
 
     .venv/bin/python -m bench.verifier        # after bench.scaling phases 8 (and its bank); about 10 minutes on 2 cores
 
-Writes bench/results/verifier.json (keys: probe_auroc, centroid_auroc, judge_auroc, majority4_accuracy,
+It also reports the probe's AUROC among the programs that printed an answer (``probe_voting_auroc``: the ones a
+selector chooses among) and a learning curve (probes trained on the first 10, 20, 30 and all training items).
+
+Writes bench/results/verifier.json (keys: probe_auroc, probe_voting_auroc, centroid_auroc, judge_auroc, majority4_accuracy,
 probe_weighted_vote_4_accuracy, probe_best_of_4_accuracy, pass_at_4, gap_closed, training_items, training_paths,
 test_items, test_paths) and bench/results/verifier.probe.json (the probe).
 """
@@ -108,12 +111,30 @@ def main() -> None:
         best.append(float(cands[top].key in right))
         covered.append(float(bool(right)))
     m, wv, b, cov = (sum(v) / len(v) for v in (maj, weighted, best, covered))
+    # the selector's own question: among the programs that printed an answer (the rest abstain from every vote
+    # anyway, and are easy negatives), does the probe rank right above wrong?
+    voting = [i for i, p in enumerate(paths) if p["key"] is not None]
+    voting_auroc = auroc([scores[i] for i in voting], [labels[i] for i in voting])
+    # the learning curve: the same test programs judged by probes trained on the first k training items
+    curve = []
+    train_items = sorted(set(feats.items))
+    for k in sorted({10, 20, 30, len(train_items)}):
+        keep = {it for it in train_items[:k]}
+        mask = np.array([it in keep for it in feats.items])
+        if k > len(train_items) or len(set(feats.y[mask].tolist())) < 2:
+            continue
+        sub = Features(feats.x[mask], feats.y[mask], [it for it, m_ in zip(feats.items, mask, strict=True) if m_])
+        p_k = train(sub, model_sha256=probe.model_sha256, model_name=SMALL, trained_on=f"first {k} items")
+        s_k = p_k.score(test.x).tolist()
+        curve.append({"training_items": k, "training_paths": int(mask.sum()), "auroc": round(auroc(s_k, labels) or 0.0, 4),
+                      "voting_auroc": round(auroc([s_k[i] for i in voting], [labels[i] for i in voting]) or 0.0, 4)})
     judge = json.loads((RESULTS / "scaling.json").read_text())["details"].get("judge", {}).get("auroc")
     a = auroc(scores, labels)
     lo, hi = item_auroc_ci(scores, labels, test.items)
     headline = {
         "probe_auroc": round(a, 4) if a is not None else None, "probe_auroc_ci": [round(lo, 4), round(hi, 4)],
         "centroid_auroc": round(auroc(cscores, labels) or 0.0, 4), "judge_auroc": judge,
+        "probe_voting_auroc": round(voting_auroc, 4) if voting_auroc is not None else None,
         "majority4_accuracy": round(m, 4), "probe_weighted_vote_4_accuracy": round(wv, 4),
         "probe_best_of_4_accuracy": round(b, 4), "pass_at_4": round(cov, 4),
         "gap_closed": round((wv - m) / (cov - m), 4) if cov > m else None,
@@ -126,6 +147,7 @@ def main() -> None:
     probe.save(RESULTS / "verifier.probe.json")
     out = write_result("verifier", headline, models_used=[SMALL], seeds=[SEED],
                        details={"intervals": intervals, "probe_metrics": probe.metrics, "centroid_metrics": centroid.metrics,
+                                "rows": curve, "voting_paths": len(voting),
                                 "judge_note": "the self-judge's AUROC is on the 0.5B model's chain-of-thought paths (phase 4), "
                                               "the probe's on its programs (phase 8): different paths, the same model"})
     print(json.dumps(headline, indent=2))
