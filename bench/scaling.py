@@ -13,7 +13,11 @@ and at what cost? On reasoning-gym gsm_symbolic (fixed seed), in one resumable r
   left out; ``bench/results/bank_pal.jsonl``, committed) at budgets 1, 2, 4;
 - phase 9, 0.5B: adaptive stopping over executed answers (``adaptive_majority?prompt=pal``: the greedy program
   and one sample, then two more a round until the Beta criterion settles at 0.85, or the first four all differ)
-  capped at 4, 8 and 16 programs: the draws are stored, so every cap after the first is replayed.
+  capped at 4, 8 and 16 programs: the draws are stored, so every cap after the first is replayed;
+- phase 10, 0.5B: tir (tool-integrated reasoning: python blocks run as the model writes them, their output
+  appended, decoding continued) at 1, 2, 4, 8 traces (one 8-trace run; budget k votes over its first k);
+- phase 11, 0.5B: majority with Qwen's own prompt (``prompt=boxed``: reason step by step, the answer in
+  \\boxed{}) at 1, 2, 4, 8 paths.
 
 The summary, figure and JSON cover the first ``--limit`` items only, and each row says over how many items it was
 measured (a phase not yet run has no rows).
@@ -69,6 +73,8 @@ PHASES = {
     7: (LARGE, ("program",), (1, 2, 4)),
     8: (SMALL, ("program?shots=4&bank=bench/results/bank_pal.jsonl",), (1, 2, 4)),
     9: (SMALL, ("adaptive_majority?prompt=pal&greedy_first=true&batch=2&threshold=0.85&give_up_after=4",), (4, 8, 16)),
+    10: (SMALL, ("tir",), (1, 2, 4, 8)),
+    11: (SMALL, ("majority?prompt=boxed",), (1, 2, 4, 8)),
 }
 BANK_RUN, BANK_SEED, BANK_ITEMS = "bank", 7, 40
 BANK = RESULTS / "bank_pal.jsonl"
