@@ -527,6 +527,78 @@ def traces_label_steps(
               f"{report.completion_tokens} rollout tokens, {report.prompt_tokens} prompt tokens", highlight=False)
 
 
+train_app = typer.Typer(help="Train a model on what search found (LoRA over TRL, on the CPU); the result is a GGUF "
+                                "adapter registered under a name that every command opens.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+def _train(method: str, *, base: str, name: str, out: Path | None, **kw: Any) -> None:
+    from ponder.training.run import TrainConfig, train
+
+    try:
+        cfg = TrainConfig(method=method, base=base, name=name, out=out or Path("ponder-train") / name, **kw)
+        err.print(f"training {name} from {base} ({method}, {cfg.steps} steps, LoRA r={cfg.lora_r}); run directory {cfg.out} "
+                  f"(checkpoints every {cfg.save_steps} steps: the same command resumes)", highlight=False)
+        done = train(cfg)
+    except PonderError as exc:
+        _fail(str(exc))
+    final = done.metrics.get("final", {})
+    figures = ", ".join(f"{k} {v:.4g}" for k, v in final.items() if k in ("loss", "reward") and isinstance(v, (int, float)))
+    print(f"{done.name}: {done.steps} steps in {done.seconds:.0f} s{', ' + figures if figures else ''}; adapter {done.adapter}")
+    print(f"registered: ponder ask --model {done.name} …  (log: {done.log})")
+
+
+_Steps = Annotated[int, typer.Option("--steps", help="optimizer steps")]
+_Name = Annotated[str, typer.Option("--name", help="what the trained model is registered as")]
+_Base = Annotated[str, typer.Option("--base", help="the registry model to train")]
+_Out = Annotated[Path | None, typer.Option("--out", help="run directory (default ponder-train/NAME)")]
+_Lr = Annotated[float, typer.Option("--lr", help="learning rate")]
+_Batch = Annotated[int, typer.Option("--batch", help="sequences per step (GRPO: completions per step)")]
+_Rank = Annotated[int, typer.Option("--lora-r", help="LoRA rank (alpha is twice it)")]
+_Save = Annotated[int, typer.Option("--save-steps", help="checkpoint (and held-out evaluation) every N steps")]
+_Threads = Annotated[int | None, typer.Option("--threads", help="CPU threads for torch")]
+
+
+@train_app.command("sft")
+def train_sft(data: Annotated[Path, typer.Option("--data", help="conversations from `ponder traces export RUN --format sft` (verified paths: STaR / rejection sampling; a larger model's: distillation)")],
+              name: _Name, base: _Base = models.DEFAULT_MODEL, out: _Out = None, steps: _Steps = 100, lr: _Lr = 1e-4,
+              batch: _Batch = 4, lora_r: _Rank = 16, max_length: Annotated[int, typer.Option("--max-length")] = 512,
+              save_steps: _Save = 25, seed: Annotated[int, typer.Option("--seed")] = 0, threads: _Threads = None) -> None:
+    """Supervised fine-tuning on verified traces (rejection sampling, STaR, distillation)."""
+    _train("sft", base=base, name=name, out=out, data=data, steps=steps, learning_rate=lr, batch=batch, lora_r=lora_r,
+           lora_alpha=2 * lora_r, max_length=max_length, save_steps=save_steps, seed=seed, threads=threads)
+
+
+@train_app.command("dpo")
+def train_dpo(data: Annotated[Path, typer.Option("--data", help="right/wrong pairs from `ponder traces export RUN --format dpo`")],
+              name: _Name, base: _Base = models.DEFAULT_MODEL, out: _Out = None, steps: _Steps = 100, lr: _Lr = 5e-5,
+              batch: _Batch = 4, lora_r: _Rank = 16, max_length: Annotated[int, typer.Option("--max-length")] = 512,
+              beta: Annotated[float, typer.Option("--beta", help="DPO's beta")] = 0.1, save_steps: _Save = 25,
+              seed: Annotated[int, typer.Option("--seed")] = 0, threads: _Threads = None) -> None:
+    """Direct preference optimisation on a right and a wrong path of the same item."""
+    _train("dpo", base=base, name=name, out=out, data=data, steps=steps, learning_rate=lr, batch=batch, lora_r=lora_r,
+           lora_alpha=2 * lora_r, max_length=max_length, beta=beta, save_steps=save_steps, seed=seed, threads=threads)
+
+
+@train_app.command("grpo")
+def train_grpo(task: Annotated[str, typer.Option("--task", help="the task whose items are the prompts (e.g. rg:basic_arithmetic)")],
+               name: _Name, base: _Base = models.DEFAULT_MODEL, out: _Out = None, steps: _Steps = 100, lr: _Lr = 1e-5,
+               batch: _Batch = 8, group: Annotated[int, typer.Option("--group", help="completions per prompt")] = 4,
+               rewards: Annotated[str, typer.Option("--rewards", help="comma-separated: accuracy, program, format")] = "accuracy,format",
+               prompt: Annotated[str | None, typer.Option("--prompt", help="prompt template: cot, boxed, pal, tir")] = None,
+               limit: Annotated[int, typer.Option("--limit", help="task items")] = 64,
+               task_seed: Annotated[int, typer.Option("--task-seed")] = 0,
+               max_completion_tokens: Annotated[int, typer.Option("--max-completion-tokens")] = 256,
+               beta: Annotated[float, typer.Option("--beta", help="KL weight against the base model")] = 0.0,
+               temperature: Annotated[float, typer.Option("--temperature")] = 0.8, lora_r: _Rank = 16, save_steps: _Save = 25,
+               seed: Annotated[int, typer.Option("--seed")] = 0, threads: _Threads = None) -> None:
+    """R1-style reinforcement learning: groups of sampled completions, ponder's checkers as rewards."""
+    _train("grpo", base=base, name=name, out=out, task=task, task_limit=limit, task_seed=task_seed, prompt=prompt,
+           rewards=tuple(r.strip() for r in rewards.split(",") if r.strip()), steps=steps, learning_rate=lr, batch=batch,
+           group=group, max_completion_tokens=max_completion_tokens, beta=beta, temperature=temperature, lora_r=lora_r,
+           lora_alpha=2 * lora_r, save_steps=save_steps, seed=seed, threads=threads)
+
+
 verifier_app = typer.Typer(help="Learned verifiers: probes on a model's own hidden states, trained on its labelled traces.",
                            no_args_is_help=True)
 app.add_typer(verifier_app, name="verifier")
@@ -658,6 +730,13 @@ def models_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
         rows.append({"name": name, "default": name == models.DEFAULT_MODEL, "size": m.size, "sha256": m.sha256,
                      "parts": len(m.parts), "pulled": pulled, "path": str(models.model_file(name)) if pulled else None,
                      "description": m.description})
+    from ponder import trained
+
+    for name, t in trained.all_trained().items():  # models trained here: a base and a GGUF adapter
+        rows.append({"name": name, "default": False, "size": t.adapter_path.stat().st_size if t.adapter_path.exists() else 0,
+                     "sha256": t.adapter_sha256, "parts": 0, "pulled": t.adapter_path.exists(), "path": t.adapter,
+                     "base": t.base, "method": t.method, "data": t.data, "metrics": t.metrics,
+                     "description": f"{t.method} LoRA over {t.base} on {t.data}"})
     if as_json:
         print(json.dumps(rows, indent=2))
         return

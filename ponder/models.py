@@ -217,6 +217,12 @@ def resolve(model: str, *, pull_missing: bool = True, root: Path | None = None, 
         if not path.is_file():
             raise ModelError(f"model file {path} does not exist")
         return path
+    if model not in REGISTRY:
+        from ponder import trained
+
+        found = trained.get(model, root)
+        if found is not None:  # a model trained here: its base's GGUF (the adapter: trained.verified_adapter)
+            return resolve(found.base, pull_missing=pull_missing, root=root, log=log)
     spec(model)  # an unknown name fails here, with the list of known ones
     if is_pulled(model, root):
         return model_file(model, root)
@@ -234,6 +240,16 @@ def verify(model: str, *, root: Path | None = None, log: Callable[[str], None] |
         if log:
             log(f"{path}: sha256 {sha256_file(path)} (a local file: no registry hash to check against)")
         return path
+    if model not in REGISTRY:
+        from ponder import trained
+
+        found = trained.get(model, root)
+        if found is not None:  # its base, and its adapter against the hash recorded when it was trained
+            path = verify(found.base, root=root, log=log)
+            trained.verified_adapter(found)
+            if log:
+                log(f"{model}: adapter {found.adapter_path.name} matches its sha256 {found.adapter_sha256[:12]}…")
+            return path
     m = spec(model)
     path = model_file(model, root)
     if not path.exists():

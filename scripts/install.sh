@@ -2,7 +2,8 @@
 # Install ponder into a virtual environment (default .venv), with llama-cpp-python built for this CPU.
 #
 #   scripts/install.sh          the library, the CLI and the default model
-#   scripts/install.sh --test   also the test dependencies and the test model (SmolLM2-135M)
+#   scripts/install.sh --test   also the test dependencies, ponder train's (torch's CPU build, transformers, TRL, PEFT)
+#                               and the test model (SmolLM2-135M)
 #
 # llama-cpp-python is compiled from source once and its wheel cached under $PONDER_HOME (default
 # ~/.cache/ponder) keyed by version, compiler flags, CPU flags and Python version, so re-runs take seconds.
@@ -107,7 +108,9 @@ fi
 
 wheel=$(ls "$wheel_dir"/llama_cpp_python-*.whl)
 if [ "$WITH_TESTS" = 1 ]; then
-  "${PIP[@]}" install -q -e ".[test]" "llama-cpp-python[server] @ file://$(cd "$(dirname "$wheel")" && pwd)/$(basename "$wheel")"
+  # ponder train's extras come with the tests; torch first, pinned, so pip takes the CPU build rather than a CUDA one
+  "${PIP[@]}" install -q "torch==2.13.0"
+  "${PIP[@]}" install -q -e ".[test,train]" "llama-cpp-python[server] @ file://$(cd "$(dirname "$wheel")" && pwd)/$(basename "$wheel")"
   "$VENV/bin/ponder" models pull smollm2-135m
 else
   "${PIP[@]}" install -q -e .

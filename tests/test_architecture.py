@@ -11,6 +11,9 @@ FORBIDDEN = [
     ("ponder.strategies", "ponder.backends"), ("ponder.strategies", "ponder.server"), ("ponder.strategies", "ponder.evaluation"),
     ("ponder.backends", "ponder.strategies"), ("ponder.scorers", "ponder.strategies"),
     ("ponder.tasks", "ponder.server"), ("ponder.sandbox", "ponder.strategies"), ("ponder.sandbox", "ponder.backends"),
+    # training consumes the rest (rewards from the scorers, data from the traces); nothing serving a search needs it
+    ("ponder.strategies", "ponder.training"), ("ponder.backends", "ponder.training"), ("ponder.server", "ponder.training"),
+    ("ponder.scorers", "ponder.training"), ("ponder.evaluation", "ponder.training"),
 ]
 VOCABULARY = {"ponder.types": {"ponder.errors"}, "ponder.errors": set(), "ponder.protocols": {"ponder.types"}}
 

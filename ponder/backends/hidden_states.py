@@ -14,10 +14,11 @@ import numpy as np
 
 
 class HiddenStateReader:
-    def __init__(self, model_path: Path | str, *, n_ctx: int = 4096, n_threads: int | None = None):
+    def __init__(self, model_path: Path | str, *, n_ctx: int = 4096, n_threads: int | None = None, lora: Path | None = None):
         self.path = Path(model_path)
         self._llm = llama_cpp.Llama(str(self.path), embedding=True, pooling_type=llama_cpp.LLAMA_POOLING_TYPE_LAST,
-                                    n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx, n_threads=n_threads, verbose=False)
+                                    n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx, n_threads=n_threads, verbose=False,
+                                    lora_path=str(lora) if lora is not None else None)
         self.dim = self._llm.n_embd()
         self.max_tokens = n_ctx
         self._lock = threading.Lock()

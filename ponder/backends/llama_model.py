@@ -40,9 +40,11 @@ def _quiet_backend() -> None:
 
 
 class LlamaModel:
-    def __init__(self, path: Path | str, n_gpu_layers: int = 0):
+    def __init__(self, path: Path | str, n_gpu_layers: int = 0, lora: Path | str | None = None):
         """``n_gpu_layers``: layers offloaded to the GPU (-1: all), where this llama.cpp build has a GPU backend
-        (``scripts/install.sh`` builds one when it finds CUDA with a GPU, or ``PONDER_GPU=cuda|vulkan|metal``)."""
+        (``scripts/install.sh`` builds one when it finds CUDA with a GPU, or ``PONDER_GPU=cuda|vulkan|metal``);
+        ``lora``: a GGUF LoRA adapter over this model (``ponder train``), applied by every context made from it
+        (:meth:`apply_adapter`)."""
         _quiet_backend()
         self.path = Path(path)
         params = llama_cpp.llama_model_default_params()
@@ -57,6 +59,14 @@ class LlamaModel:
         if not model:
             raise ModelError(f"llama.cpp could not load {self.path}: is it a valid GGUF file?")
         self.ptr = model
+        self.lora = Path(lora) if lora is not None else None
+        self.adapter = None
+        if self.lora is not None:
+            self.adapter = llama_cpp.llama_adapter_lora_init(model, str(self.lora).encode())
+            if not self.adapter:
+                llama_cpp.llama_model_free(model)
+                raise ModelError(f"llama.cpp could not load the LoRA adapter {self.lora} over {self.path}: is it a GGUF "
+                                 f"adapter for this model's architecture?")
         self.vocab = llama_cpp.llama_model_get_vocab(model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
         self.n_ctx_train = llama_cpp.llama_model_n_ctx_train(model)
@@ -64,7 +74,19 @@ class LlamaModel:
         self._pieces: dict[int, bytes] = {}
         self.eog_ids = frozenset(t for t in range(self.n_vocab) if llama_cpp.llama_vocab_is_eog(self.vocab, t))
 
+    def apply_adapter(self, ctx) -> None:
+        """Set this model's LoRA adapter (if any) on a context made from it, at scale 1."""
+        if self.adapter is None:
+            return
+        adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self.adapter)
+        scales = (ctypes.c_float * 1)(1.0)
+        if llama_cpp.llama_set_adapters_lora(ctx, adapters, 1, scales) != 0:
+            raise ModelError(f"llama.cpp could not apply the LoRA adapter {self.lora}")
+
     def close(self) -> None:
+        if self.adapter:
+            llama_cpp.llama_adapter_lora_free(self.adapter)
+            self.adapter = None
         if self.ptr:
             llama_cpp.llama_model_free(self.ptr)
             self.ptr = None

@@ -131,9 +131,9 @@ class RequestHandle:
 
 
 class LlamaEngine:
-    def __init__(self, model_path: Path | str, config: EngineConfig | None = None):
+    def __init__(self, model_path: Path | str, config: EngineConfig | None = None, lora: Path | None = None):
         self.config = config or EngineConfig()
-        self.model = LlamaModel(model_path, n_gpu_layers=self.config.n_gpu_layers)
+        self.model = LlamaModel(model_path, n_gpu_layers=self.config.n_gpu_layers, lora=lora)
         cfg = self.config
         cp = llama_cpp.llama_context_default_params()
         cp.n_ctx = cfg.n_ctx
@@ -149,6 +149,7 @@ class LlamaEngine:
             self.model.close()
             raise BackendError(f"llama.cpp could not create a context (n_ctx={cfg.n_ctx}, n_slots={cfg.n_slots})")
         self.ctx = ctx
+        self.model.apply_adapter(ctx)
         self.mem = llama_cpp.llama_get_memory(ctx)
         self.ctx_limit = min(self.model.n_ctx_train, cfg.n_ctx)
         self.batch = llama_cpp.llama_batch_init(cfg.n_batch, 0, 1)
@@ -526,10 +527,13 @@ class LlamaCppGenerator:
     """The :class:`ponder.protocols.Generator` over an embedded :class:`LlamaEngine`."""
 
     def __init__(self, model: str | Path, config: EngineConfig | None = None, *, name: str | None = None):
+        from ponder import trained
         from ponder.models import resolve
 
         path = resolve(str(model))
-        self.engine = LlamaEngine(path, config)
+        found = trained.get(str(model)) if not str(model).endswith(".gguf") else None
+        self.adapter = trained.verified_adapter(found) if found is not None else None  # a model trained here
+        self.engine = LlamaEngine(path, config, lora=self.adapter)
         self.name = name or (str(model) if not str(model).endswith(".gguf") else Path(model).stem)
         self._sha256: str | None = None
         self._reader = None
@@ -542,9 +546,13 @@ class LlamaCppGenerator:
     def model_sha256(self) -> str:
         """The GGUF's sha256 (from the registry's verified stamp when it is a registry model, else hashed once)."""
         if self._sha256 is None:
+            import hashlib
+
             from ponder.models import file_sha256
 
             self._sha256 = file_sha256(self.engine.model.path)
+            if self.adapter is not None:  # base + adapter: another model, whose hidden states a probe must not mix up
+                self._sha256 = hashlib.sha256(f"{self._sha256}+lora:{file_sha256(self.adapter)}".encode()).hexdigest()
         return self._sha256
 
     async def read_hidden_states(self, prompts, completions) -> tuple[np.ndarray, int]:
@@ -553,7 +561,8 @@ class LlamaCppGenerator:
         from ponder.backends.hidden_states import HiddenStateReader
 
         if self._reader is None:
-            self._reader = await asyncio.to_thread(HiddenStateReader, self.engine.model.path, n_threads=self.engine.config.n_threads)
+            self._reader = await asyncio.to_thread(HiddenStateReader, self.engine.model.path, n_threads=self.engine.config.n_threads,
+                                                   lora=self.adapter)
         tokens = [self.engine.model.encode_prompt(p, c) for p, c in zip(prompts, completions, strict=True)]
         states = await asyncio.to_thread(self._reader.read, tokens)
         return states, sum(min(len(t), self._reader.max_tokens) for t in tokens)
