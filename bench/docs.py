@@ -39,7 +39,9 @@ NOTES = {
     "verifier": "Trained on the 0.5B model's programs for other items (seed 7), judged on its programs for the headline "
                 "items: AUROC {probe_auroc} (the logistic probe) and {centroid_auroc} (centroids) against the self-judge's "
                 "{judge_auroc} on chain-of-thought paths; the probe-weighted 4-program vote answers "
-                "{probe_weighted_vote_4_accuracy} against the plain vote's {majority4_accuracy}, pass@4 {pass_at_4}.",
+                "{probe_weighted_vote_4_accuracy} against the plain vote's {majority4_accuracy}, pass@4 {pass_at_4}. Among "
+                "the programs that printed an answer (the ones a selector chooses among) its AUROC is {probe_voting_auroc}; "
+                "the rows are its learning curve (probes trained on the first 10-40 training items).",
     "ui": "A {nodes}-node MCTS tree: rendered and painted in {render_ms} ms ({render_first_ms} ms the first, cold time), "
           "a folded node unfolded in {expand_ms} ms, every node drawn in {expand_all_ms} ms (medians of headless "
           "Chromium, each to the second painted frame, so whole frames of 16.7 ms; the layout and SVG work alone: "
