@@ -57,7 +57,7 @@ def test_the_page_and_its_files_are_served_and_nothing_else():
         assert c.get(f"/ui/static/{bad}").status_code == 404
     cfg = c.get("/ui/api/config").json()
     names = {s["name"]: s for s in cfg["strategies"]}
-    assert cfg["model"] == "m" and {"mcts", "beam", "majority", "program"} <= set(names) and names["mcts"]["tree"]
+    assert cfg["model"] == "m" and {"mcts", "beam", "majority", "program"} <= set(names) and names["mcts"]["scorer"]
     assert {"iterations", "expand"} <= {p["name"] for p in names["mcts"]["params"]} and cfg["store"] is False
     assert c.get("/ui/api/runs").status_code == 404  # no store configured
 

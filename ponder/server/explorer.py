@@ -42,12 +42,9 @@ def strategies_schema() -> list[dict[str, Any]]:
         props = info.params.model_json_schema().get("properties", {})
         params = [{"name": k, "type": p.get("type") or " | ".join(a.get("type", "?") for a in p.get("anyOf", [])),
                    "default": p.get("default"), "description": p.get("description", "")} for k, p in props.items()]
-        out.append({"name": name, "summary": info.summary, "scorer": info.default_scorer, "tree": info.name in TREES,
-                    "size_param": info.size_param, "params": params})
+        out.append({"name": name, "summary": info.summary, "scorer": info.default_scorer, "size_param": info.size_param,
+                    "params": params})
     return out
-
-
-TREES = {"beam", "dvts", "mcts"}
 
 
 def add_explorer(app: FastAPI, server: PonderServer) -> None:
