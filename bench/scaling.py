@@ -15,7 +15,8 @@ and at what cost? On reasoning-gym gsm_symbolic (fixed seed), in one resumable r
   and one sample, then two more a round until the Beta criterion settles at 0.85, or the first four all differ)
   capped at 4, 8 and 16 programs: the draws are stored, so every cap after the first is replayed;
 - phase 10, 0.5B: tir (tool-integrated reasoning: python blocks run as the model writes them, their output
-  appended, decoding continued) at 1, 2, 4, 8 traces (one 8-trace run; budget k votes over its first k);
+  appended, decoding continued) at 1, 2, 4 traces (one 4-trace run; budget k votes over its first k: about
+  100 s an item here, the traces waiting for each other's tool calls round by round);
 - phase 11, 0.5B: majority with Qwen's own prompt (``prompt=boxed``: reason step by step, the answer in
   \\boxed{}) at 1, 2, 4, 8 paths.
 
@@ -73,7 +74,7 @@ PHASES = {
     7: (LARGE, ("program",), (1, 2, 4)),
     8: (SMALL, ("program?shots=4&bank=bench/results/bank_pal.jsonl",), (1, 2, 4)),
     9: (SMALL, ("adaptive_majority?prompt=pal&greedy_first=true&batch=2&threshold=0.85&give_up_after=4",), (4, 8, 16)),
-    10: (SMALL, ("tir",), (1, 2, 4, 8)),
+    10: (SMALL, ("tir",), (1, 2, 4)),
     11: (SMALL, ("majority?prompt=boxed",), (1, 2, 4, 8)),
 }
 BANK_RUN, BANK_SEED, BANK_ITEMS = "bank", 7, 40
