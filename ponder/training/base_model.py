@@ -19,7 +19,17 @@ class BaseInfo:
     n_head_kv: int
 
 
+def offline() -> None:
+    """Everything a training run reads is local (the GGUF, its tokenizer): no model hub, and no waiting on one."""
+    import os
+
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+        os.environ.setdefault(var, "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
 def needs_training_extras() -> None:
+    offline()
     try:
         import peft  # noqa: F401
         import torch  # noqa: F401
