@@ -87,3 +87,14 @@ def test_the_tree_is_in_the_json_form_with_or_without_texts():
     assert "step" not in lean["tree"][1] and lean["tree"][1]["tokens"] == r.tree[1].tokens
     assert "tree" not in go(run("majority?n=2", P, ScriptedGenerator(["The answer is 1"] * 2))).to_dict()
     assert D not in full["tree"][1]["step"]
+
+
+def test_adaptive_majority_reports_the_vote_after_each_round():
+    seen = []
+    texts = ["The answer is 3", "The answer is 4", "The answer is 3", "The answer is 3", "The answer is 3", "The answer is 3"]
+    with observe.listening(seen.append):
+        r = go(run("adaptive_majority?batch=2&max_samples=6&threshold=0.9&greedy_first=false", P, ScriptedGenerator(texts)))
+    rounds = [e for e in seen if e["event"] == "votes"]
+    assert [e["samples"] for e in rounds] == list(range(2, len(r.candidates) + 1, 2))
+    assert rounds[0]["votes"] == {"3": 1.0, "4": 1.0} and rounds[-1]["votes"] == dict(r.votes)
+    assert rounds[-1]["settled"] == dict(r.extra)["settled"][-1]

@@ -19,6 +19,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, field_validator
 
+from ponder import observe
 from ponder.protocols import Executor, Generator
 from ponder.scorers.confidence import trace_confidence
 from ponder.strategies.base import Meter, SamplingOptions, fit_samples, result, vote
@@ -121,6 +122,8 @@ async def adaptive_majority(problem: Problem, generator: Generator, scorer, budg
         candidates += await candidates_of([s for c in completions for s in c.samples], params.prompt, meter, executor)
         keys = [x.key for x in candidates]
         history.append(settled(keys, params))
+        if observe.active():  # the explorer shows the vote as it stands after each round, and how settled it is
+            observe.emit("votes", votes=dict(vote(candidates).votes), settled=round(history[-1], 4), samples=len(candidates))
         if history[-1] >= bar:
             stopped = None
             break

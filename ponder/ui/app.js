@@ -342,6 +342,7 @@ class LiveSearch {
     else if (e.event === "removed") for (const id of e.ids) this.nodes.delete(id);
     else if (e.event === "paths") for (let i = 0; i < e.n; i++) this.paths.set(e.first + i, { text: "", ended: null });
     else if (e.event === "text") { const p = this.paths.get(e.path) || { text: "", ended: null }; p.text += e.text; this.paths.set(e.path, p); }
+    else if (e.event === "votes") this.votes = e;
     else if (e.event === "path_end") e.paths.forEach(([finish, tokens], i) => { const p = this.paths.get(e.first + i); if (p) p.ended = `${finish}, ${tokens} tokens`; });
   }
 
@@ -354,7 +355,8 @@ class LiveSearch {
   draw() {
     const secs = this.seconds || (performance.now() - this.t0) / 1000;
     const nTree = this.nodes.size - 1;
-    if (!this.final && !this.error) this.status(`searching… ${this.tokens} tokens · ${secs.toFixed(1)} s · ${this.paths.size} paths` + (nTree ? ` · ${nTree} tree nodes` : ""), "");
+    const votes = this.votes ? ` · vote so far ${Object.entries(this.votes.votes).map(([k, w]) => `${k}: ${fmt(w)}`).join(", ")} (settled ${fmt(this.votes.settled, 2)})` : "";
+    if (!this.final && !this.error) this.status(`searching… ${this.tokens} tokens · ${secs.toFixed(1)} s · ${this.paths.size} paths` + (nTree ? ` · ${nTree} tree nodes` : "") + votes, "");
     if (nTree > 0 && !this.final) {
       if (!this.tree) {
         const box = el("div", { class: "tree-box", "data-role": "live-tree" });
