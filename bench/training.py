@@ -1,0 +1,180 @@
+"""Does training on what search found make the small model better? Held out, on the headline's items.
+
+Stages, each resumable (draws in bench/results/training.sqlite, training runs in their own directories with
+checkpoints), run in order:
+
+1. **draws**: the 0.5B model's and the 1.5B model's programs (``program``, 4 an item, the first greedy) on
+   ``--train-items`` gsm_symbolic items of seed 7 (never the headline's seed-2024 items: the export leaves out every
+   question the headline judges on);
+2. **sft**: rejection-sampling fine-tuning / STaR: the 0.5B model's own verified programs -> a LoRA on the 0.5B;
+3. **distill**: the 1.5B model's verified programs -> a LoRA on the 0.5B;
+4. **judge**: the base, self-trained and distilled 0.5B models on the headline items: ``program`` greedy (1 program)
+   and the vote over 8 (the first greedy);
+5. **grpo**: GRPO on reasoning-gym ``basic_arithmetic`` (short integer answers, so sampling stays cheap), where the
+   0.5B model starts low answering directly (``prompt=none`` would let it ramble: the answer line is asked for), with
+   the accuracy and format rewards; judged greedily on held-out items of another seed before and after.
+
+``--smoke`` runs every stage on SmolLM2-135M with a handful of items and steps (minutes), to check the pipeline;
+its results go to bench/results/training-smoke.json and are no measurement.
+
+    .venv/bin/python -m bench.training [--train-items 200] [--steps 200] [--stages draws,sft,distill,judge,grpo]
+
+Writes bench/results/training.json: base_greedy_accuracy, sft_greedy_accuracy, distill_greedy_accuracy,
+sft_majority8_accuracy, distill_majority8_accuracy, base_majority8_accuracy, grpo_task, grpo_base_accuracy,
+grpo_trained_accuracy, train_seconds (per run), with intervals and each run's data size, steps and wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import RESULTS, write_result
+from bench.scaling import LARGE, RUN as HEADLINE_RUN, SEED as HEADLINE_SEED, SMALL, TASK
+from ponder.backends import open_generator
+from ponder.evaluation.metrics import bootstrap_ci
+from ponder.evaluation.runner import EvalConfig, evaluate
+from ponder.evaluation.store import Store
+from ponder.tasks import load_task
+from ponder.traces.export import export_records
+from ponder.traces.runs import write_jsonl
+
+STORE = RESULTS / "training.sqlite"
+WORK = Path("bench-train")  # training run directories (checkpoints, logs, adapters): not committed
+TRAIN_SEED = 7
+GRPO_TASK, GRPO_SEED, GRPO_TEST_SEED = "rg:basic_arithmetic", 11, 12
+STAGES = ("draws", "sft", "distill", "judge", "grpo")
+
+
+def draws(store: Store, models: tuple[str, ...], items: int, max_tokens: int, task_spec: str = TASK) -> None:
+    task = load_task(task_spec)
+    for model in models:
+        cfg = EvalConfig(run=f"draws-{model}", task=task.name, models=(model,), strategies=(f"program?max_tokens={max_tokens}",),
+                         budgets=(4,), limit=items, seed=TRAIN_SEED, workers=1)
+        asyncio.run(evaluate(store, task, cfg, lambda m: open_generator(m)))
+
+
+def headline_questions(items: int = 100, task_spec: str = TASK) -> set[str]:
+    return {p.question for p in load_task(task_spec).problems(items, HEADLINE_SEED)}
+
+
+def export_sft(store: Store, model: str, out: Path, held_out: set[str], task_spec: str = TASK) -> int:
+    """The model's verified programs (2 an item at most) as SFT conversations, none of a held-out question."""
+    records = export_records(store, f"draws-{model}", "sft", model=model, per_item=2, task=task_spec)
+    records = [r for r in records if not any(q in r["messages"][-2]["content"] for q in held_out)]
+    write_jsonl(out, records)
+    return len(records)
+
+
+def train_on(method: str, base: str, name: str, data: Path | None, steps: int, **kw) -> dict:
+    from ponder.training.run import TrainConfig, train
+
+    done = train(TrainConfig(method=method, base=base, name=name, out=WORK / name, data=data, steps=steps, **kw))
+    return {"name": name, "steps": done.steps, "train_seconds": round(done.seconds, 1), **done.metrics}
+
+
+def judge(store: Store, models: list[str], items: int, seed: int, max_tokens: int, task_spec: str = TASK) -> dict[str, dict]:
+    """Each model's program vote at 1 and 8 on the items (the first greedy), as accuracy with its interval."""
+    task = load_task(task_spec)
+    out = {}
+    for model in models:
+        cfg = EvalConfig(run=f"judge-{model}", task=task.name, models=(model,), strategies=(f"program?max_tokens={max_tokens}",),
+                         budgets=(1, 8), limit=items, seed=seed, workers=1)
+        asyncio.run(evaluate(store, task, cfg, lambda m: open_generator(m)))
+        rows = store.results(f"judge-{model}")
+        out[model] = {}
+        for b in (1, 8):
+            acc, lo, hi = bootstrap_ci([r["correct"] for r in rows if r["budget"] == b], seed=seed)
+            out[model][b] = {"accuracy": round(acc, 4), "ci": [round(lo, 4), round(hi, 4)],
+                             "items": sum(1 for r in rows if r["budget"] == b)}
+    return out
+
+
+def grpo_judge(store: Store, model: str, items: int, max_tokens: int, task_spec: str = GRPO_TASK) -> dict:
+    task = load_task(task_spec)
+    run = f"grpo-judge-{model}"
+    cfg = EvalConfig(run=run, task=task.name, models=(model,), strategies=(f"greedy?max_tokens={max_tokens}",), budgets=(1,),
+                     limit=items, seed=GRPO_TEST_SEED, workers=1)
+    asyncio.run(evaluate(store, task, cfg, lambda m: open_generator(m)))
+    acc, lo, hi = bootstrap_ci([r["correct"] for r in store.results(run)], seed=GRPO_TEST_SEED)
+    return {"accuracy": round(acc, 4), "ci": [round(lo, 4), round(hi, 4)]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--train-items", type=int, default=200)
+    ap.add_argument("--judge-items", type=int, default=100)
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--grpo-steps", type=int, default=100)
+    ap.add_argument("--stages", default=",".join(STAGES))
+    ap.add_argument("--smoke", action="store_true", help="every stage on SmolLM2 with a handful of items and steps")
+    args = ap.parse_args()
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    global STORE, WORK
+    small, large, max_tokens = SMALL, LARGE, 384
+    name, task_spec, grpo_task = "training", TASK, GRPO_TASK
+    if args.smoke:  # SmolLM2 gets no gsm_symbolic item right: sums of two numbers give it verified programs to train on
+        small = large = "smollm2-135m"
+        task_spec = grpo_task = "ponder.testing:ArithmeticTask"
+        args.train_items, args.judge_items, args.steps, args.grpo_steps, max_tokens = 6, 4, 2, 2, 48
+        STORE, WORK, name = RESULTS / "training-smoke.sqlite", Path("bench-train-smoke"), "training-smoke"
+    store = Store(STORE)
+    held_out = headline_questions(args.judge_items, task_spec)  # the judged items' questions never become training data
+    data = WORK / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    tiny = dict(batch=2, lora_r=4, lora_alpha=8, max_length=64, save_steps=1) if args.smoke else dict(max_length=640)
+    runs: dict[str, dict] = {}
+    record = RESULTS / f"{name}.runs.json"
+    if record.exists():
+        runs = json.loads(record.read_text())
+    if "draws" in stages:
+        draws(store, (small,) if args.smoke else (small, large), args.train_items, max_tokens, task_spec)
+    for stage, source in (("sft", small), ("distill", large)):
+        if stage in stages:
+            path = data / f"{stage}.jsonl"
+            n = export_sft(store, source, path, held_out, task_spec)
+            if n == 0:
+                print(f"{stage}: no verified programs to train on", file=sys.stderr)
+                continue
+            runs[stage] = {"records": n, **train_on("sft", small, f"{name}-{stage}", path, args.steps, **tiny)}
+            record.write_text(json.dumps(runs, indent=2, default=str))
+    judged = {}
+    if "judge" in stages:
+        models = [small] + [runs[s]["name"] for s in ("sft", "distill") if s in runs]
+        judged = judge(store, models, args.judge_items, HEADLINE_SEED, max_tokens, task_spec)
+    grpo = {}
+    if "grpo" in stages:
+        grpo["base"] = grpo_judge(store, small, args.judge_items, 64, grpo_task)
+        runs["grpo"] = train_on("grpo", small, f"{name}-grpo", None, args.grpo_steps, task=grpo_task, task_limit=args.train_items,
+                                task_seed=GRPO_SEED, group=4 if not args.smoke else 2, batch=8 if not args.smoke else 2,
+                                max_completion_tokens=64 if not args.smoke else 12, learning_rate=1e-5 if not args.smoke else 5e-3,
+                                **({"lora_r": 4, "lora_alpha": 8, "save_steps": 1} if args.smoke else {}))
+        record.write_text(json.dumps(runs, indent=2, default=str))
+        grpo["trained"] = grpo_judge(store, runs["grpo"]["name"], args.judge_items, 64, grpo_task)
+
+    def acc(model_key: str | None, budget: int):
+        return judged.get(model_key, {}).get(budget, {}).get("accuracy") if model_key else None
+
+    sft_name = runs.get("sft", {}).get("name")
+    distill_name = runs.get("distill", {}).get("name")
+    headline_keys = {
+        "base_greedy_accuracy": acc(small, 1), "sft_greedy_accuracy": acc(sft_name, 1),
+        "distill_greedy_accuracy": acc(distill_name, 1), "base_majority8_accuracy": acc(small, 8),
+        "sft_majority8_accuracy": acc(sft_name, 8), "distill_majority8_accuracy": acc(distill_name, 8),
+        "grpo_task": grpo_task, "grpo_base_accuracy": grpo.get("base", {}).get("accuracy"),
+        "grpo_trained_accuracy": grpo.get("trained", {}).get("accuracy"),
+        "train_seconds": {k: v.get("train_seconds") for k, v in runs.items()},
+    }
+    out = write_result(name, headline_keys, models_used=sorted({small, large}), seeds=[TRAIN_SEED, HEADLINE_SEED, GRPO_SEED],
+                       details={"judged": judged, "grpo": grpo, "runs": runs, "smoke": args.smoke})
+    print(json.dumps(headline_keys, indent=1))
+    print(out)
+
+
+if __name__ == "__main__":
+    main()
