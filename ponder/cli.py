@@ -212,6 +212,7 @@ def serve(
     reward_url: Annotated[list[str] | None, typer.Option("--reward-url", help="NAME=URL: a reward-model server that requests may name in reward?name=NAME (repeatable)")] = None,
     cascade_model: Annotated[list[str] | None, typer.Option("--cascade-model", help="a registry model requests may escalate to with cascade?large=NAME (repeatable; opened embedded on first use)")] = None,
     probe: Annotated[list[str] | None, typer.Option("--probe", help="NAME=FILE: a learned verifier (ponder verifier train) that requests may name in probe?name=NAME (repeatable; checked against the served model at start)")] = None,
+    passthrough: Annotated[bool, typer.Option("--passthrough", help="answer as the bare model would (no search, nothing added to the prompt): another tool's search on this engine, every token counted in /metrics")] = False,
     store: Annotated[Path | None, typer.Option("--store", help="an evaluation store (ponder eval --db) whose runs the trace explorer at /ui shows, read-only")] = None,
 ) -> None:
     """Serve the OpenAI chat and completions API with test-time search behind it, and the trace explorer at /ui."""
@@ -247,7 +248,7 @@ def serve(
         config = ServeConfig(model_name=name, default_strategy=strategy, api_key=api_key, max_concurrent=max_concurrent,
                              max_queue=max_queue, max_seconds=max_seconds, max_tokens_total=max_tokens_total,
                              policies=named, reward_urls=rewards, cascade_models=tuple(cascade_model or ()),
-                             probes=probes, store=str(store) if store is not None else None)
+                             probes=probes, store=str(store) if store is not None else None, passthrough=passthrough)
         if probes:
             from ponder.verifier.probe import Probe
 
@@ -262,8 +263,9 @@ def serve(
         app_ = create_app(generator, config, open_model=lambda other: open_generator(other, threads=threads, gpu_layers=gpu_layers))
     except PonderError as exc:
         _fail(str(exc))
-    err.print(f"ponder serving {name} on http://{host}:{port}/v1 (default strategy {strategy}); "
-              f"trace explorer: http://{host}:{port}/ui", highlight=False)
+    err.print(f"ponder serving {name} on http://{host}:{port}/v1 "
+              + ("(pass-through: no search)" if passthrough else f"(default strategy {strategy}); trace explorer: http://{host}:{port}/ui"),
+              highlight=False)
     try:
         uvicorn.run(app_, host=host, port=port, log_level="warning")
     finally:

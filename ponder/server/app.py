@@ -38,7 +38,7 @@ from ponder.server.explorer import add_explorer
 from ponder.server.streaming import EventLog, PathTap, pieces_and_ticks, tap
 from ponder.strategies.prompts import TEMPLATES
 from ponder.strategies.registry import StrategyInfo, get, parse_spec, resolve_scorer
-from ponder.types import Budget, Problem, Result
+from ponder.types import Budget, Completion, GenerationRequest, Problem, Result
 
 EFFORTS = {"minimal": "greedy", "low": "auto?effort=low", "medium": "auto?effort=medium", "high": "auto?effort=high"}
 
@@ -71,6 +71,9 @@ class ServeConfig:
     cascade_models: tuple[str, ...] = ()
     # an evaluation store the trace explorer (/ui) reads stored runs from, read-only (``ponder serve --store``)
     store: str | None = None
+    # answer as the bare model would, no search (``ponder serve --passthrough``: another tool's search on this engine,
+    # its tokens counted here)
+    passthrough: bool = False
 
 
 @dataclass
@@ -294,6 +297,33 @@ class PonderServer:
             self.metrics.active.set(self._active)
             self._sem.release()
 
+    async def passthrough(self, request: GenerationRequest, admitted: bool = False) -> Completion:
+        """One pass-through request: a place in the queue (or 429), a slot, one call to the engine, its tokens counted."""
+        if not admitted:
+            self.admit()
+        try:
+            await self._sem.acquire()
+        finally:
+            self._waiting -= 1
+            self.metrics.queue.set(self._waiting)
+        self._active += 1
+        self.metrics.active.set(self._active)
+        t0 = time.monotonic()
+        try:
+            [completion] = await self.generator.generate([request])
+        except PonderError as exc:
+            self.metrics.requests.labels("passthrough", "error").inc()
+            raise ApiError.from_backend(exc) from None
+        finally:
+            self._active -= 1
+            self.metrics.active.set(self._active)
+            self._sem.release()
+        self.metrics.requests.labels("passthrough", "ok").inc()
+        self.metrics.latency.labels("passthrough").observe(time.monotonic() - t0)
+        self.metrics.tokens.labels("passthrough", "prompt").inc(completion.usage.prompt_tokens)
+        self.metrics.tokens.labels("passthrough", "completion").inc(completion.usage.completion_tokens)
+        return completion
+
     def record(self, job: SearchJob, results: list[Result], status: str, seconds: float) -> None:
         name = job.info.name
         self.metrics.requests.labels(name, status).inc()
@@ -444,7 +474,31 @@ def create_app(generator: Generator, config: ServeConfig, open_model: Callable[[
                 task.cancel()
                 server.metrics.requests.labels(job.info.name, "disconnected").inc()
 
+    async def passthrough(body: ChatRequest | CompletionRequest, request: Request, kind: str):
+        from ponder.server import passthrough as pt
+
+        req = pt.request_of(body, max_n=config.max_n, max_tokens=config.max_tokens_total,
+                            max_prompt_chars=config.max_prompt_chars, deadline=time.monotonic() + config.max_seconds)
+        if body.stream:
+            server.admit()
+            include_usage = bool((body.stream_options or {}).get("include_usage"))
+            return StreamingResponse(pt.stream(kind, body.model, req, lambda r: server.passthrough(r, admitted=True), include_usage),
+                                     media_type="text/event-stream")
+        task = asyncio.ensure_future(server.passthrough(req))
+        try:
+            while not task.done():
+                await asyncio.wait([task], timeout=0.25)
+                if not task.done() and await request.is_disconnected():
+                    task.cancel()
+                    raise ApiError(499, "client disconnected", type_="client_closed")
+            return pt.response(kind, body.model, task.result())
+        finally:
+            if not task.done():
+                task.cancel()
+
     async def respond(body: ChatRequest | CompletionRequest, request: Request, kind: str):
+        if config.passthrough:
+            return await passthrough(body, request, kind)
         job = server.job_for(body)
         if body.stream:
             server.admit()  # a full queue is a 429 with Retry-After, not a 200 stream carrying an error

@@ -1,0 +1,94 @@
+"""ponder serve --passthrough: the bare model behind the OpenAI API (no search, nothing added to the prompt), so
+another tool's search runs on ponder's engine with every token counted here. On the scripted generator (exact
+requests) and on SmolLM2 through the official client."""
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ponder.server import ServeConfig, create_app
+from ponder.testing import ScriptedGenerator
+
+MSGS = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 2 + 3?"},
+        {"role": "assistant", "content": "Let me see."}, {"role": "user", "content": "Well?"}]
+
+
+def client(script=None, **kw):
+    gen = ScriptedGenerator(script or (lambda req, i: f"path {i}: 2 + 3 = 5. The answer is 5"))
+    return TestClient(create_app(gen, ServeConfig(model_name="m", passthrough=True, **kw))), gen
+
+
+def metric(c, kind):
+    for line in c.get("/metrics").text.splitlines():
+        if line.startswith(f'ponder_tokens_total{{kind="{kind}",strategy="passthrough"}}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_a_chat_request_reaches_the_model_as_sent_and_returns_its_text():
+    c, gen = client()
+    r = c.post("/v1/chat/completions", json={"model": "m", "messages": MSGS, "n": 3, "temperature": 0.6, "seed": 9,
+                                             "max_completion_tokens": 40, "stop": ["\n\n"]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    [[req]] = gen.calls
+    assert [(m.role, m.content) for m in req.prompt.messages] == [(m["role"], m["content"]) for m in MSGS]  # nothing added
+    assert req.n == 3 and req.params.temperature == 0.6 and req.params.seed == 9 and req.params.max_tokens == 40
+    assert req.params.stop == ("\n\n",) and req.params.top_k == 0
+    assert [ch["message"]["content"] for ch in body["choices"]] == [f"path {i}: 2 + 3 = 5. The answer is 5" for i in range(3)]
+    assert "ponder" not in body and body["usage"]["completion_tokens"] == metric(c, "completion") > 0
+    assert body["usage"]["prompt_tokens"] == metric(c, "prompt") > 0
+
+
+def test_completions_logprobs_and_defaults():
+    c, gen = client()
+    r = c.post("/v1/completions", json={"model": "m", "prompt": "2 + 3 =", "max_tokens": 8, "logprobs": 2})
+    assert r.status_code == 200, r.text
+    ch = r.json()["choices"][0]
+    [[req]] = gen.calls
+    assert req.prompt.text == "2 + 3 =" and req.params.temperature == 1.0 and req.params.logprobs == 2
+    assert len(ch["logprobs"]["tokens"]) == len(ch["logprobs"]["token_logprobs"]) > 0 and ch["finish_reason"] == "length"
+    r = c.post("/v1/chat/completions", json={"model": "m", "messages": MSGS[1:2], "logprobs": True, "top_logprobs": 1})
+    lp = r.json()["choices"][0]["logprobs"]["content"]
+    assert lp and {"token", "logprob", "top_logprobs", "bytes"} <= set(lp[0])
+
+
+def test_search_options_and_what_cannot_pass_are_refused():
+    c, gen = client(max_n=4, max_tokens_total=100)
+    for bad in ({"ponder": {"strategy": "majority"}}, {"reasoning_effort": "high"}, {"n": 5},
+                {"n": 4, "max_tokens": 30}, {"logprobs": True, "top_logprobs": 50},
+                {"messages": [{"role": "tool", "content": "x"}, {"role": "user", "content": "hi"}]}):
+        r = c.post("/v1/chat/completions", json={"model": "m", "messages": MSGS[1:2], **bad})
+        assert r.status_code == 400, (bad, r.text)
+    assert gen.calls == []
+
+
+def test_a_streamed_request_sends_each_sample_as_it_decodes():
+    c, _ = client()
+    with c.stream("POST", "/v1/chat/completions", json={"model": "m", "messages": MSGS[1:2], "n": 2, "stream": True,
+                                                        "stream_options": {"include_usage": True}}) as resp:
+        chunks = [json.loads(line[6:]) for line in resp.iter_lines() if line.startswith("data: ") and line != "data: [DONE]"]
+    texts = {0: "", 1: ""}
+    for ch in chunks:
+        for choice in ch["choices"]:
+            texts[choice["index"]] += choice["delta"].get("content") or ""
+    assert texts == {i: f"path {i}: 2 + 3 = 5. The answer is 5" for i in range(2)}
+    assert [ch["choices"][0]["finish_reason"] for ch in chunks if ch["choices"] and ch["choices"][0]["finish_reason"]]
+    assert chunks[-1]["usage"]["completion_tokens"] > 0
+
+
+@pytest.mark.e2e
+def test_the_official_client_on_smollm2(engine):
+    import openai
+
+    from test_server import Served
+
+    with Served(create_app(engine, ServeConfig(model_name="smol", passthrough=True))) as s:
+        cl = openai.OpenAI(base_url=s.url, api_key="none", max_retries=0)
+        r = cl.chat.completions.create(model="smol", messages=[{"role": "user", "content": "Say hello."}], n=2, seed=1,
+                                       max_tokens=12, temperature=0.7)
+        assert len(r.choices) == 2 and all(ch.message.content for ch in r.choices)
+        assert 2 <= r.usage.completion_tokens <= 24 and r.usage.prompt_tokens > 0
+        g = cl.completions.create(model="smol", prompt="The capital of France is", max_tokens=4, temperature=0)
+        assert g.choices[0].text and g.usage.completion_tokens <= 4
