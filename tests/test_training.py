@@ -87,10 +87,28 @@ def test_the_registry_of_trained_models_verifies_adapters(tmp_path, monkeypatch)
 
 # -- end to end on SmolLM2 (torch on the CPU) -------------------------------------------------------------------
 
+_LOADED: dict = {}
+
+
 @pytest.fixture
 def registry(tmp_path, monkeypatch):
+    """A registry of trained models in a temporary directory, and the base model read from its GGUF once for the
+    module (each training run gets a fresh copy: PEFT adds its layers to the model it is given)."""
     pytest.importorskip("trl")
+    import copy
+
+    import ponder.training.base_model as bm
+
     monkeypatch.setenv("PONDER_TRAINED", str(tmp_path / "trained"))
+    real = bm.load
+
+    def cached(name):
+        if name not in _LOADED:
+            _LOADED[name] = real(name)
+        model, tokenizer, info = _LOADED[name]
+        return copy.deepcopy(model), tokenizer, info
+
+    monkeypatch.setattr(bm, "load", cached)
     return tmp_path
 
 
@@ -137,7 +155,7 @@ def test_sft_trains_resumes_and_comes_back_as_a_model_the_engine_serves(registry
 
 
 @pytest.mark.e2e
-def test_dpo_and_grpo_train_a_few_steps(registry, smol_path):
+def test_dpo_and_grpo_train_a_step(registry, smol_path):
     from ponder.training.run import train
 
     pairs = registry / "dpo.jsonl"
@@ -145,14 +163,14 @@ def test_dpo_and_grpo_train_a_few_steps(registry, smol_path):
                                            "chosen": [{"role": "assistant", "content": f"The answer is {i + 1}."}],
                                            "rejected": [{"role": "assistant", "content": f"The answer is {i + 7}."}],
                                            "item": f"i{i}"}) for i in range(10)) + "\n")
-    dpo = train(TrainConfig(method="dpo", base="smollm2-135m", name="smol-dpo", out=registry / "dpo", data=pairs, steps=2,
+    dpo = train(TrainConfig(method="dpo", base="smollm2-135m", name="smol-dpo", out=registry / "dpo", data=pairs, steps=1,
                             save_steps=5, **TINY))
-    assert dpo.steps == 2 and trained.get("smol-dpo").method == "dpo" and "loss" in dpo.metrics["final"]
+    assert dpo.steps == 1 and trained.get("smol-dpo").method == "dpo" and "loss" in dpo.metrics["final"]
     grpo = train(TrainConfig(method="grpo", base="smollm2-135m", name="smol-grpo", out=registry / "grpo",
-                             task="ponder.testing:ArithmeticTask", task_limit=8, steps=2, group=2, max_completion_tokens=12,
+                             task="ponder.testing:ArithmeticTask", task_limit=8, steps=1, group=2, max_completion_tokens=12,
                              save_steps=5, **TINY))
     log = [json.loads(x) for x in (registry / "grpo" / "log.jsonl").read_text().splitlines()]
-    assert grpo.steps == 2 and any("rewards/accuracy_reward/mean" in r or "reward" in r for r in log)
+    assert grpo.steps == 1 and any("rewards/accuracy_reward/mean" in r or "reward" in r for r in log)
     assert trained.get("smol-grpo").data.startswith("task ponder.testing:ArithmeticTask")
 
 
@@ -166,10 +184,11 @@ def test_the_gguf_adapter_moves_llama_cpp_as_the_lora_moves_the_trained_model(re
     from peft import LoraConfig, get_peft_model
 
     import ponder.training.gguf_adapter as ga
-    from ponder.training.base_model import load
     from ponder.training.run import export_adapter
 
-    model, tok, info = load("smollm2-135m")
+    import ponder.training.base_model as bm
+
+    model, tok, info = bm.load("smollm2-135m")
     peft = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=list(TrainConfig.__dataclass_fields__["target_modules"].default)))
     torch.manual_seed(0)
     for n, p in peft.named_parameters():
