@@ -87,13 +87,30 @@ class EventLog:
         self._events.append(event)  # deque.append is atomic: the engine's thread and the event loop both call it
 
     def drain(self) -> list[dict]:
+        """The events so far, each path's text since the last other event joined into one (paths decode in step, so
+        their pieces interleave token by token).
+
+        >>> log = EventLog()
+        >>> for e in ({"event": "text", "path": 0, "text": "a"}, {"event": "text", "path": 1, "text": "x"},
+        ...           {"event": "text", "path": 0, "text": "b"}, {"event": "path_end", "first": 0, "paths": []},
+        ...           {"event": "text", "path": 0, "text": "c"}):
+        ...     log(e)
+        >>> [(e["event"], e.get("text")) for e in log.drain()]
+        [('text', 'ab'), ('text', 'x'), ('path_end', None), ('text', 'c')]
+        """
         out: list[dict] = []
+        open_text: dict[int, int] = {}  # path -> index in out of its text event since the last other event
         while self._events:
             e = self._events.popleft()
-            if e["event"] == "text" and out and out[-1]["event"] == "text" and out[-1]["path"] == e["path"]:
-                out[-1] = {**out[-1], "text": out[-1]["text"] + e["text"]}
-            else:
+            if e["event"] != "text":
                 out.append(e)
+                open_text.clear()
+            elif e["path"] in open_text:
+                i = open_text[e["path"]]
+                out[i] = {**out[i], "text": out[i]["text"] + e["text"]}
+            else:
+                open_text[e["path"]] = len(out)
+                out.append(dict(e))
         return out
 
 
