@@ -1,0 +1,204 @@
+"""Side by side with the peers: each peer tool installed in its own virtual environment (pinned from PyPI, by this
+benchmark), pointed at the same upstream: ``ponder serve --passthrough`` on the same GGUF, so every tool gets the
+same engine and every token is counted at the upstream (its ``/metrics``), never taken from the tool's own usage.
+Each item is asked with ponder's own chain-of-thought instruction and scored by the task's checker, as ponder's rows
+are; ponder's rows come from the headline store (the same items, seed 2024).
+
+Peers so far: its_hub 1.2.0 (self-consistency as shipped, with the smallest fix: voting on the stated answer, and
+best-of-N with its LLM judge). optillm and ThinkBooster are still to be added: both pull torch and a large stack
+(ThinkBooster also vLLM), to be installed over the local CPU torch wheel.
+
+Resumable: every (peer, approach, model, budget, item) row goes to bench/results/peers.sqlite as it finishes.
+
+    .venv/bin/python -m bench.peers [--limit 100] [--model qwen2.5-coder-0.5b] [--budget 8]
+
+Writes bench/results/peers.json: ponder_best_accuracy, ponder_best_strategy, ponder_best_tokens_per_item,
+peer_best_accuracy, peer_best, peer_best_tokens_per_item, ponder_speedup_vs_peer_best, and a row per tool x approach.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx
+
+from bench.common import RESULTS, write_result
+from bench.scaling import RUN as HEADLINE_RUN, SEED, SMALL, TASK
+from ponder.evaluation.metrics import bootstrap_ci
+from ponder.evaluation.runner import item_id
+from ponder.tasks import load_task
+
+STORE = RESULTS / "peers.sqlite"
+VENVS = Path("bench-peers")  # each peer's virtual environment (not committed)
+RUNNERS = Path(__file__).parent / "peer_runners"
+PEERS = {
+    "its_hub": {"pip": ["its_hub[lm]==1.2.0"], "runner": "its_hub_runner.py",
+                "approaches": ("self_consistency", "self_consistency_answer", "best_of_n")},
+}
+SCHEMA = """CREATE TABLE IF NOT EXISTS rows (peer TEXT, approach TEXT, model TEXT, budget INTEGER, item TEXT, text TEXT,
+answer TEXT, correct REAL, completion_tokens INTEGER, prompt_tokens INTEGER, requests INTEGER, seconds REAL, error TEXT,
+PRIMARY KEY (peer, approach, model, budget, item))"""
+
+
+def venv_python(peer: str) -> Path:
+    """The peer's own interpreter, its pinned packages installed on first use (a failure is recorded and raised)."""
+    env = VENVS / peer
+    py = env / "bin" / "python"
+    stamp = env / ".installed"
+    want = " ".join(PEERS[peer]["pip"])
+    if stamp.exists() and stamp.read_text() == want:
+        return py
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
+    done = subprocess.run([str(py), "-m", "pip", "install", "-q", *PEERS[peer]["pip"]], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{peer} did not install: {(done.stderr or done.stdout).strip()[-800:]}")
+    stamp.write_text(want)
+    return py
+
+
+class Upstream:
+    """``ponder serve --passthrough`` on the model, on loopback, and its token counters."""
+
+    def __init__(self, model: str, max_n: int):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen([sys.executable, "-m", "ponder", "serve", "--model", model, "--passthrough",
+                                      "--port", str(self.port), "--max-seconds", "600"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        for _ in range(600):
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        self.close()
+        raise RuntimeError("ponder serve --passthrough did not start")
+
+    def counters(self) -> dict[str, float]:
+        out = {"completion": 0.0, "prompt": 0.0, "requests": 0.0}
+        for line in httpx.get(self.url + "/metrics", timeout=10).text.splitlines():
+            if line.startswith('ponder_tokens_total{kind="completion",strategy="passthrough"}'):
+                out["completion"] = float(line.split()[-1])
+            elif line.startswith('ponder_tokens_total{kind="prompt",strategy="passthrough"}'):
+                out["prompt"] = float(line.split()[-1])
+            elif line.startswith('ponder_requests_total{status="ok",strategy="passthrough"}'):
+                out["requests"] = float(line.split()[-1])
+        return out
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def run_peer(db: sqlite3.Connection, upstream: Upstream, peer: str, approach: str, model: str, budget: int, problems, task) -> None:
+    have = {r[0] for r in db.execute("SELECT item FROM rows WHERE peer=? AND approach=? AND model=? AND budget=?",
+                                     (peer, approach, model, budget))}
+    todo = [p for p in problems if item_id(p) not in have]
+    if not todo:
+        return
+    py = venv_python(peer)
+    for p in todo:  # one item a job, so the upstream's counters delimit exactly what this item cost
+        before = upstream.counters()
+        job = {"endpoint": upstream.url + "/v1", "model": model, "approach": approach, "budget": budget,
+               "max_tokens": 384, "temperature": 0.7, "questions": [{"id": item_id(p), "prompt": p.prompt().messages[-1].content}]}
+        t0 = time.time()
+        done = subprocess.run([str(py), str(RUNNERS / PEERS[peer]["runner"])], input=json.dumps(job), capture_output=True,
+                              text=True, timeout=3600)
+        seconds = time.time() - t0
+        after = upstream.counters()
+        lines = [json.loads(x) for x in done.stdout.splitlines() if x.startswith("{")]
+        rec = lines[0] if lines else {"text": "", "error": (done.stderr or "no output").strip()[-500:]}
+        from ponder.scorers.answers import extract_answer
+
+        text = rec.get("text") or ""
+        db.execute("INSERT OR REPLACE INTO rows VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                   (peer, approach, model, budget, item_id(p), text, extract_answer(text), task.score(p, text) if text else 0.0,
+                    int(after["completion"] - before["completion"]), int(after["prompt"] - before["prompt"]),
+                    int(after["requests"] - before["requests"]), seconds, rec.get("error")))
+        db.commit()
+
+
+def ponder_rows(items: set[str], model: str) -> list[dict]:
+    """ponder's rows on the same items from the headline store (each strategy at each budget)."""
+    from ponder.evaluation.report import summarize
+    from ponder.evaluation.store import Store
+    from bench.scaling import phase_specs
+
+    rows = summarize(Store(RESULTS / "scaling.sqlite", readonly=True), HEADLINE_RUN, seed=SEED, items=items,
+                     strategies=phase_specs(), label_params=("prompt",))
+    return [r for r in rows if r["model"] == model and r["items"] == len(items)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--limit", type=int, default=100)
+    ap.add_argument("--model", default=SMALL)
+    ap.add_argument("--budget", type=int, default=8)
+    ap.add_argument("--peers", default=",".join(PEERS))
+    args = ap.parse_args()
+    task = load_task(TASK)
+    problems = list(task.problems(args.limit, SEED))
+    db = sqlite3.connect(STORE)
+    db.execute(SCHEMA)
+    failures: dict[str, str] = {}
+    upstream = Upstream(args.model, max_n=args.budget)
+    try:
+        for peer in [p.strip() for p in args.peers.split(",") if p.strip()]:
+            for approach in PEERS[peer]["approaches"]:
+                try:
+                    run_peer(db, upstream, peer, approach, args.model, args.budget, problems, task)
+                except RuntimeError as exc:  # could not install: the row says why
+                    failures[f"{peer}/{approach}"] = str(exc)
+    finally:
+        upstream.close()
+    items = {item_id(p) for p in problems}
+    peer_rows = []
+    for peer, approach in db.execute("SELECT DISTINCT peer, approach FROM rows WHERE model=? AND budget=?", (args.model, args.budget)):
+        rs = [r for r in db.execute("SELECT correct, completion_tokens, seconds, error, answer FROM rows WHERE peer=? AND "
+                                    "approach=? AND model=? AND budget=?", (peer, approach, args.model, args.budget))
+              if True]
+        if len(rs) < len(items):
+            continue
+        acc, lo, hi = bootstrap_ci([r[0] for r in rs], seed=SEED)
+        peer_rows.append({"tool": peer, "approach": approach, "budget": args.budget, "items": len(rs), "accuracy": round(acc, 4),
+                          "ci": [round(lo, 4), round(hi, 4)], "completion_tokens": round(sum(r[1] for r in rs) / len(rs), 1),
+                          "seconds": round(sum(r[2] for r in rs) / len(rs), 2),
+                          "errors": sum(1 for r in rs if r[3]), "unparsable": sum(1 for r in rs if r[4] is None and not r[3])})
+    ours = ponder_rows(items, args.model)
+    best_peer = max(peer_rows, key=lambda r: (r["accuracy"], -r["completion_tokens"])) if peer_rows else None
+    within = [r for r in ours if best_peer is None or r["completion_tokens"] <= best_peer["completion_tokens"]]
+    best_ours = max(within or ours, key=lambda r: (r["accuracy"], -r["completion_tokens"])) if ours else None
+    headline = {
+        "ponder_best_accuracy": round(best_ours["accuracy"], 4) if best_ours else None,
+        "ponder_best_strategy": f"{best_ours['strategy']}@{best_ours['budget']}" if best_ours else None,
+        "ponder_best_tokens_per_item": round(best_ours["completion_tokens"], 1) if best_ours else None,
+        "peer_best_accuracy": best_peer["accuracy"] if best_peer else None,
+        "peer_best": f"{best_peer['tool']}/{best_peer['approach']}" if best_peer else None,
+        "peer_best_tokens_per_item": best_peer["completion_tokens"] if best_peer else None,
+        "ponder_speedup_vs_peer_best": round(best_peer["seconds"] / best_ours["seconds"], 2) if best_peer and best_ours else None,
+        "items": len(items),
+    }
+    out = write_result("peers", headline, models_used=[args.model], seeds=[SEED],
+                       details={"rows": peer_rows, "ponder_rows": [{k: r[k] for k in ("strategy", "budget", "accuracy", "completion_tokens", "seconds")} for r in ours],
+                                "failures": failures, "upstream": "ponder serve --passthrough (tokens from its /metrics)"})
+    print(json.dumps(headline, indent=1))
+    print(out)
+
+
+if __name__ == "__main__":
+    main()
