@@ -87,15 +87,7 @@ class Upstream:
         raise RuntimeError("ponder serve --passthrough did not start")
 
     def counters(self) -> dict[str, float]:
-        out = {"completion": 0.0, "prompt": 0.0, "requests": 0.0}
-        for line in httpx.get(self.url + "/metrics", timeout=10).text.splitlines():
-            if line.startswith('ponder_tokens_total{kind="completion",strategy="passthrough"}'):
-                out["completion"] = float(line.split()[-1])
-            elif line.startswith('ponder_tokens_total{kind="prompt",strategy="passthrough"}'):
-                out["prompt"] = float(line.split()[-1])
-            elif line.startswith('ponder_requests_total{status="ok",strategy="passthrough"}'):
-                out["requests"] = float(line.split()[-1])
-        return out
+        return passthrough_counters(httpx.get(self.url + "/metrics", timeout=10).text)
 
     def close(self) -> None:
         self.proc.terminate()
@@ -103,6 +95,25 @@ class Upstream:
             self.proc.wait(30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+def passthrough_counters(metrics: str) -> dict[str, float]:
+    """The pass-through tokens and requests so far, from the upstream's Prometheus text.
+
+    >>> passthrough_counters('ponder_tokens_total{kind="completion",strategy="passthrough"} 42.0\\n'
+    ...                      'ponder_tokens_total{kind="completion",strategy="majority"} 7.0\\n'
+    ...                      'ponder_requests_total{status="ok",strategy="passthrough"} 3.0')
+    {'completion': 42.0, 'prompt': 0.0, 'requests': 3.0}
+    """
+    out = {"completion": 0.0, "prompt": 0.0, "requests": 0.0}
+    names = {'ponder_tokens_total{kind="completion",strategy="passthrough"}': "completion",
+             'ponder_tokens_total{kind="prompt",strategy="passthrough"}': "prompt",
+             'ponder_requests_total{status="ok",strategy="passthrough"}': "requests"}
+    for line in metrics.splitlines():
+        head, _, value = line.rpartition(" ")
+        if head in names:
+            out[names[head]] = float(value)
+    return out
 
 
 def run_peer(db: sqlite3.Connection, upstream: Upstream, peer: str, approach: str, model: str, budget: int, problems, task) -> None:
