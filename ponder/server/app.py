@@ -14,7 +14,8 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -264,9 +265,10 @@ class PonderServer:
         self._waiting += 1
         self.metrics.queue.set(self._waiting)
 
-    async def solve(self, job: SearchJob, admitted: bool = False, generator: Generator | None = None) -> list[Result]:
-        """Run the job's strategy ``n`` times (different seeds) once a slot is free; 429 if the queue is full.
-        ``admitted``: :meth:`admit` already took this request's place in the queue."""
+    @asynccontextmanager
+    async def slot(self, admitted: bool = False) -> AsyncIterator[None]:
+        """A place in the queue (or 429, unless ``admitted``: :meth:`admit` already took it), then a running slot for
+        the block, the gauges kept."""
         if not admitted:
             self.admit()
         try:
@@ -277,6 +279,16 @@ class PonderServer:
         self._active += 1
         self.metrics.active.set(self._active)
         try:
+            yield
+        finally:
+            self._active -= 1
+            self.metrics.active.set(self._active)
+            self._sem.release()
+
+    async def solve(self, job: SearchJob, admitted: bool = False, generator: Generator | None = None) -> list[Result]:
+        """Run the job's strategy ``n`` times (different seeds) once a slot is free; 429 if the queue is full.
+        ``admitted``: :meth:`admit` already took this request's place in the queue."""
+        async with self.slot(admitted):
             try:
                 scorer = resolve_scorer(job.info, job.scorer_spec, self.generator)
             except InvalidRequest as exc:
@@ -292,32 +304,16 @@ class PonderServer:
                 gen = generator or (self.router if job.info.needs_models else self.generator)
                 runs.append(job.info.run(job.problem, gen, scorer, budget, params))
             return list(await asyncio.gather(*runs))
-        finally:
-            self._active -= 1
-            self.metrics.active.set(self._active)
-            self._sem.release()
 
     async def passthrough(self, request: GenerationRequest, admitted: bool = False) -> Completion:
         """One pass-through request: a place in the queue (or 429), a slot, one call to the engine, its tokens counted."""
-        if not admitted:
-            self.admit()
-        try:
-            await self._sem.acquire()
-        finally:
-            self._waiting -= 1
-            self.metrics.queue.set(self._waiting)
-        self._active += 1
-        self.metrics.active.set(self._active)
-        t0 = time.monotonic()
-        try:
-            [completion] = await self.generator.generate([request])
-        except PonderError as exc:
-            self.metrics.requests.labels("passthrough", "error").inc()
-            raise ApiError.from_backend(exc) from None
-        finally:
-            self._active -= 1
-            self.metrics.active.set(self._active)
-            self._sem.release()
+        async with self.slot(admitted):
+            t0 = time.monotonic()
+            try:
+                [completion] = await self.generator.generate([request])
+            except PonderError as exc:
+                self.metrics.requests.labels("passthrough", "error").inc()
+                raise ApiError.from_backend(exc) from None
         self.metrics.requests.labels("passthrough", "ok").inc()
         self.metrics.latency.labels("passthrough").observe(time.monotonic() - t0)
         self.metrics.tokens.labels("passthrough", "prompt").inc(completion.usage.prompt_tokens)
@@ -387,25 +383,32 @@ def create_app(generator: Generator, config: ServeConfig, open_model: Callable[[
         data += [{"id": f"{name}/{config.model_name}", "object": "model", "created": now, "owned_by": "ponder"} for name in available()]
         return {"object": "list", "data": data}
 
-    async def run_job(request: Request, job: SearchJob) -> list[Result]:
-        """Solve, cancelling the search if the client goes away; map backend failures to HTTP errors."""
-        task = asyncio.ensure_future(server.solve(job))
-        t0 = time.monotonic()
+    async def unless_gone(request: Request, work: Awaitable, on_gone: Callable[[], None] | None = None):
+        """Await ``work``, cancelling it (and answering 499) if the client goes away first."""
+        task = asyncio.ensure_future(work)
         try:
             while not task.done():
                 await asyncio.wait([task], timeout=0.25)
                 if not task.done() and await request.is_disconnected():
                     task.cancel()
-                    server.metrics.requests.labels(job.info.name, "disconnected").inc()
+                    if on_gone is not None:
+                        on_gone()
                     raise ApiError(499, "client disconnected", type_="client_closed")
-            results = task.result()
+            return task.result()
+        finally:
+            if not task.done():
+                task.cancel()
+
+    async def run_job(request: Request, job: SearchJob) -> list[Result]:
+        """Solve, cancelling the search if the client goes away; map backend failures to HTTP errors."""
+        t0 = time.monotonic()
+        try:
+            results = await unless_gone(request, server.solve(job),
+                                        lambda: server.metrics.requests.labels(job.info.name, "disconnected").inc())
         except ApiError:
             raise
         except PonderError as exc:
             raise ApiError.from_backend(exc) from None
-        finally:
-            if not task.done():
-                task.cancel()
         server.record(job, results, "ok", time.monotonic() - t0)
         return results
 
@@ -484,17 +487,7 @@ def create_app(generator: Generator, config: ServeConfig, open_model: Callable[[
             include_usage = bool((body.stream_options or {}).get("include_usage"))
             return StreamingResponse(pt.stream(kind, body.model, req, lambda r: server.passthrough(r, admitted=True), include_usage),
                                      media_type="text/event-stream")
-        task = asyncio.ensure_future(server.passthrough(req))
-        try:
-            while not task.done():
-                await asyncio.wait([task], timeout=0.25)
-                if not task.done() and await request.is_disconnected():
-                    task.cancel()
-                    raise ApiError(499, "client disconnected", type_="client_closed")
-            return pt.response(kind, body.model, task.result())
-        finally:
-            if not task.done():
-                task.cancel()
+        return pt.response(kind, body.model, await unless_gone(request, server.passthrough(req)))
 
     async def respond(body: ChatRequest | CompletionRequest, request: Request, kind: str):
         if config.passthrough:
