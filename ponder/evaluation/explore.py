@@ -43,13 +43,10 @@ def result_trace(store: Store, run: str, item: str, model: str, strategy: str, p
                  task: str | None = None, seed: int | None = None) -> dict[str, Any] | None:
     """One stored result as the explorer draws it (the Result's JSON form with ``correct`` on each candidate), or
     None when the store has no such result."""
-    row = next((r for r in store.results(run) if r["item"] == item and r["model"] == model and r["strategy"] == strategy
-                and r["params"] == params and r["budget"] == budget and (task is None or r["task"] == task)
-                and (seed is None or r["seed"] == seed)), None)
-    if row is None:
+    found = store.find_result(run, item, model, strategy, params, budget, task, seed)
+    if found is None:
         return None
-    key = Key(run, row["task"], item, model, strategy, params, row["seed"])
-    stored = store.trace(key, budget)
+    row, stored = found
     summary = {"run": run, "item": item, "model": model, "budget": budget, "correct": row["correct"],
                "reference": row["reference"], "params_key": params,
                "usage": {"prompt_tokens": row["prompt_tokens"], "cached_prompt_tokens": row["cached_prompt_tokens"],

@@ -153,15 +153,24 @@ class Store:
                                "LEFT JOIN results ON results.run = runs.run GROUP BY runs.run ORDER BY runs.created").fetchall()
         return [{"run": r["run"], "created": r["created"], "config": json.loads(r["config"]), "results": r["results"]} for r in rows]
 
-    def trace(self, key: Key, budget: int) -> dict[str, Any] | None:
-        """The stored trace of one result (see ``pack_trace``), or None where the row has none (stored before traces
-        were kept) or there is no such row."""
-        if "trace" not in getattr(self, "_columns", {"trace"}):
+    def find_result(self, run: str, item: str, model: str, strategy: str, params: str, budget: int,
+                    task: str | None = None, seed: int | None = None) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+        """One result row (every column but the trace) and its stored trace (see ``pack_trace``; None where the row
+        was stored before traces were kept), in one indexed lookup; ``task`` and ``seed`` when the run has several.
+        None when there is no such row."""
+        columns = ", ".join(c for c in RESULT_COLUMNS if c != "trace")
+        trace = "trace" if "trace" in getattr(self, "_columns", {"trace"}) else "NULL AS trace"
+        where = "run=? AND item=? AND model=? AND strategy=? AND params=? AND budget=?"
+        args: list[Any] = [run, item, model, strategy, params, budget]
+        for name, value in (("task", task), ("seed", seed)):
+            if value is not None:
+                where += f" AND {name}=?"
+                args.append(value)
+        row = self.db.execute(f"SELECT {columns}, {trace} FROM results WHERE {where} LIMIT 1", args).fetchone()
+        if row is None:
             return None
-        row = self.db.execute(
-            "SELECT trace FROM results WHERE run=? AND task=? AND item=? AND model=? AND strategy=? AND params=? AND budget=? AND seed=?",
-            (key.run, key.task, key.item, key.model, key.strategy, key.params, budget, key.seed)).fetchone()
-        return unpack_trace(row["trace"]) if row is not None else None
+        found = dict(row)
+        return found, unpack_trace(found.pop("trace"))
 
     def start_run(self, run: str, config: dict[str, Any]) -> None:
         with self._lock:
