@@ -35,6 +35,7 @@ from bench.common import RESULTS, write_result
 from bench.scaling import RUN as HEADLINE_RUN, SEED, SMALL, TASK
 from ponder.evaluation.metrics import bootstrap_ci
 from ponder.evaluation.runner import item_id
+from ponder.scorers.answers import extract_answer
 from ponder.tasks import load_task
 
 STORE = RESULTS / "peers.sqlite"
@@ -69,7 +70,7 @@ def venv_python(peer: str) -> Path:
 class Upstream:
     """``ponder serve --passthrough`` on the model, on loopback, and its token counters."""
 
-    def __init__(self, model: str, max_n: int):
+    def __init__(self, model: str):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -134,8 +135,6 @@ def run_peer(db: sqlite3.Connection, upstream: Upstream, peer: str, approach: st
         after = upstream.counters()
         lines = [json.loads(x) for x in done.stdout.splitlines() if x.startswith("{")]
         rec = lines[0] if lines else {"text": "", "error": (done.stderr or "no output").strip()[-500:]}
-        from ponder.scorers.answers import extract_answer
-
         text = rec.get("text") or ""
         db.execute("INSERT OR REPLACE INTO rows VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                    (peer, approach, model, budget, item_id(p), text, extract_answer(text), task.score(p, text) if text else 0.0,
@@ -167,7 +166,7 @@ def main() -> None:
     db = sqlite3.connect(STORE)
     db.execute(SCHEMA)
     failures: dict[str, str] = {}
-    upstream = Upstream(args.model, max_n=args.budget)
+    upstream = Upstream(args.model)
     try:
         for peer in [p.strip() for p in args.peers.split(",") if p.strip()]:
             for approach in PEERS[peer]["approaches"]:
@@ -180,9 +179,8 @@ def main() -> None:
     items = {item_id(p) for p in problems}
     peer_rows = []
     for peer, approach in db.execute("SELECT DISTINCT peer, approach FROM rows WHERE model=? AND budget=?", (args.model, args.budget)):
-        rs = [r for r in db.execute("SELECT correct, completion_tokens, seconds, error, answer FROM rows WHERE peer=? AND "
-                                    "approach=? AND model=? AND budget=?", (peer, approach, args.model, args.budget))
-              if True]
+        rs = db.execute("SELECT correct, completion_tokens, seconds, error, answer FROM rows WHERE peer=? AND approach=? AND "
+                        "model=? AND budget=?", (peer, approach, args.model, args.budget)).fetchall()
         if len(rs) < len(items):
             continue
         acc, lo, hi = bootstrap_ci([r[0] for r in rs], seed=SEED)
