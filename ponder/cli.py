@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -225,19 +226,9 @@ def serve(
 
     try:
         parse_spec(strategy)
-        rewards = {}
-        for pair in reward_url or []:
-            key, sep, value = pair.partition("=")
-            if not sep or not key.strip() or not value.strip().startswith(("http://", "https://")):
-                _fail(f"--reward-url expects NAME=http(s)://…, got {pair!r}")
-            rewards[key.strip()] = value.strip()
+        rewards = _named_values(reward_url, "--reward-url", "NAME=http(s)://…", lambda v: v.startswith(("http://", "https://")))
         named = {k: p.to_dict() for k, p in load_named_policies(policies).items() if k != "default"}
-        probes = {}
-        for pair in probe or []:
-            key, sep, value = pair.partition("=")
-            if not sep or not key.strip() or not value.strip():
-                _fail(f"--probe expects NAME=FILE, got {pair!r}")
-            probes[key.strip()] = value.strip()
+        probes = _named_values(probe, "--probe", "NAME=FILE")
         if upstream:
             generator = open_generator(upstream_model, url=upstream, api_key=upstream_api_key, max_concurrency=max_concurrent)
             name = upstream_model or "upstream"
@@ -270,6 +261,17 @@ def serve(
         uvicorn.run(app_, host=host, port=port, log_level="warning")
     finally:
         asyncio.run(generator.aclose())
+
+
+def _named_values(pairs: list[str] | None, flag: str, form: str, valid: Callable[[str], bool] = bool) -> dict[str, str]:
+    """``NAME=VALUE`` options as a dict; a pair without a name, or whose value ``valid`` refuses, is a clean error."""
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not value.strip() or not valid(value.strip()):
+            _fail(f"{flag} expects {form}, got {pair!r}")
+        out[key.strip()] = value.strip()
+    return out
 
 
 def _with_max_tokens(spec: str, max_tokens: int | None) -> str:
