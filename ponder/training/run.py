@@ -92,21 +92,20 @@ def _datasets(cfg: TrainConfig):
     return Dataset.from_list(strip(parts.train)), held, parts
 
 
-class _LogFile:
-    """A TrainerCallback writing every logged step to ``log.jsonl`` (with wall time) and telling ``progress``."""
+def _log_file(path: Path, progress: Callable[[dict], None] | None):
+    """A TrainerCallback writing every logged step to ``log.jsonl`` (with wall time) and telling ``progress``
+    (transformers is imported here, when a run starts, not when the CLI loads)."""
+    from transformers import TrainerCallback
 
-    def __new__(cls, path: Path, progress: Callable[[dict], None] | None):
-        from transformers import TrainerCallback
+    class LogFile(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            rec = {"step": state.global_step, "time": round(time.time(), 3), **(logs or {})}
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(rec) + "\n")
+            if progress is not None:
+                progress(rec)
 
-        class LogFile(TrainerCallback):
-            def on_log(self, args, state, control, logs=None, **kwargs):
-                rec = {"step": state.global_step, "time": round(time.time(), 3), **(logs or {})}
-                with open(path, "a", encoding="utf-8") as f:
-                    f.write(json.dumps(rec) + "\n")
-                if progress is not None:
-                    progress(rec)
-
-        return LogFile()
+    return LogFile()
 
 
 def _trainer(cfg: TrainConfig, model, tokenizer, train, held):
@@ -160,14 +159,14 @@ def train(cfg: TrainConfig, progress: Callable[[dict], None] | None = None) -> T
     train_set, held, parts = _datasets(cfg)
     trainer = _trainer(cfg, model, tokenizer, train_set, held)
     log = cfg.out / "log.jsonl"
-    trainer.add_callback(_LogFile(log, progress))
+    trainer.add_callback(_log_file(log, progress))
     resume = _last_checkpoint(cfg) if cfg.resume else None
     started = time.time()
     trainer.train(resume_from_checkpoint=resume)
     seconds = time.time() - started
     trainer.save_model(str(cfg.out / "adapter"))
     adapter = export_adapter(trainer.model, info, cfg.out / "adapter.gguf", alpha=cfg.lora_alpha, name=cfg.name)
-    history = [h for h in trainer.state.log_history]
+    history = trainer.state.log_history
     metrics = {"steps": trainer.state.global_step, "train_seconds": round(seconds, 1), "resumed_from": resume,
                "train_records": len(parts.train), "held_out_records": len(parts.held_out),
                "final": next((h for h in reversed(history) if "loss" in h or "reward" in h), {}),
