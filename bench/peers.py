@@ -150,7 +150,7 @@ def ponder_rows(items: set[str], model: str) -> list[dict]:
     from bench.scaling import phase_specs
 
     rows = summarize(Store(RESULTS / "scaling.sqlite", readonly=True), HEADLINE_RUN, seed=SEED, items=items,
-                     strategies=phase_specs(), label_params=("prompt",))
+                     strategies=phase_specs(), label_params=("prompt", "scorer"))
     return [r for r in rows if r["model"] == model and r["items"] == len(items)]
 
 

@@ -542,3 +542,22 @@ def test_a_cut_off_path_abstains_and_stored_rows_are_derived_again(tmp_path):
     assert ev.rederive("m", ArithmeticTask().problems(1, 1)) == 1 and len(gen.calls) == 1
     [again] = store.results("c")
     assert again["answer"] == "4" and again["correct"] == 1.0
+
+
+def test_a_runs_named_scorer_is_part_of_its_results_key(tmp_path):
+    """Two runs of one scored strategy under different scorers keep two sets of results (neither is skipped as
+    done, neither passes for the other); a strategy that uses no scorer is stored once whatever the run names."""
+    from ponder.testing import ArithmeticTask, ScriptedGenerator
+
+    texts = ["The answer is 4.", "The answer is 5.", "The answer is 4."]
+    gen = ScriptedGenerator(lambda req, i: texts[i % 3])
+    store = Store(tmp_path / "s.sqlite")
+    for scorer in ("confidence", "reference", "reference"):
+        cfg = EvalConfig(run="s", task="arithmetic", models=("m",), strategies=("weighted_best_of_n?max_tokens=8", "majority?max_tokens=8"),
+                         budgets=(3,), limit=1, seed=1, workers=1, scorer=scorer)
+        asyncio.run(evaluate(store, ArithmeticTask(), cfg, lambda m: gen))
+    rows = store.results("s")
+    scored = sorted(json.loads(r["params"]).get("scorer") for r in rows if r["strategy"] == "weighted_best_of_n")
+    assert scored == ["confidence", "reference"]
+    assert [json.loads(r["params"]).get("scorer") for r in rows if r["strategy"] == "majority"] == [None]
+    assert len(gen.calls) == 1  # one draw of 3 samples served every row: judging adds no generation here

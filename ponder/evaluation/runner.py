@@ -105,6 +105,20 @@ def spec_key(spec: str) -> tuple[str, str]:
     return info.name, canonical_params(params.model_dump())
 
 
+def stored_params(spec: str, scorer: str | None = None) -> tuple[str, str]:
+    """The (strategy, params) a spec's results are stored under in a run with ``scorer``: its parameters, plus that
+    scorer when one is named and the strategy uses a scorer (so a run judged by ``probe?path=…`` never passes for,
+    or reuses, one judged by the strategy's default).
+
+    >>> json.loads(stored_params("best_of_n?n=2", "probe?name=p")[1])["scorer"], stored_params("majority", "judge") == spec_key("majority")
+    ('probe?name=p', True)
+    """
+    name, params_json = spec_key(spec)
+    if scorer and get(name).default_scorer is not None:
+        params_json = canonical_params({**json.loads(params_json), "scorer": scorer})
+    return name, params_json
+
+
 def item_id(problem: Problem) -> str:
     return problem.id or problem.question[:64]
 
@@ -154,7 +168,7 @@ class Evaluator:
 
     async def _strategy(self, model: str, generator: Generator, problem: Problem, spec: str) -> None:
         info, base_params = parse_spec(spec)
-        name, params_json = spec_key(spec)
+        name, params_json = self.result_params(spec)
         key = Key(self.config.run, self.task.name, item_id(problem), model, name, params_json, self.config.seed)
         budgets = units(info, self.config.budgets)
         scorer = resolve_scorer(info, self.config.scorer, generator)
@@ -200,6 +214,9 @@ class Evaluator:
             gen = self.replay(model, generator, problem) if info.evaluation == "replay" else generator
             r = await info.run(problem, gen, scorer, budget, params)
             self._put_run(key, b, problem, r, gen)
+
+    def result_params(self, spec: str) -> tuple[str, str]:
+        return stored_params(spec, self.config.scorer)
 
     def _put_run(self, key: Key, b: int, problem: Problem, r: Result, gen: Generator) -> None:
         """Store a strategy run as the budget-``b`` result: each candidate is scored once (a sandbox run, for code
@@ -287,7 +304,7 @@ class Evaluator:
             info, base_params = parse_spec(spec)
             if info.evaluation != "shared_samples":
                 continue
-            name, params_json = spec_key(spec)
+            name, params_json = self.result_params(spec)
             # the scorer only names its stored judgements (a judge's name carries the model it asks)
             scorer = resolve_scorer(info, self.config.scorer, _NoGenerator(model)) if info.default_scorer is not None else None
             for problem in problems:
