@@ -240,6 +240,12 @@ def serve(
                              max_queue=max_queue, max_seconds=max_seconds, max_tokens_total=max_tokens_total,
                              policies=named, reward_urls=rewards, cascade_models=tuple(cascade_model or ()),
                              probes=probes, store=str(store) if store is not None else None, passthrough=passthrough)
+        if not upstream and "default" not in probes:  # the probe shipped for the served model, as probe?name=default
+            from ponder.verifier.bundled import shipped_probe
+
+            found = shipped_probe(generator.model_sha256)
+            if found is not None:
+                probes["default"] = str(found)
         if probes:
             from ponder.verifier.probe import Probe
 

@@ -79,4 +79,4 @@ class ReadsHiddenStates(Protocol):
 
     model_sha256: str
 
-    async def read_hidden_states(self, prompts: Sequence, completions: Sequence[str]): ...  # -> ((n, dim) array, tokens read)
+    async def read_hidden_states(self, prompts: Sequence, completions: Sequence[str]): ...  # -> HiddenStates (backends.hidden_states)

@@ -51,6 +51,43 @@ def test_a_probe_refuses_another_models_states_and_bad_input(tmp_path):
         Probe.load(tmp_path / "bad.json")
 
 
+class _StatesOf:
+    """A generator whose hidden states are given rows (a scripted stand-in for the embedded engine's reader)."""
+
+    def __init__(self, sha: str, rows: np.ndarray):
+        self.model_sha256, self.rows, self.asked = sha, rows, 0
+
+    async def read_hidden_states(self, prompts, completions):
+        from ponder.backends.hidden_states import HiddenStates
+
+        got = self.rows[self.asked:self.asked + len(completions)]
+        self.asked += len(completions)
+        return HiddenStates(got, tokens=10 * len(completions), reused=5 * (len(completions) - 1))
+
+    async def generate(self, requests):  # a Generator too
+        raise AssertionError("scoring generates nothing")
+
+
+def test_a_bare_probe_scores_with_the_one_shipped_for_the_model(tmp_path, monkeypatch):
+    """`probe` with no path finds the probe shipped for the generator's model by its sha256 (ponder serve offers it
+    as probe?name=default); a model with none shipped gets a clear error; what reading cost is charged."""
+    from ponder.scorers.registry import build_scorer
+    from ponder.types import Problem, Trace
+    from ponder.verifier import bundled
+
+    x, y = planted()
+    monkeypatch.setattr(bundled, "PROBES", tmp_path)
+    fit(x, y, model_sha256="a" * 64, model_name="m").save(tmp_path / "m.json")
+    (tmp_path / "broken.json").write_text("{not json")
+    assert bundled.shipped() == {"a" * 64: tmp_path / "m.json"}
+    gen = _StatesOf("a" * 64, x[:3])
+    scorer = build_scorer("probe", gen)
+    scores = asyncio.run(scorer.score(Problem("q?"), [Trace(text=t) for t in ("1", "2", "3")]))
+    assert np.allclose(scores, Probe.load(tmp_path / "m.json").score(x[:3]), atol=1e-6)
+    with pytest.raises(InvalidRequest, match="no probe ships for this model"):
+        build_scorer("probe", _StatesOf("b" * 64, x[:3]))
+
+
 def test_training_holds_items_out_before_the_final_fit():
     x, y = planted()
     items = [f"item-{i // 4}" for i in range(len(y))]  # 4 paths an item
@@ -118,3 +155,41 @@ def test_the_whole_path_on_smollm2(engine, tmp_path):
     r = ask("probe?name=mine")
     assert r.status_code == 200, r.text
     assert all(0 <= c["score"] <= 1 for c in r.json()["ponder"]["choices"][0]["candidates"])
+
+
+def test_hidden_states_reuse_a_shared_question_and_equal_a_fresh_read(smol_path):
+    """A question's paths read one after another evaluate the question once; each state equals the one a fresh
+    context reads for that path alone (a causal model: the cache holds exactly the states a fresh read recomputes)."""
+    from ponder.backends.hidden_states import HiddenStateReader
+    from ponder.backends.llama_model import LlamaModel
+    from ponder.types import Prompt
+
+    model = LlamaModel(smol_path)
+    question = "A bakery sells 14 muffins at 3 dollars and 23 cakes at 2 dollars. How much does it take in?"
+    paths = ["14 * 3 = 42 and 23 * 2 = 46, so 88.", "14 * 3 = 42, 23 * 2 = 46: 42 + 46 = 98.", "It takes in 88 dollars."]
+    seqs = [model.encode_prompt(Prompt.chat(question), p) for p in paths]
+    shared = min(len(_common(seqs[0], s)) for s in seqs[1:])
+    assert shared > len(model.encode_prompt(Prompt.chat(question))) - 2  # the chat-rendered question, at least
+    reader = HiddenStateReader(smol_path, n_ctx=1024, n_threads=1)
+    try:
+        together = reader.read(seqs + [seqs[0]])
+        fresh = []
+        for s in seqs:
+            reader._cached = [-1]  # noqa: SLF001 - forget the cache: the next read evaluates everything
+            fresh.append(reader.read([s]))
+    finally:
+        reader.close()
+    assert all(f.reused == 0 for f in fresh)
+    np.testing.assert_allclose(together.states[:3], np.vstack([f.states for f in fresh]), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(together.states[3], together.states[0], rtol=1e-4, atol=1e-4)
+    assert together.tokens == sum(len(s) for s in seqs) + len(seqs[0])
+    # each read evaluates only where it departs from the one before: the question is evaluated once
+    order = seqs + [seqs[0]]
+    assert together.reused == sum(len(_common(a, b)) for a, b in zip(order, order[1:]))
+    assert together.reused >= 3 * shared
+
+
+def _common(a, b):
+    from ponder.backends.hidden_states import shared_prefix
+
+    return a[:shared_prefix(a, b)]

@@ -30,6 +30,7 @@ from pathlib import Path
 import llama_cpp
 import numpy as np
 
+from ponder.backends.hidden_states import HiddenStates
 from ponder.backends.kv_slots import SlotTable
 from ponder.backends.llama_model import LlamaModel
 from ponder.errors import BackendError, ContextOverflow, InvalidRequest
@@ -555,17 +556,17 @@ class LlamaCppGenerator:
                 self._sha256 = hashlib.sha256(f"{self._sha256}+lora:{file_sha256(self.adapter)}".encode()).hexdigest()
         return self._sha256
 
-    async def read_hidden_states(self, prompts, completions) -> tuple[np.ndarray, int]:
+    async def read_hidden_states(self, prompts, completions) -> HiddenStates:
         """The final hidden state at the last token of each prompt + completion (as the model would read them),
-        from a second context in embeddings mode (opened on first use), and the tokens evaluated to read them."""
+        from a second context in embeddings mode (opened on first use), with the tokens read and how many of them
+        came from its cache (a question's paths share the question: it is evaluated once)."""
         from ponder.backends.hidden_states import HiddenStateReader
 
         if self._reader is None:
             self._reader = await asyncio.to_thread(HiddenStateReader, self.engine.model.path, n_threads=self.engine.config.n_threads,
                                                    lora=self.adapter)
         tokens = [self.engine.model.encode_prompt(p, c) for p, c in zip(prompts, completions, strict=True)]
-        states = await asyncio.to_thread(self._reader.read, tokens)
-        return states, sum(min(len(t), self._reader.max_tokens) for t in tokens)
+        return await asyncio.to_thread(self._reader.read, tokens)
 
     def render(self, request: GenerationRequest) -> str:
         return self.engine.model.render(request.prompt, request.prefix)

@@ -1,6 +1,7 @@
 """The learned verifier as a scorer: ``probe?path=FILE`` scores each path (outcome) or each step prefix (steps) by
 a probe on the generating model's own hidden states (:mod:`ponder.verifier.probe`). Reading a state evaluates the
-prompt and the path once more in a second context: those tokens are charged to the run as prompt tokens."""
+path (and the question, once for all its paths) in a second context: those tokens are charged to the run as prompt
+tokens, the question's repeats as cached ones."""
 
 from __future__ import annotations
 
@@ -29,9 +30,9 @@ class ProbeScorer:
             return []
         # the question under the instruction the probe's training paths were drawn with (PAL's, for programs)
         prompt = problem.prompt() if self.probe.instruction is None else replace(problem, instruction=self.probe.instruction).prompt()
-        x, tokens = await self.generator.read_hidden_states([prompt] * len(texts), list(texts))
-        charge(Usage(prompt_tokens=tokens, requests=len(texts)))
-        return [float(s) for s in self.probe.score(x)]
+        read = await self.generator.read_hidden_states([prompt] * len(texts), list(texts))
+        charge(Usage(prompt_tokens=read.tokens, cached_prompt_tokens=read.reused, requests=len(texts)))
+        return [float(s) for s in self.probe.score(read.states)]
 
     async def score(self, problem: Problem, traces: Sequence[Trace]) -> list[float | None]:
         return list(await self._scores(problem, [t.text for t in traces]))

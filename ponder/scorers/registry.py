@@ -54,7 +54,8 @@ class RewardParams(_Params):
 
 
 class ProbeParams(_Params):
-    path: str | None = Field(None, description="a probe file from `ponder verifier train` (library and CLI; a server's clients name one instead)")
+    path: str | None = Field(None, description="a probe file from `ponder verifier train` (library and CLI; a server's clients name one "
+                                               "instead); none: the probe shipped for the model, where one is")
     name: str | None = Field(None, description="a probe configured by `ponder serve --probe NAME=FILE`")
 
 
@@ -106,12 +107,19 @@ def _reward(p: RewardParams, gen):
 def _probe(p: ProbeParams, gen):
     from ponder.scorers.probe import ProbeScorer
 
-    if p.path is None:
-        raise InvalidRequest("the probe scorer needs path=FILE (a probe from `ponder verifier train`; through ponder serve, "
-                             "name=… of a --probe)")
     if gen is None:
         raise InvalidRequest("the probe scorer reads the hidden states of the model being searched: it needs its generator")
-    return ProbeScorer(gen, p.path)
+    path = p.path
+    if path is None:  # the probe shipped for this model, if one is
+        from ponder.verifier.bundled import shipped_probe
+
+        sha = getattr(gen, "model_sha256", None)
+        found = shipped_probe(sha) if sha else None
+        if found is None:
+            raise InvalidRequest("no probe ships for this model: give path=FILE (a probe from `ponder verifier train`; "
+                                 "through ponder serve, name=… of a --probe)")
+        path = str(found)
+    return ProbeScorer(gen, path)
 
 
 CONFIDENCE = ScorerInfo("confidence", _confidence, ConfidenceParams, "the trace's own token confidence (DeepConf); free")

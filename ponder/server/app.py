@@ -211,7 +211,7 @@ class PonderServer:
                 raise InvalidRequest(f"scorer {name!r}: {', '.join(refused)} is set by the server's operator, not by requests" + hint)
             if name in named:
                 param, table, what, flag = named[name]
-                ref = values.pop("name", None)
+                ref = values.pop("name", "default" if "default" in table else None)  # unnamed: the one named default
                 if ref not in table:
                     raise InvalidRequest(f"unknown {what} {ref!r}; this server has: {', '.join(sorted(table)) or f'none (ponder serve {flag})'}")
                 values[param] = table[ref]

@@ -42,8 +42,7 @@ async def read_features(store, run: str, generator, *, model: str | None = None,
     parts = []
     for i in range(0, len(rows), batch):
         chunk = rows[i:i + batch]
-        states, _ = await generator.read_hidden_states([r[0] for r in chunk], [r[1] for r in chunk])
-        parts.append(states)
+        parts.append((await generator.read_hidden_states([r[0] for r in chunk], [r[1] for r in chunk])).states)
     return Features(np.vstack(parts), np.array([r[2] for r in rows]), [r[3] for r in rows], tuple(r[4] for r in rows))
 
 
