@@ -15,10 +15,16 @@ and at what cost? On reasoning-gym gsm_symbolic (fixed seed), in one resumable r
   and one sample, then two more a round until the Beta criterion settles at 0.85, or the first four all differ)
   capped at 4, 8 and 16 programs: the draws are stored, so every cap after the first is replayed;
 - phase 10, 0.5B: tir (tool-integrated reasoning: python blocks run as the model writes them, their output
-  appended, decoding continued) at 1, 2, 4 traces (one 4-trace run; budget k votes over its first k: about
-  100 s an item here, the traces waiting for each other's tool calls round by round);
+  appended, decoding continued) at 1, 2, 4 traces (one 4-trace run; budget k votes over its first k; each
+  trace steps on its own, as the engine batches whatever segments are decoding);
 - phase 11, 0.5B: majority with Qwen's own prompt (``prompt=boxed``: reason step by step, the answer in
-  \\boxed{}) at 1, 2, 4, 8 paths.
+  \\boxed{}) at 1, 2, 4, 8 paths;
+- phase 12, 0.5B: majority over 16 sampled programs (``majority?prompt=pal``: phase 6 without its greedy first
+  program, drawn as stored samples, so the learned verifier of bench/verifier.py is judged on them) at 1-16;
+- phase 13, 0.5B: the same 16 programs, voted with each weighted by the learned verifier's score
+  (``weighted_best_of_n?prompt=pal`` with ``--scorer probe?path=bench/results/verifier.probe.json``: a probe on
+  the 0.5B model's own hidden states, trained by bench/verifier.py on programs for items of another seed); the
+  hidden states it reads are part of each row's prompt tokens.
 
 The summary, figure and JSON cover the first ``--limit`` items only, and each row says over how many items it was
 measured (a phase not yet run has no rows).
@@ -53,7 +59,7 @@ from rich.progress import BarColumn, Progress as Bar, TextColumn, TimeElapsedCol
 from bench.common import RESULTS, cpu_name, write_result
 from ponder.backends import open_generator
 from ponder.evaluation.report import coverage, summarize, write_report
-from ponder.evaluation.runner import EvalConfig, Progress, evaluate, item_id, spec_key, units
+from ponder.evaluation.runner import EvalConfig, Progress, evaluate, item_id, stored_params, units
 from ponder.defaults import ASK_SECONDS
 from ponder.strategies import get
 from ponder.evaluation.store import Store
@@ -76,7 +82,11 @@ PHASES = {
     9: (SMALL, ("adaptive_majority?prompt=pal&greedy_first=true&batch=2&threshold=0.85&give_up_after=4",), (4, 8, 16)),
     10: (SMALL, ("tir",), (1, 2, 4)),
     11: (SMALL, ("majority?prompt=boxed",), (1, 2, 4, 8)),
+    12: (SMALL, ("majority?prompt=pal",), (1, 2, 4, 8, 16)),
+    13: (SMALL, ("weighted_best_of_n?prompt=pal",), (1, 2, 4, 8, 16)),
 }
+PROBE = RESULTS / "verifier.probe.json"  # bench/verifier.py's probe, trained on programs of other items
+PHASE_SCORERS = {13: f"probe?path={PROBE.relative_to(RESULTS.parent.parent)}"}
 BANK_RUN, BANK_SEED, BANK_ITEMS = "bank", 7, 40
 BANK = RESULTS / "bank_pal.jsonl"
 
@@ -88,7 +98,7 @@ def spec(s: str) -> str:
 def phase_specs() -> set[tuple[str, str]]:
     """The (strategy, params) of every phase's specs, as the store keys them: the headline's rows are these only
     (bench/adaptive.py's sweeps share the run and stay out of it)."""
-    return {spec_key(spec(s)) for _, strategies, _ in PHASES.values() for s in strategies}
+    return {stored_params(spec(s), PHASE_SCORERS.get(ph)) for ph, (_, strategies, _) in PHASES.items() for s in strategies}
 
 
 def incomplete_phases(store: Store, items: set[str]) -> list[int]:
@@ -101,7 +111,7 @@ def incomplete_phases(store: Store, items: set[str]) -> list[int]:
     out = []
     for ph, (model, strategies, budgets) in PHASES.items():
         for s in strategies:
-            name, params = spec_key(spec(s))
+            name, params = stored_params(spec(s), PHASE_SCORERS.get(ph))
             sizes = units(get(name), budgets)
             if any(len(have.get((model, name, params, b), ())) < len(items) for b in sizes):
                 out.append(ph)
@@ -271,21 +281,21 @@ def main() -> None:
         problems = list(task.problems(args.limit, SEED))
         for ph, (model, strategies, budgets) in PHASES.items():
             cfg = EvalConfig(run=RUN, task=task.name, models=(model,), strategies=tuple(spec(s) for s in strategies),
-                             budgets=budgets, limit=args.limit, seed=SEED)
+                             budgets=budgets, limit=args.limit, seed=SEED, scorer=PHASE_SCORERS.get(ph))
             console.print(f"phase {ph}: {Evaluator(store, task, cfg).rederive(model, problems)} rows derived again")
     for ph in [] if args.report_only else [int(p) for p in args.phases.split(",")]:
         model, strategies, budgets = PHASES[ph]
         if any("bank=" in x for x in strategies):
             build_exemplar_bank(store, args.workers, console)
         cfg = EvalConfig(run=RUN, task=task.name, models=(model,), strategies=tuple(spec(s) for s in strategies),
-                         budgets=budgets, limit=args.limit, seed=SEED, workers=args.workers)
+                         budgets=budgets, limit=args.limit, seed=SEED, workers=args.workers, scorer=PHASE_SCORERS.get(ph))
         with Bar(TextColumn(f"phase {ph}: {model} {', '.join(strategies)}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                  TimeElapsedColumn(), TimeRemainingColumn(), console=console) as bar:
             tid = bar.add_task("", total=None)
             progress = Progress(on_change=lambda p: bar.update(tid, total=p.total, completed=p.done))
             asyncio.run(evaluate(store, task, cfg, lambda m: open_generator(m), progress))
     # rows name their prompt template when they set one (adaptive_majority?prompt=pal votes on executed programs)
-    rows = summarize(store, RUN, seed=SEED, items=items, strategies=phase_specs(), label_params=("prompt",))
+    rows = summarize(store, RUN, seed=SEED, items=items, strategies=phase_specs(), label_params=("prompt", "scorer"))
     for r in rows:
         console.print(f"{r['model']:<20} {r['strategy']:<20} budget {r['budget']:>2}: accuracy {r['accuracy']:.3f} "
                       f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] over {r['items']} items (a right candidate on {r['any_correct']:.2f}), "

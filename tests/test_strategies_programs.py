@@ -211,12 +211,29 @@ def test_max_calls_is_honoured():
     assert gen.calls[-1][0].params.stop == ()  # once the calls are spent, the rest decodes as text
 
 
-def test_n_traces_step_together_in_one_call_per_round():
-    gen = ScriptedGenerator(tool_script("\\boxed{88}"))
+def test_n_traces_each_step_on_their_own():
+    """A trace whose block has run goes on decoding while another's long segment is still decoding: nobody waits for
+    a round to finish. Seeds as before: the greedy trace first, then seed + 1, seed + 2."""
+    import time
+
+    started: dict[str, float] = {}
+
+    def script(req, i):
+        if req.params.temperature == 0:  # the greedy trace thinks aloud for a long time and computes nothing
+            return "word " * 200 + "\\boxed{88}"
+        if "```output" in req.prefix:
+            started.setdefault(f"continued {req.params.seed}", time.monotonic())
+        return tool_script("\\boxed{88}")(req, i)
+
+    gen = ScriptedGenerator(script, seconds_per_token=0.005)  # the greedy trace's one segment: 1 s
+    t0 = time.monotonic()
     r = run_tir("tir?n=3&seed=5", gen, ScriptedExecutor(printed))
-    assert [len(call) for call in gen.calls] == [3, 3, 3] and r.answer == "88"
-    first = gen.calls[0]
-    assert first[0].params.temperature == 0 and first[1].params.seed == 6 and first[2].params.seed == 7
+    wall = time.monotonic() - t0
+    assert r.answer == "88" and all(len(call) == 1 for call in gen.calls)
+    assert wall >= 1.0 and all(t - t0 < 0.6 for t in started.values()) and len(started) == 2, (wall, started)
+    firsts = {(c[0].params.seed, c[0].params.temperature) for c in gen.calls if c[0].prefix == ""}
+    assert firsts == {(None, 0.0), (6, 0.7), (7, 0.7)}
+    assert [len(c.executions) for c in r.candidates] == [0, 1, 1]
 
 
 def test_a_hostile_block_is_contained():

@@ -13,7 +13,8 @@ Strategies see the Executor protocol only; the default is built here, not import
 
 from __future__ import annotations
 
-from dataclasses import replace
+import asyncio
+from dataclasses import dataclass, field, replace
 
 from pydantic import Field
 
@@ -67,7 +68,7 @@ _FENCE = "```"
 
 
 class TIRParams(SamplingOptions):
-    n: int = Field(4, ge=1, le=256, description="traces decoded together, each stepping on its own")
+    n: int = Field(4, ge=1, le=256, description="traces decoded at once, each stepping on its own")
     max_calls: int = Field(4, ge=0, le=32, description="code blocks executed per trace; later blocks are left as text")
     wall_seconds: float = Field(2.0, gt=0, le=60, description="wall time each block may run in the sandbox")
     greedy_first: bool = Field(True, description="the first trace is decoded greedily, the others sampled")
@@ -97,63 +98,71 @@ async def tir(problem: Problem, generator: Generator, scorer, budget: Budget, pa
     that closes a python block, the block runs in the sandbox and its output is appended to the same sequence
     (```output ... ```), an error with its message, so that the model can fix it, and decoding continues from the
     cached prefix (the engine reuses the trace's KV: no re-evaluation), up to ``max_calls`` executions a trace.
-    ``n`` traces step together, one batched call per round; a vote over their final answers."""
+    ``n`` traces, each stepping on its own: a trace whose block runs, or whose segment ends early, goes on without
+    waiting for the others (the engine batches whatever segments are decoding at the time); a vote over their
+    final answers."""
     executor = executor or default_executor()
     meter = Meter(budget)
     n, max_tokens = fit_samples(meter, params.n, params.max_tokens)
     prompt = params.prompt_for(problem, default="tir")
-    texts, tokens, finish = [""] * n, [0] * n, [None] * n
-    runs: list[list[Execution]] = [[] for _ in range(n)]
-    logprobs: list[list[float]] = [[] for _ in range(n)]
-    rounds = 0
-    while not meter.exhausted():
-        live = [i for i in range(n) if finish[i] is None]
-        if not live:
-            break
-        requests = []
-        for i in live:
-            greedy = params.greedy_first and i == 0
-            seed = None if params.seed is None or greedy else params.seed + i + 7919 * rounds
-            stop = (_FENCE,) if len(runs[i]) < params.max_calls else ()
-            requests.append(GenerationRequest(prompt, n=1, prefix=texts[i], deadline=meter.deadline, params=params.sampling(
+    traces = [_TIRTrace() for _ in range(n)]
+
+    async def step(i: int, t: _TIRTrace) -> None:
+        greedy = params.greedy_first and i == 0
+        while t.finish is None and not meter.exhausted():
+            seed = None if params.seed is None or greedy else params.seed + i + 7919 * t.segments
+            stop = (_FENCE,) if len(t.runs) < params.max_calls else ()
+            [c] = await generator.generate([GenerationRequest(prompt, n=1, prefix=t.text, deadline=meter.deadline, params=params.sampling(
                 temperature=0.0 if greedy else params.temperature, seed=seed, stop=stop, logprobs=0,
-                max_tokens=max(1, max_tokens - tokens[i]))))
-        completions = await generator.generate(requests)
-        meter.add(completions)
-        rounds += 1
-        blocks: list[tuple[int, str]] = []
-        for i, c in zip(live, completions, strict=True):
+                max_tokens=max(1, max_tokens - t.tokens)))])
+            meter.add([c])
+            t.segments += 1
             s = c.samples[0]
-            texts[i] += s.text
-            tokens[i] += s.n_tokens
+            t.text += s.text
+            t.tokens += s.n_tokens
             if s.logprobs:
-                logprobs[i] += [t.logprob for t in s.logprobs]
+                t.logprobs += [lp.logprob for lp in s.logprobs]
             if s.finish_reason != "stop":
-                finish[i] = s.finish_reason
-            elif tokens[i] >= max_tokens:
-                finish[i] = "length"
-            else:
-                code = open_python_block(texts[i])
-                texts[i] += _FENCE
-                if code is not None:
-                    blocks.append((i, code))
-        if blocks:
+                t.finish = s.finish_reason
+                break
+            if t.tokens >= max_tokens:
+                t.finish = "length"
+                break
+            code = open_python_block(t.text)
+            t.text += _FENCE
+            if code is None:
+                continue
             left = meter.seconds_left()
             wall = params.wall_seconds if left is None else max(0.05, min(params.wall_seconds, left))
-            done = await executor.execute([code for _, code in blocks], wall_seconds=wall)
-            meter.usage = meter.usage + Usage(tool_calls=len(done), tool_seconds=sum(e.seconds for e in done))
-            for (i, _), e in zip(blocks, done, strict=True):
-                runs[i].append(e)
-                texts[i] += f"\n```output\n{e.output[-OUTPUT_SHOWN:]}```\n"
+            [e] = await executor.execute([code], wall_seconds=wall)
+            meter.usage = meter.usage + Usage(tool_calls=1, tool_seconds=e.seconds)
+            t.runs.append(e)
+            t.text += f"\n```output\n{e.output[-OUTPUT_SHOWN:]}```\n"
+
+    async with asyncio.TaskGroup() as group:  # one trace failing (a backend error) cancels the others
+        for i, t in enumerate(traces):
+            group.create_task(step(i, t))
     candidates = []
-    for i in range(n):
-        ended = finish[i] or ("deadline" if meter.exhausted() == "max_seconds" else "length")
-        base = make_candidate(texts[i], tokens=tokens[i], finish_reason=ended,
-                              token_logprobs=tuple(logprobs[i]) or None)
-        candidates.append(replace(base, executions=tuple(runs[i]), steps=tuple(_segments(texts[i]))))
+    for t in traces:
+        ended = t.finish or ("deadline" if meter.exhausted() == "max_seconds" else "length")
+        base = make_candidate(t.text, tokens=t.tokens, finish_reason=ended, token_logprobs=tuple(t.logprobs) or None)
+        candidates.append(replace(base, executions=tuple(t.runs), steps=tuple(_segments(t.text))))
     v = vote(candidates)
-    extra = {"rounds": rounds, "tool_calls": sum(len(r) for r in runs), "failed": sum(1 for r in runs for e in r if not e.ok)}
+    extra = {"segments": sum(t.segments for t in traces), "tool_calls": sum(len(t.runs) for t in traces),
+             "failed": sum(1 for t in traces for e in t.runs if not e.ok)}
     return result("tir", params, meter, candidates, chosen=v.chosen, votes=v.votes, extra=extra)
+
+
+@dataclass
+class _TIRTrace:
+    """One trace of ``tir`` as it grows: its text (segments, fences, output blocks), tokens, runs and end."""
+
+    text: str = ""
+    tokens: int = 0
+    segments: int = 0
+    finish: str | None = None
+    runs: list[Execution] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
 
 
 def _segments(text: str) -> list[str]:
