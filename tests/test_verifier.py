@@ -193,3 +193,15 @@ def _common(a, b):
     from ponder.backends.hidden_states import shared_prefix
 
     return a[:shared_prefix(a, b)]
+
+
+def test_a_probes_stored_judgements_are_its_own(tmp_path, monkeypatch):
+    """The evaluator stores a scorer's judgements under its name: two probe files never share a name (a retrained
+    probe is judged afresh), the same file always has the same one."""
+    from ponder.scorers.registry import build_scorer
+
+    x, y = planted()
+    one = fit(x, y, model_sha256="a" * 64).save(tmp_path / "one.json")
+    two = fit(x[:200], y[:200], model_sha256="a" * 64).save(tmp_path / "two.json")
+    names = [build_scorer(f"probe?path={p}", _StatesOf("a" * 64, x)).name for p in (one, two, one)]
+    assert names[0] == names[2] != names[1] and all(n.startswith("probe:") for n in names)
