@@ -4,9 +4,11 @@ same engine and every token is counted at the upstream (its ``/metrics``), never
 Each item is asked with ponder's own chain-of-thought instruction and scored by the task's checker, as ponder's rows
 are; ponder's rows come from the headline store (the same items, seed 2024).
 
-Peers so far: its_hub 1.2.0 (self-consistency as shipped, with the smallest fix: voting on the stated answer, and
-best-of-N with its LLM judge). optillm and ThinkBooster are still to be added: both pull torch and a large stack
-(ThinkBooster also vLLM), to be installed over the local CPU torch wheel.
+Peers: its_hub 1.2.0 (self-consistency as shipped, with the smallest fix: voting on the stated answer, and
+best-of-N with its LLM judge); optillm 0.4.0 over the local CPU torch wheel (its approaches called as functions on
+an OpenAI client pointed at the upstream: self-consistency as shipped and fixed, best-of-N, mixture of agents,
+re-reading, CoT reflection; bench/peer_runners/optillm_runner.py says what each does). ThinkBooster is still to
+be added (it needs vLLM).
 
 Resumable: every (peer, approach, model, budget, item) row goes to bench/results/peers.sqlite as it finishes.
 
@@ -44,6 +46,9 @@ RUNNERS = Path(__file__).parent / "peer_runners"
 PEERS = {
     "its_hub": {"pip": ["its_hub[lm]==1.2.0"], "runner": "its_hub_runner.py",
                 "approaches": ("self_consistency", "self_consistency_answer", "best_of_n")},
+    # optillm pulls torch: pinned to the local CPU wheel (an unpinned one is a CUDA build of several GB); 3.2 GB venv
+    "optillm": {"pip": ["torch==2.13.0", "optillm==0.4.0"], "runner": "optillm_runner.py",
+                "approaches": ("self_consistency", "self_consistency_answer", "bon", "moa", "re2", "cot_reflection")},
 }
 SCHEMA = """CREATE TABLE IF NOT EXISTS rows (peer TEXT, approach TEXT, model TEXT, budget INTEGER, item TEXT, text TEXT,
 answer TEXT, correct REAL, completion_tokens INTEGER, prompt_tokens INTEGER, requests INTEGER, seconds REAL, error TEXT,

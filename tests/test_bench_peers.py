@@ -26,3 +26,13 @@ def test_the_runner_votes_on_the_stated_answer_with_the_fix():
     assert runner.answer_projection("so 1,200 + 5 = 1,205 in total") == "1205"
     assert runner.answer_projection("The answer is: $-3") == "-3"
     assert runner.answer_projection("no numbers") == "no numbers"
+
+
+def test_the_optillm_runner_votes_on_stated_answers_with_the_fix():
+    spec = importlib.util.spec_from_file_location("optillm_runner", ROOT / "bench/peer_runners/optillm_runner.py")
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)  # the standard library only at module level: optillm is imported in run()
+    texts = ["42 + 46 = 98. The answer is 98.", "so 88 in all. The answer is 88", "It made 88 dollars."]
+    assert runner.voted_on_answers(texts) == texts[1]  # 88 twice (stated, then the last number) beats 98 once
+    assert runner.voted_on_answers([]) == ""
+    assert set(runner.__doc__.split("``")[1::2]) >= {"self_consistency", "self_consistency_answer", "bon", "moa", "re2", "cot_reflection"}
