@@ -3,13 +3,15 @@
 Stages, each resumable (draws in bench/results/training.sqlite, training runs in their own directories with
 checkpoints), run in order:
 
-1. **draws**: the 0.5B model's and the 1.5B model's programs (``program``, 4 an item, the first greedy) on
-   ``--train-items`` gsm_symbolic items of seed 7 (never the headline's seed-2024 items: the export leaves out every
-   question the headline judges on);
+1. **draws**: the 1.5B model's programs (``program``, 4 an item, the first greedy) on ``--train-items``
+   gsm_symbolic items of seed 7 (never the headline's seed-2024 items: the export leaves out every question the
+   headline judges on); the 0.5B model's are bench/verifier.py's training draws (run ``probe`` of the headline
+   store: 8 sampled programs on each of 120 items of seed 7), drawn once for both;
 2. **sft**: rejection-sampling fine-tuning / STaR: the 0.5B model's own verified programs -> a LoRA on the 0.5B;
 3. **distill**: the 1.5B model's verified programs -> a LoRA on the 0.5B;
 4. **judge**: the base, self-trained and distilled 0.5B models on the headline items: ``program`` greedy (1 program)
-   and the vote over 8 (the first greedy);
+   and the vote over 8 (the first greedy); the base model's rows are the headline's own (phase 6: this strategy on
+   these items), the trained models' are run here;
 5. **grpo**: GRPO on reasoning-gym ``basic_arithmetic`` (short integer answers, so sampling stays cheap), where the
    0.5B model starts low answering directly (``prompt=none`` would let it ramble: the answer line is asked for), with
    the accuracy and format rewards; judged greedily on held-out items of another seed before and after.
@@ -38,7 +40,7 @@ from bench.common import RESULTS, write_result
 from bench.scaling import LARGE, RUN as HEADLINE_RUN, SEED as HEADLINE_SEED, SMALL, TASK
 from ponder.backends import open_generator
 from ponder.evaluation.metrics import bootstrap_ci
-from ponder.evaluation.runner import EvalConfig, evaluate
+from ponder.evaluation.runner import EvalConfig, evaluate, item_id, spec_key
 from ponder.evaluation.store import Store
 from ponder.tasks import load_task
 from ponder.traces.export import export_records
@@ -63,9 +65,10 @@ def headline_questions(items: int = 100, task_spec: str = TASK) -> set[str]:
     return {p.question for p in load_task(task_spec).problems(items, HEADLINE_SEED)}
 
 
-def export_sft(store: Store, model: str, out: Path, held_out: set[str], task_spec: str = TASK) -> int:
-    """The model's verified programs (2 an item at most) as SFT conversations, none of a held-out question."""
-    records = export_records(store, f"draws-{model}", "sft", model=model, per_item=2, task=task_spec)
+def export_sft(store: Store, model: str, out: Path, held_out: set[str], task_spec: str = TASK, run: str | None = None) -> int:
+    """The model's verified programs (2 an item at most) of ``run`` (default: this benchmark's draws) as SFT
+    conversations, none of a held-out question."""
+    records = export_records(store, run or f"draws-{model}", "sft", model=model, per_item=2, task=task_spec)
     records = [r for r in records if not any(q in r["messages"][-2]["content"] for q in held_out)]
     write_jsonl(out, records)
     return len(records)
@@ -78,15 +81,23 @@ def train_on(method: str, base: str, name: str, data: Path | None, steps: int, *
     return {"name": name, "steps": done.steps, "train_seconds": round(done.seconds, 1), **done.metrics}
 
 
-def judge(store: Store, models: list[str], items: int, seed: int, max_tokens: int, task_spec: str = TASK) -> dict[str, dict]:
-    """Each model's program vote at 1 and 8 on the items (the first greedy), as accuracy with its interval."""
+def judge(store: Store, models: list[str], items: int, seed: int, max_tokens: int, task_spec: str = TASK,
+          stored: dict[str, tuple[Store, str]] | None = None) -> dict[str, dict]:
+    """Each model's program vote at 1 and 8 on the items (the first greedy), as accuracy with its interval; a model
+    in ``stored`` is read from that store's run instead of run again (the untrained model: the headline's phase 6
+    is exactly this strategy on these items)."""
     task = load_task(task_spec)
     out = {}
+    spec = f"program?max_tokens={max_tokens}"
     for model in models:
-        cfg = EvalConfig(run=f"judge-{model}", task=task.name, models=(model,), strategies=(f"program?max_tokens={max_tokens}",),
-                         budgets=(1, 8), limit=items, seed=seed, workers=1)
-        asyncio.run(evaluate(store, task, cfg, lambda m: open_generator(m)))
-        rows = store.results(f"judge-{model}")
+        where, run = (stored or {}).get(model, (store, f"judge-{model}"))
+        if where is store:
+            cfg = EvalConfig(run=run, task=task.name, models=(model,), strategies=(spec,), budgets=(1, 8), limit=items,
+                             seed=seed, workers=1)
+            asyncio.run(evaluate(store, task, cfg, lambda m: open_generator(m)))
+        wanted = {item_id(p) for p in task.problems(items, seed)}
+        key = spec_key(spec)
+        rows = [r for r in where.results(run) if r["model"] == model and (r["strategy"], r["params"]) == key and r["item"] in wanted]
         out[model] = {}
         for b in (1, 8):
             acc, lo, hi = bootstrap_ci([r["correct"] for r in rows if r["budget"] == b], seed=seed)
@@ -133,11 +144,19 @@ def main() -> None:
     if record.exists():
         runs = json.loads(record.read_text())
     if "draws" in stages:
-        draws(store, (small,) if args.smoke else (small, large), args.train_items, max_tokens, task_spec)
+        draws(store, (small,) if args.smoke else (large,), args.train_items, max_tokens, task_spec)
+    # the small model's own programs for other items are bench/verifier.py's training draws (8 sampled programs on
+    # each of 120 items of seed 7, in the committed headline store): drawn once, used by both
+    headline_store = None if args.smoke else Store(RESULTS / "scaling.sqlite")
     for stage, source in (("sft", small), ("distill", large)):
         if stage in stages:
             path = data / f"{stage}.jsonl"
-            n = export_sft(store, source, path, held_out, task_spec)
+            if stage == "sft" and headline_store is not None:
+                from bench.verifier import TRAIN_RUN
+
+                n = export_sft(headline_store, source, path, held_out, task_spec, run=TRAIN_RUN)
+            else:
+                n = export_sft(store, source, path, held_out, task_spec)
             if n == 0:
                 print(f"{stage}: no verified programs to train on", file=sys.stderr)
                 continue
@@ -146,7 +165,8 @@ def main() -> None:
     judged = {}
     if "judge" in stages:
         models = [small] + [runs[s]["name"] for s in ("sft", "distill") if s in runs]
-        judged = judge(store, models, args.judge_items, HEADLINE_SEED, max_tokens, task_spec)
+        judged = judge(store, models, args.judge_items, HEADLINE_SEED, max_tokens, task_spec,
+                       stored=None if headline_store is None else {small: (headline_store, HEADLINE_RUN)})
     grpo = {}
     if "grpo" in stages:
         grpo["base"] = grpo_judge(store, small, args.judge_items, 64, grpo_task)
