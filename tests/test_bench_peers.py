@@ -18,7 +18,8 @@ def test_the_upstream_counters_are_read_from_its_metrics():
     assert peers.passthrough_counters(text) == {"completion": 5.0, "prompt": 10.0, "requests": 0.0}
 
 
-def test_the_runner_votes_on_the_stated_answer_with_the_fix():
+def test_the_runner_votes_on_the_stated_answer_with_the_fix(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "bench/peer_runners"))  # a runner runs as a script: its folder is on its path
     spec = importlib.util.spec_from_file_location("its_hub_runner", ROOT / "bench/peer_runners/its_hub_runner.py")
     runner = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(runner)  # imports only the standard library at module level: its_hub is imported in main()
@@ -28,7 +29,8 @@ def test_the_runner_votes_on_the_stated_answer_with_the_fix():
     assert runner.answer_projection("no numbers") == "no numbers"
 
 
-def test_the_optillm_runner_votes_on_stated_answers_with_the_fix():
+def test_the_optillm_runner_votes_on_stated_answers_with_the_fix(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "bench/peer_runners"))
     spec = importlib.util.spec_from_file_location("optillm_runner", ROOT / "bench/peer_runners/optillm_runner.py")
     runner = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(runner)  # the standard library only at module level: optillm is imported in run()

@@ -16,18 +16,11 @@ the model-name prefix), so they are called directly, pointed at the upstream:
 """
 
 import json
-import re
 import sys
 import time
 from collections import Counter
 
-
-def answer_projection(text: str) -> str:
-    m = re.findall(r"answer is\s*[:$]*\s*(-?[\d,]*\.?\d+)", text or "", flags=re.I)
-    if m:
-        return m[-1].replace(",", "")
-    nums = re.findall(r"-?\d[\d,]*\.?\d*", text or "")
-    return nums[-1].replace(",", "").rstrip(".") if nums else (text or "").strip()
+from stated_answer import answer_projection  # this folder: standard library only
 
 
 def voted_on_answers(responses: list[str]) -> str:
