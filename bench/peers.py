@@ -7,8 +7,8 @@ are; ponder's rows come from the headline store (the same items, seed 2024).
 Peers: its_hub 1.2.0 (self-consistency as shipped, with the smallest fix: voting on the stated answer, and
 best-of-N with its LLM judge); optillm 0.4.0 over the local CPU torch wheel (its approaches called as functions on
 an OpenAI client pointed at the upstream: self-consistency as shipped and fixed, best-of-N, mixture of agents,
-re-reading, CoT reflection; bench/peer_runners/optillm_runner.py says what each does). ThinkBooster is still to
-be added (it needs vLLM).
+re-reading, CoT reflection; bench/peer_runners/optillm_runner.py says what each does). ThinkBooster 0.1.1 is
+not runnable here: it requires vLLM 0.12, whose wheels are CUDA builds for NVIDIA GPUs (its rows say so).
 
 Resumable: every (peer, approach, model, budget, item) row goes to bench/results/peers.sqlite as it finishes.
 
@@ -49,6 +49,13 @@ PEERS = {
     # optillm pulls torch: pinned to the local CPU wheel (an unpinned one is a CUDA build of several GB); 3.2 GB venv
     "optillm": {"pip": ["torch==2.13.0", "optillm==0.4.0"], "runner": "optillm_runner.py",
                 "approaches": ("self_consistency", "self_consistency_answer", "bon", "moa", "re2", "cot_reflection")},
+    # measured 2026-12-02 (pip's resolver report): thinkbooster 0.1.1 requires vllm>=0.12,<0.13, and vllm 0.12.0's
+    # only x86_64 wheel is a CUDA build pinning torch==2.9.0, torchaudio, torchvision and flashinfer-python (several
+    # GB of CUDA wheels); it runs its models on an NVIDIA GPU, and it also requires evalplus (datasets fetched at
+    # run time). Nothing of it can run on this CPU-only machine: its row says so.
+    "thinkbooster": {"pip": ["thinkbooster==0.1.1"], "approaches": ("deepconf", "self_consistency"),
+                     "unavailable": "needs vllm 0.12 (a CUDA build pinning torch 2.9.0 and flashinfer; runs on an NVIDIA "
+                                    "GPU only) and evalplus (fetches its data at run time): not runnable on a CPU-only machine"},
 }
 SCHEMA = """CREATE TABLE IF NOT EXISTS rows (peer TEXT, approach TEXT, model TEXT, budget INTEGER, item TEXT, text TEXT,
 answer TEXT, correct REAL, completion_tokens INTEGER, prompt_tokens INTEGER, requests INTEGER, seconds REAL, error TEXT,
@@ -174,6 +181,10 @@ def main() -> None:
     upstream = Upstream(args.model)
     try:
         for peer in [p.strip() for p in args.peers.split(",") if p.strip()]:
+            if "unavailable" in PEERS[peer]:
+                for approach in PEERS[peer]["approaches"]:
+                    failures[f"{peer}/{approach}"] = PEERS[peer]["unavailable"]
+                continue
             for approach in PEERS[peer]["approaches"]:
                 try:
                     run_peer(db, upstream, peer, approach, args.model, args.budget, problems, task)
