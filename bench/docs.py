@@ -37,12 +37,16 @@ NOTES = {
                   "by the raw decode ceiling in the rows (one majority-4 request already decodes 4 sequences together).",
     "sandbox": "What isolation costs: a trivial program in the kernel sandbox against a bare `python -I` subprocess, "
                "sequential and two at a time, one 16-program vote, and a check across the data-only boundary.",
-    "verifier": "Trained on the 0.5B model's programs for other items (seed 7), judged on its programs for the headline "
-                "items: AUROC {probe_auroc} (the logistic probe) and {centroid_auroc} (centroids) against the self-judge's "
-                "{judge_auroc} on chain-of-thought paths; the probe-weighted 4-program vote answers "
-                "{probe_weighted_vote_4_accuracy} against the plain vote's {majority4_accuracy}, pass@4 {pass_at_4}. Among "
-                "the programs that printed an answer (the ones a selector chooses among) its AUROC is {probe_voting_auroc}; "
-                "the rows are its learning curve (probes trained on the first 10-40 training items).",
+    "verifier": "Trained on {training_paths} of the 0.5B model's sampled programs for {training_items} items of another "
+                "seed, judged on its 16 sampled programs for each of the {test_items} headline items: AUROC {probe_auroc} "
+                "{probe_auroc_ci} (the logistic probe), {centroid_auroc} (centroids), {mlp_auroc} (a small MLP), "
+                "{confidence_auroc} (the programs' own token confidence), against the self-judge's {judge_auroc} on "
+                "chain-of-thought paths; among the programs that printed an answer, {probe_voting_auroc}; within an item (a right "
+                "program above a wrong one of the same question, what choosing needs) only {probe_within_item_auroc} "
+                "(confidence: {confidence_within_item_auroc}). Voting with it: "
+                "{probe_weighted_best_of_n_16_accuracy} at 16 programs against the plain vote's {majority16_accuracy} "
+                "(pass@16 {pass_at_16}): gap closed {gap_closed}. The first table is every selector at 1-16 programs "
+                "(the first k of each item's 16), the second the learning curve (probes trained on the first k items).",
     "ui": "A {nodes}-node MCTS tree: rendered and painted in {render_ms} ms ({render_first_ms} ms the first, cold time), "
           "a folded node unfolded in {expand_ms} ms, every node drawn in {expand_all_ms} ms (medians of headless "
           "Chromium, each to the second painted frame, so whole frames of 16.7 ms; the layout and SVG work alone: "
@@ -104,9 +108,10 @@ def section(name: str) -> list[str]:
     if isinstance(phases, dict):
         out += table([{"phase": k, "model": v["model"], "strategies": ", ".join(f"`{x}`" for x in v["strategies"]),
                        "budgets": ", ".join(map(str, v["budgets"]))} for k, v in phases.items()]) + [""]
-    rows = d.get("details", {}).get("rows")
-    if isinstance(rows, list) and rows and isinstance(rows[0], dict):
-        out += table(rows) + [""]
+    for key in ("rows", "learning_curve"):
+        rows = d.get("details", {}).get(key)
+        if isinstance(rows, list) and rows and isinstance(rows[0], dict):
+            out += table(rows) + [""]
     return out
 
 

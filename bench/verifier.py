@@ -1,25 +1,37 @@
 """The learned verifier, held out: a probe on Qwen2.5-Coder-0.5B's own hidden states, trained on its programs for
-items of another seed (bench/scaling.py's ``bank`` run: 4 programs on 40 items of seed 7), judged on its programs
-for the 100 headline items (phase 8's draws: 4 programs an item, the first greedy), which it never saw.
+items of another seed, judged on its 16 sampled programs for each of the 100 headline items (bench/scaling.py's
+phase 12: ``majority?prompt=pal``, temperature 0.7), which it never saw.
 
-It reports how well each probe tells a right program from a wrong one (AUROC, with a bootstrap interval over
-items), and what choosing with it does to the 4-program vote: the plain vote, the probe-weighted vote, the probe's
-best program, against pass@4 (a perfect selector); ``gap_closed`` = (weighted vote - vote) / (pass@4 - vote). The
-self-judge's AUROC on the chain-of-thought paths (scaling.json) is the reference the issue set.
+1. ``--draw``: the training programs: 8 sampled programs (PAL's prompt, temperature 0.7, as the test programs) on
+   each of ``TRAIN_ITEMS`` items of seed ``TRAIN_SEED`` (run ``probe`` of bench/results/scaling.sqlite, committed
+   and resumable: killing and re-running continues). About 30 minutes on 2 cores.
+2. Then (every run): each training and test program read back through the model's hidden state at its last token
+   (cached under bench-cache/verifier/, so a rerun reads only what is new), a logistic probe and CLUE's centroids
+   fitted on the training programs, and on the test programs:
 
-    .venv/bin/python -m bench.verifier        # after bench.scaling phases 8 (and its bank); about 10 minutes on 2 cores
+- AUROC of each scorer (probe, centroids, a small MLP, the programs' own token confidence), with 95% bootstrap
+  intervals over items, over all programs and among those that printed an answer (the ones a selector chooses
+  among), and within an item (a right program above a wrong one of the same question: what selection needs);
+- the plain vote, the probe-weighted vote (``weighted_best_of_n``'s rule), the probe's best program, the
+  centroid- and confidence-weighted votes at 1, 2, 4, 8 and 16 programs (the first k of the 16), against pass@k;
+  ``gap_closed`` = (probe-weighted vote@16 - vote@16) / (pass@16 - vote@16);
+- a learning curve: probes trained on the first 15, 30, 60 and all training items;
+- a small MLP (one hidden layer, torch, when installed) on the same features, against the logistic probe.
 
-It also reports the probe's AUROC among the programs that printed an answer (``probe_voting_auroc``: the ones a
-selector chooses among) and a learning curve (probes trained on the first 10, 20, 30 and all training items).
+The probe is written to bench/results/verifier.probe.json: bench/scaling.py's phase 13 votes with it through the
+real scorer (``--scorer probe?path=…``), so the headline table has that row with its hidden-state reading counted.
 
-Writes bench/results/verifier.json (keys: probe_auroc, probe_voting_auroc, centroid_auroc, judge_auroc, majority4_accuracy,
-probe_weighted_vote_4_accuracy, probe_best_of_4_accuracy, pass_at_4, gap_closed, training_items, training_paths,
-test_items, test_paths) and bench/results/verifier.probe.json (the probe).
+    .venv/bin/python -m bench.verifier --draw   # draw the training programs, then judge
+    .venv/bin/python -m bench.verifier          # judge only (what is drawn); about 10 minutes the first time
+
+Writes bench/results/verifier.json (keys: probe_auroc, judge_auroc, probe_weighted_best_of_n_16_accuracy,
+majority16_accuracy, pass_at_16, gap_closed, probe_beam_accuracy, training_items and the rest).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import sys
 from collections import defaultdict
@@ -30,22 +42,60 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 from bench.common import RESULTS, write_result
-from bench.scaling import BANK_RUN, RUN, SEED, SMALL, TASK
+from bench.scaling import RUN, SEED, SMALL, TASK
 from ponder.backends import open_generator
 from ponder.evaluation.metrics import bootstrap_ci
-from ponder.evaluation.runner import item_id
+from ponder.evaluation.runner import EvalConfig, evaluate, item_id
 from ponder.evaluation.store import Store
 from ponder.strategies.base import vote
 from ponder.tasks import load_task
 from ponder.traces.export import stored_paths
 from ponder.types import Candidate
 from ponder.verifier.probe import auroc
-from ponder.verifier.train import Features, read_features, train
+from ponder.verifier.train import Features, train
 
 LIMIT = 100
+TRAIN_RUN, TRAIN_SEED, TRAIN_ITEMS, TRAIN_PROGRAMS = "probe", 7, 120, 8
+TRAIN_SPEC = "majority?prompt=pal&max_tokens=384"
+SAMPLED_PAL = {"max_tokens": 384, "min_p": 0.0, "prompt": "pal", "temperature": 0.7, "top_k": 40, "top_p": 0.95}
+BUDGETS = (1, 2, 4, 8, 16)
+CACHE = Path(__file__).resolve().parent.parent / "bench-cache" / "verifier"
 
 
-def item_auroc_ci(scores: list[float], labels: list[float], items: list[str], resamples: int = 1000) -> tuple[float, float]:
+def draw_training(store: Store, workers: int = 1) -> None:
+    task = load_task(TASK)
+    cfg = EvalConfig(run=TRAIN_RUN, task=task.name, models=(SMALL,), strategies=(TRAIN_SPEC,), budgets=(TRAIN_PROGRAMS,),
+                     limit=TRAIN_ITEMS, seed=TRAIN_SEED, workers=workers)
+    asyncio.run(evaluate(store, task, cfg, lambda m: open_generator(m)))
+
+
+def sampled_programs(store: Store, run: str, items: set[str] | None = None) -> list[tuple[object, dict]]:
+    """(prompt, sample row) of every stored sampled PAL program of ``run`` (on ``items``), by item then draw; each
+    row names its question."""
+    want = json.dumps(SAMPLED_PAL, sort_keys=True)
+    rows = [(prompt, {**dict(s), "question": problem.question}) for problem, prompt, s in stored_paths(store, run, model=SMALL)
+            if s["params"] == want and (items is None or s["item"] in items)]
+    return sorted(rows, key=lambda ps: (ps[1]["item"], ps[1]["idx"]))
+
+
+def hidden_states(gen, rows: list[tuple[object, dict]], batch: int = 16) -> np.ndarray:
+    """Each row's hidden state (prompt + program), cached on disk by model, prompt and text; read in item order, so
+    a question's programs share its evaluated prefix."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    keys = [hashlib.sha256(f"{gen.model_sha256}\0{json.dumps(repr(p))}\0{r['text']}".encode()).hexdigest()[:32] for p, r in rows]
+    out: list[np.ndarray | None] = [np.load(CACHE / f"{k}.npy") if (CACHE / f"{k}.npy").exists() else None for k in keys]
+    todo = [i for i, x in enumerate(out) if x is None]
+    for j in range(0, len(todo), batch):
+        idx = todo[j:j + batch]
+        read = asyncio.run(gen.read_hidden_states([rows[i][0] for i in idx], [rows[i][1]["text"] for i in idx]))
+        for i, x in zip(idx, read.states, strict=True):
+            np.save(CACHE / f"{keys[i]}.npy", x)
+            out[i] = x
+        print(f"hidden states: {min(j + batch, len(todo))}/{len(todo)} read", flush=True)
+    return np.vstack(out)
+
+
+def item_auroc_ci(scores: list[float], labels: list[float], items: list[str], resamples: int = 1000) -> list[float]:
     """A 95% bootstrap interval for the AUROC, resampling items (an item's paths move together)."""
     by: dict[str, list[int]] = defaultdict(list)
     for i, it in enumerate(items):
@@ -58,99 +108,165 @@ def item_auroc_ci(scores: list[float], labels: list[float], items: list[str], re
         a = auroc([scores[i] for i in idx], [labels[i] for i in idx])
         if a is not None:
             got.append(a)
-    return float(np.percentile(got, 2.5)), float(np.percentile(got, 97.5))
+    return [round(float(np.percentile(got, 2.5)), 4), round(float(np.percentile(got, 97.5)), 4)]
 
 
-def test_paths(store: Store, items: set[str]) -> list[tuple[object, dict]]:
-    """Phase 8's stored program draws (shots=4, its greedy set then its sampled set) on the headline items, in draw
-    order, each with the prompt it is read under (PAL's, without the shots)."""
-    rows = [(prompt, dict(s)) for _, prompt, s in stored_paths(store, RUN, model=SMALL)
-            if s["item"] in items and '"shots": 4' in s["params"]]
-    return sorted(rows, key=lambda ps: (ps[1]["item"], json.loads(ps[1]["params"])["temperature"] != 0, ps[1]["idx"]))
+def within_item_auroc(scores: list[float], labels: list[float], items: list[str], voting: list[int]) -> dict:
+    """What a selector needs: among one item's programs that printed an answer, does a right one score above a
+    wrong one? The mean over the items that have both (a pooled AUROC also rewards telling easy items from hard)."""
+    by: dict[str, list[int]] = defaultdict(list)
+    for i in voting:
+        by[items[i]].append(i)
+    per = [auroc([scores[i] for i in idx], [labels[i] for i in idx]) for idx in by.values()]
+    per = [a for a in per if a is not None]
+    return {"within_item_auroc": round(float(np.mean(per)), 4) if per else None, "items_with_both": len(per)}
+
+
+def selections(paths: list[dict], scorers: dict[str, list[float]]) -> tuple[list[dict], dict[str, dict[int, list[float]]]]:
+    """Per budget k: the plain vote, each scorer's weighted vote (and the probe's best program) over each item's
+    first k programs, and pass@k; the per-item outcomes too (for intervals)."""
+    by_item: dict[str, list[int]] = defaultdict(list)
+    for i, p in enumerate(paths):
+        by_item[p["item"]].append(i)
+    outcome: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for k in BUDGETS:
+        for idx in by_item.values():
+            idx = idx[:k]
+            cands = [Candidate(text=paths[i]["text"], answer=paths[i]["answer"], key=paths[i]["key"], tokens=paths[i]["tokens"],
+                               finish_reason=paths[i]["finish"], confidence=paths[i]["confidence"]) for i in idx]
+            right = {paths[i]["key"] for i in idx if paths[i]["correct"] > 0}
+            outcome["majority"][k].append(float(vote(cands).key in right))
+            outcome["pass"][k].append(float(bool(right)))
+            for name, s in scorers.items():
+                w = [s[i] if c.key is not None else 0.0 for i, c in zip(idx, cands, strict=True)]
+                outcome[f"{name}_weighted"][k].append(float(vote(cands, w).key in right))
+            top = max(range(len(idx)), key=lambda j: (cands[j].key is not None, scorers["probe"][idx[j]], -j))
+            outcome["probe_best_of_n"][k].append(float(cands[top].key in right))
+    rows = []
+    for name, per in outcome.items():
+        for k, v in sorted(per.items()):
+            acc, lo, hi = bootstrap_ci(v, seed=SEED)
+            rows.append({"selector": name, "budget": k, "items": len(v), "accuracy": round(acc, 4), "ci_low": round(lo, 4),
+                         "ci_high": round(hi, 4)})
+    return rows, outcome
+
+
+def mlp_scores(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, hidden: int = 64, epochs: int = 300) -> list[float] | None:
+    """A one-hidden-layer MLP (weight decay, dropout; torch) on standardised features: the issue's comparison."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.manual_seed(SEED)
+    mean, scale = train_x.mean(0), train_x.std(0) + 1e-6
+    x = torch.tensor((train_x - mean) / scale, dtype=torch.float32)
+    y = torch.tensor(train_y, dtype=torch.float32)
+    net = torch.nn.Sequential(torch.nn.Dropout(0.2), torch.nn.Linear(x.shape[1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1))
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=0.1)
+    for _ in range(epochs):
+        opt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(net(x).squeeze(1), y)
+        loss.backward()
+        opt.step()
+    net.eval()
+    with torch.no_grad():
+        return torch.sigmoid(net(torch.tensor((test_x - mean) / scale, dtype=torch.float32)).squeeze(1)).tolist()
 
 
 def main() -> None:
     import argparse
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--draw", action="store_true", help="draw the training programs first (resumable)")
     ap.add_argument("--limit", type=int, default=LIMIT, help="headline items judged on (the first N)")
-    ap.add_argument("--train-limit", type=int, default=None, help="at most this many training programs (a quick look)")
     args = ap.parse_args()
     store = Store(RESULTS / "scaling.sqlite")
+    if args.draw:
+        draw_training(store)
     task = load_task(TASK)
-    items = {item_id(p) for p in task.problems(args.limit, SEED)}
+    test_items = {item_id(p) for p in task.problems(args.limit, SEED)}
+    questions = {p.question for p in task.problems(args.limit, SEED)}
+    training = sampled_programs(store, TRAIN_RUN)
+    overlap = sum(1 for _, r in training if r["question"] in questions)
+    if overlap:
+        raise SystemExit(f"{overlap} training programs answer a headline question: the probe would not be held out")
+    drawn = sampled_programs(store, RUN, test_items)
+    counts = defaultdict(int)
+    for _, r in drawn:
+        counts[r["item"]] += 1
+    drawn = [pr for pr in drawn if counts[pr[1]["item"]] >= 16 and pr[1]["idx"] < 16]
     gen = open_generator(SMALL)
     try:
-        feats = asyncio.run(read_features(store, BANK_RUN, gen, model=SMALL, exclude_runs=(RUN,), limit=args.train_limit))
-        probe = train(feats, model_sha256=gen.model_sha256, model_name=SMALL,
-                      trained_on=f"bench/verifier.py: run {BANK_RUN!r} ({len(feats.y)} programs of {len(set(feats.items))} items)")
-        centroid = train(feats, model_sha256=gen.model_sha256, model_name=SMALL, kind="centroid", trained_on="centroids")
-        drawn = test_paths(store, items)
-        x = np.vstack([asyncio.run(gen.read_hidden_states([p for p, _ in drawn[i:i + 8]], [r["text"] for _, r in drawn[i:i + 8]]))[0]
-                       for i in range(0, len(drawn), 8)])
-        paths = [r for _, r in drawn]
+        train_x = hidden_states(gen, training)
+        test_x = hidden_states(gen, drawn)
+        sha = gen.model_sha256
     finally:
         gen.close()
-    test = Features(x, np.array([1.0 if p["correct"] > 0 else 0.0 for p in paths]), [p["item"] for p in paths])
-    scores = probe.score(test.x).tolist()
-    cscores = centroid.score(test.x).tolist()
-    labels = test.y.tolist()
-    by_item: dict[str, list[int]] = defaultdict(list)
-    for i, p in enumerate(paths):
-        by_item[p["item"]].append(i)
-    maj, weighted, best, covered = [], [], [], []
-    for item, idx in sorted(by_item.items()):
-        cands = [Candidate(text=paths[i]["text"], answer=paths[i]["answer"], key=paths[i]["key"], tokens=paths[i]["tokens"],
-                           finish_reason=paths[i]["finish"], confidence=paths[i]["confidence"]) for i in idx]
-        right = {paths[i]["key"] for i in idx if paths[i]["correct"] > 0}
-        plain = vote(cands)
-        w = vote(cands, [scores[i] for i in idx])
-        top = max(range(len(idx)), key=lambda j: (scores[idx[j]] if cands[j].key is not None else -1, -j))
-        maj.append(float(plain.key in right))
-        weighted.append(float(w.key in right))
-        best.append(float(cands[top].key in right))
-        covered.append(float(bool(right)))
-    m, wv, b, cov = (sum(v) / len(v) for v in (maj, weighted, best, covered))
-    # the selector's own question: among the programs that printed an answer (the rest abstain from every vote
-    # anyway, and are easy negatives), does the probe rank right above wrong?
+    feats = Features(train_x, np.array([1.0 if r["correct"] > 0 else 0.0 for _, r in training]), [r["item"] for _, r in training],
+                     tuple("pal" for _ in training))
+    n_train_items = len(set(feats.items))
+    probe = train(feats, model_sha256=sha, model_name=SMALL,
+                  trained_on=f"bench/verifier.py: run {TRAIN_RUN!r} of bench/results/scaling.sqlite ({len(feats.y)} sampled "
+                             f"PAL programs of {n_train_items} {TASK} items of seed {TRAIN_SEED})")
+    centroid = train(feats, model_sha256=sha, model_name=SMALL, kind="centroid", trained_on="centroids")
+    paths = [r for _, r in drawn]
+    labels = [1.0 if p["correct"] > 0 else 0.0 for p in paths]
+    items = [p["item"] for p in paths]
+    scores = {"probe": probe.score(test_x).tolist(), "centroid": centroid.score(test_x).tolist(),
+              "confidence": [float(np.exp(p["confidence"])) if p["confidence"] is not None else 0.0 for p in paths]}
+    mlp = mlp_scores(feats.x, feats.y, test_x)
+    if mlp is not None:
+        scores["mlp"] = mlp
     voting = [i for i, p in enumerate(paths) if p["key"] is not None]
-    voting_auroc = auroc([scores[i] for i in voting], [labels[i] for i in voting])
-    # the learning curve: the same test programs judged by probes trained on the first k training items
+    aurocs = {}
+    for name, s in scores.items():
+        aurocs[name] = {"auroc": round(auroc(s, labels), 4), "ci": item_auroc_ci(s, labels, items),
+                        "voting_auroc": round(auroc([s[i] for i in voting], [labels[i] for i in voting]), 4),
+                        **within_item_auroc(s, labels, items, voting)}
+    rows, outcome = selections(paths, scores)
+    acc = {(r["selector"], r["budget"]): r["accuracy"] for r in rows}
     curve = []
-    train_items = sorted(set(feats.items))
-    for k in sorted({10, 20, 30, len(train_items)}):
-        keep = {it for it in train_items[:k]}
+    train_items = sorted(set(feats.items), key=lambda it: int(it.split("-")[-1]))
+    for k in sorted({15, 30, 60, n_train_items}):
+        keep = set(train_items[:k])
         mask = np.array([it in keep for it in feats.items])
-        if k > len(train_items) or len(set(feats.y[mask].tolist())) < 2:
+        if k > n_train_items or len(set(feats.y[mask].tolist())) < 2:
             continue
-        sub = Features(feats.x[mask], feats.y[mask], [it for it, m_ in zip(feats.items, mask, strict=True) if m_])
-        p_k = train(sub, model_sha256=probe.model_sha256, model_name=SMALL, trained_on=f"first {k} items")
-        s_k = p_k.score(test.x).tolist()
-        curve.append({"training_items": k, "training_paths": int(mask.sum()), "auroc": round(auroc(s_k, labels) or 0.0, 4),
-                      "voting_auroc": round(auroc([s_k[i] for i in voting], [labels[i] for i in voting]) or 0.0, 4)})
+        sub = Features(feats.x[mask], feats.y[mask], [it for it, m in zip(feats.items, mask, strict=True) if m])
+        s_k = train(sub, model_sha256=sha, model_name=SMALL, trained_on=f"first {k} items").score(test_x).tolist()
+        sel, _ = selections(paths, {"probe": s_k})
+        curve.append({"training_items": k, "training_paths": int(mask.sum()), "auroc": round(auroc(s_k, labels), 4),
+                      "voting_auroc": round(auroc([s_k[i] for i in voting], [labels[i] for i in voting]), 4),
+                      "probe_weighted_16_accuracy": next(r["accuracy"] for r in sel if r["selector"] == "probe_weighted" and r["budget"] == 16)})
     judge = json.loads((RESULTS / "scaling.json").read_text())["details"].get("judge", {}).get("auroc")
-    a = auroc(scores, labels)
-    lo, hi = item_auroc_ci(scores, labels, test.items)
+    m16, w16, p16 = acc[("majority", 16)], acc[("probe_weighted", 16)], acc[("pass", 16)]
     headline = {
-        "probe_auroc": round(a, 4) if a is not None else None, "probe_auroc_ci": [round(lo, 4), round(hi, 4)],
-        "centroid_auroc": round(auroc(cscores, labels) or 0.0, 4), "judge_auroc": judge,
-        "probe_voting_auroc": round(voting_auroc, 4) if voting_auroc is not None else None,
-        "majority4_accuracy": round(m, 4), "probe_weighted_vote_4_accuracy": round(wv, 4),
-        "probe_best_of_4_accuracy": round(b, 4), "pass_at_4": round(cov, 4),
-        "gap_closed": round((wv - m) / (cov - m), 4) if cov > m else None,
-        "training_items": len(set(feats.items)), "training_paths": int(len(feats.y)), "training_right": int(feats.y.sum()),
+        "probe_auroc": aurocs["probe"]["auroc"], "probe_auroc_ci": aurocs["probe"]["ci"],
+        "probe_voting_auroc": aurocs["probe"]["voting_auroc"], "probe_within_item_auroc": aurocs["probe"]["within_item_auroc"],
+        "confidence_within_item_auroc": aurocs["confidence"]["within_item_auroc"], "centroid_auroc": aurocs["centroid"]["auroc"],
+        "confidence_auroc": aurocs["confidence"]["auroc"], "mlp_auroc": aurocs.get("mlp", {}).get("auroc"),
+        "judge_auroc": judge,
+        "probe_weighted_best_of_n_16_accuracy": w16, "probe_best_of_n_16_accuracy": acc[("probe_best_of_n", 16)],
+        "majority16_accuracy": m16, "pass_at_16": p16,
+        "gap_closed": round((w16 - m16) / (p16 - m16), 4) if p16 > m16 else None,
+        "probe_beam_accuracy": None,
+        "training_items": n_train_items, "training_paths": int(len(feats.y)), "training_right": int(feats.y.sum()),
         "probe_heldout_auroc_in_training": probe.metrics.get("heldout_auroc"),
-        "test_items": len(by_item), "test_paths": len(paths), "test_right": int(sum(labels)),
+        "test_items": len(set(items)), "test_paths": len(paths), "test_right": int(sum(labels)),
     }
-    intervals = {k: [round(x, 4) for x in bootstrap_ci(v, seed=SEED)] for k, v in
-                 (("majority4", maj), ("probe_weighted_vote_4", weighted), ("probe_best_of_4", best))}
     probe.save(RESULTS / "verifier.probe.json")
-    out = write_result("verifier", headline, models_used=[SMALL], seeds=[SEED],
-                       details={"intervals": intervals, "probe_metrics": probe.metrics, "centroid_metrics": centroid.metrics,
-                                "rows": curve, "voting_paths": len(voting),
+    out = write_result("verifier", headline, models_used=[SMALL], seeds=[SEED, TRAIN_SEED],
+                       details={"aurocs": aurocs, "rows": rows, "learning_curve": curve, "voting_paths": len(voting),
+                                "probe_metrics": probe.metrics, "centroid_metrics": centroid.metrics,
+                                "training": {"run": TRAIN_RUN, "seed": TRAIN_SEED, "spec": TRAIN_SPEC, "programs_per_item": TRAIN_PROGRAMS},
+                                "test": {"run": RUN, "seed": SEED, "params": SAMPLED_PAL, "programs_per_item": 16},
                                 "judge_note": "the self-judge's AUROC is on the 0.5B model's chain-of-thought paths (phase 4), "
-                                              "the probe's on its programs (phase 8): different paths, the same model"})
+                                              "the probe's on its programs (phase 12): different paths, the same model",
+                                "probe_beam_note": "not measured: beam and mcts step over chain-of-thought text, and the probe is "
+                                                   "trained on whole programs; a step probe needs step-labelled training paths"})
     print(json.dumps(headline, indent=2))
+    for r in rows:
+        print(f"{r['selector']:<22} @{r['budget']:>2}: {r['accuracy']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]")
     print(f"wrote {out}")
 
 

@@ -205,3 +205,19 @@ def test_a_probes_stored_judgements_are_its_own(tmp_path, monkeypatch):
     two = fit(x[:200], y[:200], model_sha256="a" * 64).save(tmp_path / "two.json")
     names = [build_scorer(f"probe?path={p}", _StatesOf("a" * 64, x)).name for p in (one, two, one)]
     assert names[0] == names[2] != names[1] and all(n.startswith("probe:") for n in names)
+
+
+def test_every_shipped_probe_loads_and_names_a_registry_model():
+    """The probes in ponder/verifier/probes/ are valid probe files, each for a model ponder's registry serves (by
+    its verified sha256), reading paths under the instruction they were trained with."""
+    from ponder import models
+    from ponder.verifier.bundled import shipped
+
+    found = shipped()
+    assert found, "no probe ships"
+    known = {s.sha256: name for name, s in models.REGISTRY.items()}
+    for sha, path in found.items():
+        probe = Probe.load(path)
+        assert sha in known and probe.model_name == known[sha], (path, probe.model_name)
+        assert probe.kind == "logistic" and probe.dim == len(probe.weights) and probe.instruction
+        assert probe.metrics["paths"] >= 500 and path.stat().st_size < 64_000
