@@ -17,8 +17,10 @@ RESULTS = Path(__file__).parent / "results"
 def git_commit() -> str:
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        # the benchmarks' own outputs (bench/results/, the committed store among them) are not the code that ran
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench/results"],
+        # the benchmarks' own outputs (bench/results/, the committed store among them, and the page generated from
+        # them) are not the code that ran
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench/results",
+                                ":(exclude)docs/benchmarks.md"],
                                capture_output=True, text=True).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
