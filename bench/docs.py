@@ -151,7 +151,7 @@ def headline_markdown() -> str:
         f"with a 4-path vote).",
         f"Writing a program that ponder runs in the sandbox is the lever: {_pct(d.get('program_small_accuracy'))} for the "
         f"small model against its best chain-of-thought vote's "
-        f"{_pct(max((r['accuracy'] for r in rows if r['model'] == small and r['strategy'].split('?')[0] in ('greedy', 'majority')), default=None))}, "
+        f"{_pct(max((r['accuracy'] for r in rows if r['model'] == small and r['strategy'].split('?')[0] in ('greedy', 'majority') and not any(f'prompt={m}' in r['strategy'] for m in ('pal', 'tir'))), default=None))}, "
         f"and {_pct(d.get('program_large_accuracy'))} for the large one.",
         (f"Adaptive stopping over executed answers: {_pct(d.get('adaptive_program_accuracy'))} against the fixed 16-program "
          f"vote's {_pct(d.get('fixed_program16_accuracy'))}, at {_pct(d.get('adaptive_program_token_ratio'))} of its tokens. "
