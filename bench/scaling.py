@@ -189,12 +189,13 @@ def default_config(rows: list[dict]) -> dict | None:
 
 
 def judge_quality(store: Store, items: set[str]) -> dict:
-    """How well the stored judgements tell right paths from wrong ones (AUROC: the chance that a right path scores
-    above a wrong one, ties counting half), and where weighting the 16-path vote by them changed its answer."""
+    """How well the self-judge's stored judgements (phase 4) tell right paths from wrong ones (AUROC: the chance that
+    a right path scores above a wrong one, ties counting half), and where weighting the 16-path vote by them changed
+    its answer against the plain vote (phase 1). Other scorers' judgements (phase 13's probe) are not the judge's."""
     db = store.db
     pairs = db.execute(
         "SELECT s.item, s.correct > 0, c.score FROM samples s JOIN scores c USING (run, task, item, model, strategy, params, seed, idx) "
-        "WHERE s.run = ? AND s.model = ? AND c.score IS NOT NULL", (RUN, SMALL)).fetchall()
+        "WHERE s.run = ? AND s.model = ? AND c.score IS NOT NULL AND c.scorer LIKE 'judge(%'", (RUN, SMALL)).fetchall()
     pairs = [(ok, score) for item, ok, score in pairs if item in items]
     right = sorted(score for ok, score in pairs if ok)
     wrong = sorted(score for ok, score in pairs if not ok)
@@ -205,8 +206,9 @@ def judge_quality(store: Store, items: set[str]) -> dict:
     changed = [(w, m) for item, w, m, same in db.execute(
         "SELECT w.item, w.correct, m.correct, w.answer IS m.answer FROM results w JOIN results m "
         "ON w.run = m.run AND w.item = m.item AND w.model = m.model AND w.budget = m.budget AND w.seed = m.seed "
-        "WHERE w.run = ? AND w.model = ? AND w.budget = 16 AND w.strategy LIKE 'weighted_best_of_n%' "
-        "AND m.strategy LIKE 'majority%'", (RUN, SMALL)).fetchall() if item in items and not same]
+        "WHERE w.run = ? AND w.model = ? AND w.budget = 16 AND w.strategy = ? AND w.params = ? AND m.strategy = ? AND m.params = ?",
+        (RUN, SMALL, *stored_params(spec("weighted_best_of_n")), *stored_params(spec("majority")))).fetchall()
+        if item in items and not same]
     return {"judged_paths": len(pairs), "right_paths": len(right), "auroc": round(auroc, 4),
             "mean_score_right": round(sum(right) / len(right), 4), "mean_score_wrong": round(sum(wrong) / len(wrong), 4),
             "budget16_answers_changed": len(changed), "changed_weighted_right": int(sum(w > 0 for w, _ in changed)),
