@@ -45,9 +45,10 @@ from bench.common import RESULTS, write_result
 from bench.scaling import RUN, SEED, SMALL, TASK
 from ponder.backends import open_generator
 from ponder.evaluation.metrics import bootstrap_ci
-from ponder.evaluation.runner import EvalConfig, evaluate, item_id
+from ponder.evaluation.runner import EvalConfig, evaluate, item_id, samples_params
 from ponder.evaluation.store import Store
 from ponder.strategies.base import vote
+from ponder.strategies.registry import parse_spec
 from ponder.tasks import load_task
 from ponder.traces.export import stored_paths
 from ponder.types import Candidate
@@ -57,7 +58,8 @@ from ponder.verifier.train import Features, train
 LIMIT = 100
 TRAIN_RUN, TRAIN_SEED, TRAIN_ITEMS, TRAIN_PROGRAMS = "probe", 7, 120, 8
 TRAIN_SPEC = "majority?prompt=pal&max_tokens=384"
-SAMPLED_PAL = {"max_tokens": 384, "min_p": 0.0, "prompt": "pal", "temperature": 0.7, "top_k": 40, "top_p": 0.95}
+# the stored samples both sides are drawn as (training: TRAIN_SPEC; test: phase 12's majority?prompt=pal, same options)
+SAMPLED_PAL = samples_params(parse_spec(TRAIN_SPEC)[1])
 BUDGETS = (1, 2, 4, 8, 16)
 CACHE = Path(__file__).resolve().parent.parent / "bench-cache" / "verifier"
 
@@ -72,9 +74,8 @@ def draw_training(store: Store, workers: int = 1) -> None:
 def sampled_programs(store: Store, run: str, items: set[str] | None = None) -> list[tuple[object, dict]]:
     """(prompt, sample row) of every stored sampled PAL program of ``run`` (on ``items``), by item then draw; each
     row names its question."""
-    want = json.dumps(SAMPLED_PAL, sort_keys=True)
     rows = [(prompt, {**dict(s), "question": problem.question}) for problem, prompt, s in stored_paths(store, run, model=SMALL)
-            if s["params"] == want and (items is None or s["item"] in items)]
+            if s["params"] == SAMPLED_PAL and (items is None or s["item"] in items)]
     return sorted(rows, key=lambda ps: (ps[1]["item"], ps[1]["idx"]))
 
 
@@ -83,23 +84,32 @@ def hidden_states(gen, rows: list[tuple[object, dict]], batch: int = 16) -> np.n
     a question's programs share its evaluated prefix."""
     CACHE.mkdir(parents=True, exist_ok=True)
     keys = [hashlib.sha256(f"{gen.model_sha256}\0{json.dumps(repr(p))}\0{r['text']}".encode()).hexdigest()[:32] for p, r in rows]
-    out: list[np.ndarray | None] = [np.load(CACHE / f"{k}.npy") if (CACHE / f"{k}.npy").exists() else None for k in keys]
-    todo = [i for i, x in enumerate(out) if x is None]
+    # each distinct (prompt, program) is read once: a program sampled twice gets one state, read or cached alike
+    todo, seen = [], set()
+    for i, k in enumerate(keys):
+        if k not in seen and not (CACHE / f"{k}.npy").exists():
+            todo.append(i)
+        seen.add(k)
     for j in range(0, len(todo), batch):
         idx = todo[j:j + batch]
         read = asyncio.run(gen.read_hidden_states([rows[i][0] for i in idx], [rows[i][1]["text"] for i in idx]))
         for i, x in zip(idx, read.states, strict=True):
             np.save(CACHE / f"{keys[i]}.npy", x)
-            out[i] = x
         print(f"hidden states: {min(j + batch, len(todo))}/{len(todo)} read", flush=True)
-    return np.vstack(out)
+    return np.vstack([np.load(CACHE / f"{k}.npy") for k in keys])
+
+
+def by_item(items: list[str], indices=None) -> dict[str, list[int]]:
+    """The positions (of ``indices``, default all) of each item's paths, in order."""
+    by: dict[str, list[int]] = defaultdict(list)
+    for i in range(len(items)) if indices is None else indices:
+        by[items[i]].append(i)
+    return by
 
 
 def item_auroc_ci(scores: list[float], labels: list[float], items: list[str], resamples: int = 1000) -> list[float]:
     """A 95% bootstrap interval for the AUROC, resampling items (an item's paths move together)."""
-    by: dict[str, list[int]] = defaultdict(list)
-    for i, it in enumerate(items):
-        by[it].append(i)
+    by = by_item(items)
     keys = sorted(by)
     rng = np.random.default_rng(SEED)
     got = []
@@ -114,10 +124,7 @@ def item_auroc_ci(scores: list[float], labels: list[float], items: list[str], re
 def within_item_auroc(scores: list[float], labels: list[float], items: list[str], voting: list[int]) -> dict:
     """What a selector needs: among one item's programs that printed an answer, does a right one score above a
     wrong one? The mean over the items that have both (a pooled AUROC also rewards telling easy items from hard)."""
-    by: dict[str, list[int]] = defaultdict(list)
-    for i in voting:
-        by[items[i]].append(i)
-    per = [auroc([scores[i] for i in idx], [labels[i] for i in idx]) for idx in by.values()]
+    per = [auroc([scores[i] for i in idx], [labels[i] for i in idx]) for idx in by_item(items, voting).values()]
     per = [a for a in per if a is not None]
     return {"within_item_auroc": round(float(np.mean(per)), 4) if per else None, "items_with_both": len(per)}
 
@@ -125,12 +132,10 @@ def within_item_auroc(scores: list[float], labels: list[float], items: list[str]
 def selections(paths: list[dict], scorers: dict[str, list[float]]) -> tuple[list[dict], dict[str, dict[int, list[float]]]]:
     """Per budget k: the plain vote, each scorer's weighted vote (and the probe's best program) over each item's
     first k programs, and pass@k; the per-item outcomes too (for intervals)."""
-    by_item: dict[str, list[int]] = defaultdict(list)
-    for i, p in enumerate(paths):
-        by_item[p["item"]].append(i)
+    groups = by_item([p["item"] for p in paths])
     outcome: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for k in BUDGETS:
-        for idx in by_item.values():
+        for idx in groups.values():
             idx = idx[:k]
             cands = [Candidate(text=paths[i]["text"], answer=paths[i]["answer"], key=paths[i]["key"], tokens=paths[i]["tokens"],
                                finish_reason=paths[i]["finish"], confidence=paths[i]["confidence"]) for i in idx]
@@ -259,7 +264,7 @@ def main() -> None:
                        details={"aurocs": aurocs, "rows": rows, "learning_curve": curve, "voting_paths": len(voting),
                                 "probe_metrics": probe.metrics, "centroid_metrics": centroid.metrics,
                                 "training": {"run": TRAIN_RUN, "seed": TRAIN_SEED, "spec": TRAIN_SPEC, "programs_per_item": TRAIN_PROGRAMS},
-                                "test": {"run": RUN, "seed": SEED, "params": SAMPLED_PAL, "programs_per_item": 16},
+                                "test": {"run": RUN, "seed": SEED, "params": json.loads(SAMPLED_PAL), "programs_per_item": 16},
                                 "judge_note": "the self-judge's AUROC is on the 0.5B model's chain-of-thought paths (phase 4), "
                                               "the probe's on its programs (phase 12): different paths, the same model",
                                 "probe_beam_note": "not measured: beam and mcts step over chain-of-thought text, and the probe is "

@@ -119,6 +119,16 @@ def stored_params(spec: str, scorer: str | None = None) -> tuple[str, str]:
     return name, params_json
 
 
+def samples_params(params) -> str:
+    """The params a strategy's shared samples are stored under: its sampling options alone (seed aside), so every
+    sampling strategy with the same options reads the same draws.
+
+    >>> samples_params(parse_spec("weighted_best_of_n?prompt=pal&n=4")[1]) == samples_params(parse_spec("majority?prompt=pal")[1])
+    True
+    """
+    return canonical_params({k: v for k, v in params.model_dump().items() if k in SamplingOptions.model_fields and k != "seed"})
+
+
 def item_id(problem: Problem) -> str:
     return problem.id or problem.question[:64]
 
@@ -248,9 +258,8 @@ class Evaluator:
 
     def _samples_key(self, model: str, problem: Problem, base_params) -> Key:
         """Sampling strategies share one set of samples per item: keyed by the sampling parameters alone."""
-        sampling = {k: v for k, v in base_params.model_dump().items() if k in SamplingOptions.model_fields and k != "seed"}
-        return Key(self.config.run, self.task.name, item_id(problem), model, "samples",
-                   canonical_params(sampling), self.config.seed)
+        return Key(self.config.run, self.task.name, item_id(problem), model, "samples", samples_params(base_params),
+                   self.config.seed)
 
     async def shared_samples(self, model, generator, problem, base_params, need: int):
         skey = self._samples_key(model, problem, base_params)
