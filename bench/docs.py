@@ -134,6 +134,15 @@ def _pct(v) -> str:
     return "—" if v is None else f"{v:.2f}"
 
 
+def chain_of_thought_vote(label: str) -> bool:
+    """Whether a headline row's strategy label is greedy or a vote over chains of thought (not over programs).
+
+    >>> chain_of_thought_vote("majority?prompt=boxed"), chain_of_thought_vote("majority?prompt=pal"), chain_of_thought_vote("program")
+    (True, False, False)
+    """
+    return label.split("?")[0] in ("greedy", "majority") and not any(f"prompt={m}" in label for m in ("pal", "tir"))
+
+
 def headline_markdown() -> str:
     """README's headline: the answer in three lines, the figure, and the best row of each strategy per model."""
     d = load("scaling")
@@ -151,7 +160,7 @@ def headline_markdown() -> str:
         f"with a 4-path vote).",
         f"Writing a program that ponder runs in the sandbox is the lever: {_pct(d.get('program_small_accuracy'))} for the "
         f"small model against its best chain-of-thought vote's "
-        f"{_pct(max((r['accuracy'] for r in rows if r['model'] == small and r['strategy'].split('?')[0] in ('greedy', 'majority') and not any(f'prompt={m}' in r['strategy'] for m in ('pal', 'tir'))), default=None))}, "
+        f"{_pct(max((r['accuracy'] for r in rows if r['model'] == small and chain_of_thought_vote(r['strategy'])), default=None))}, "
         f"and {_pct(d.get('program_large_accuracy'))} for the large one.",
         (f"Adaptive stopping over executed answers: {_pct(d.get('adaptive_program_accuracy'))} against the fixed 16-program "
          f"vote's {_pct(d.get('fixed_program16_accuracy'))}, at {_pct(d.get('adaptive_program_token_ratio'))} of its tokens. "

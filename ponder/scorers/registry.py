@@ -20,7 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ponder.errors import InvalidRequest
-from ponder.protocols import Generator, Scorer
+from ponder.protocols import Generator, ReadsHiddenStates, Scorer
 from ponder.specs import load_entry_points, split_spec, validate
 
 GROUP = "ponder.scorers"
@@ -110,11 +110,10 @@ def _probe(p: ProbeParams, gen):
     if gen is None:
         raise InvalidRequest("the probe scorer reads the hidden states of the model being searched: it needs its generator")
     path = p.path
-    if path is None:  # the probe shipped for this model, if one is
+    if path is None and isinstance(gen, ReadsHiddenStates):  # the probe shipped for this model, if one is
         from ponder.verifier.bundled import shipped_probe
 
-        sha = getattr(gen, "model_sha256", None)
-        found = shipped_probe(sha) if sha else None
+        found = shipped_probe(gen.model_sha256)
         if found is None:
             raise InvalidRequest("no probe ships for this model: give path=FILE (a probe from `ponder verifier train`; "
                                  "through ponder serve, name=… of a --probe)")
