@@ -58,9 +58,17 @@ def test_answer_phrase_wins_over_earlier_numbers(x, before):
     assert key is not None and Fraction(key) == Fraction(x)
 
 
-@given(st.integers(-10**9, 10**9), filler)
+# text that states no answer: "ANSWER: 7 then 0" rightly answers 7, so the fallback is tested on text without a phrase
+unstated = filler.filter(lambda s: "answer" not in s.casefold() and "####" not in s)
+
+
+@given(st.integers(-10**9, 10**9), unstated)
 def test_last_number_is_the_fallback(x, before):
     assert answer_key(f"{before} 7 then {x}") == str(x)
+
+
+def test_a_stated_answer_wins_over_the_last_number():
+    assert answer_key("ANSWER: 7 then 0") == "7"
 
 
 @given(st.text(max_size=200))
