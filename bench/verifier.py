@@ -42,21 +42,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 from bench.common import RESULTS, write_result
-from bench.scaling import RUN, SEED, SMALL, TASK
+from bench.scaling import PHASE_SCORERS, PHASES, PROBE, RUN, SEED, SMALL, TASK, spec
 from ponder.backends import open_generator
 from ponder.evaluation.metrics import bootstrap_ci
-from ponder.evaluation.runner import EvalConfig, evaluate, item_id, samples_params
+from ponder.evaluation.runner import EvalConfig, evaluate, item_id, samples_params, stored_params
 from ponder.evaluation.store import Store
 from ponder.strategies.base import vote
 from ponder.strategies.registry import parse_spec
 from ponder.tasks import load_task
 from ponder.traces.export import stored_paths
 from ponder.types import Candidate
-from ponder.verifier.probe import auroc
+from ponder.verifier.probe import Probe, auroc
 from ponder.verifier.train import Features, train
 
 LIMIT = 100
-TRAIN_RUN, TRAIN_SEED, TRAIN_ITEMS, TRAIN_PROGRAMS = "probe", 7, 120, 8
+TRAIN_RUN, TRAIN_SEED, TRAIN_ITEMS, TRAIN_PROGRAMS = "probe", 7, 240, 8
 TRAIN_SPEC = "majority?prompt=pal&max_tokens=384"
 # the stored samples both sides are drawn as (training: TRAIN_SPEC; test: phase 12's majority?prompt=pal, same options)
 SAMPLED_PAL = samples_params(parse_spec(TRAIN_SPEC)[1])
@@ -178,6 +178,22 @@ def mlp_scores(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, hid
         return torch.sigmoid(net(torch.tensor((test_x - mean) / scale, dtype=torch.float32)).squeeze(1)).tolist()
 
 
+PROBE_PHASE = 13  # bench/scaling's phase that votes with this probe through the real scorer
+
+
+def save_probe(store: Store, probe: Probe) -> None:
+    """Write the probe where bench/scaling's probe phase reads it; where it now scores paths differently from the
+    file there, that phase's stored rows were scored by the old one and are dropped (rerun the phase)."""
+    old = Probe.load(PROBE).fingerprint() if PROBE.exists() else None
+    probe.save(PROBE)
+    new = Probe.load(PROBE).fingerprint()  # as saved: the file rounds its numbers
+    if old != new:
+        dropped = sum(store.delete_results(RUN, *stored_params(spec(s), PHASE_SCORERS[PROBE_PHASE]))
+                      for s in PHASES[PROBE_PHASE][1])
+        print(f"the probe changed ({old} -> {new}): dropped phase {PROBE_PHASE}'s {dropped} stored rows; rerun it with "
+              f"python -m bench.scaling --phases {PROBE_PHASE}")
+
+
 def main() -> None:
     import argparse
 
@@ -228,11 +244,11 @@ def main() -> None:
         aurocs[name] = {"auroc": round(auroc(s, labels), 4), "ci": item_auroc_ci(s, labels, items),
                         "voting_auroc": round(auroc([s[i] for i in voting], [labels[i] for i in voting]), 4),
                         **within_item_auroc(s, labels, items, voting)}
-    rows, outcome = selections(paths, scores)
+    rows, _ = selections(paths, scores)
     acc = {(r["selector"], r["budget"]): r["accuracy"] for r in rows}
     curve = []
     train_items = sorted(set(feats.items), key=lambda it: int(it.split("-")[-1]))
-    for k in sorted({15, 30, 60, n_train_items}):
+    for k in sorted({15, 30, 60, 120, n_train_items}):
         keep = set(train_items[:k])
         mask = np.array([it in keep for it in feats.items])
         if k > n_train_items or len(set(feats.y[mask].tolist())) < 2:
@@ -255,11 +271,11 @@ def main() -> None:
         "majority16_accuracy": m16, "pass_at_16": p16,
         "gap_closed": round((w16 - m16) / (p16 - m16), 4) if p16 > m16 else None,
         "probe_beam_accuracy": None,
-        "training_items": n_train_items, "training_paths": int(len(feats.y)), "training_right": int(feats.y.sum()),
+        "training_items": n_train_items, "training_paths": len(feats.y), "training_right": int(feats.y.sum()),
         "probe_heldout_auroc_in_training": probe.metrics.get("heldout_auroc"),
         "test_items": len(set(items)), "test_paths": len(paths), "test_right": int(sum(labels)),
     }
-    probe.save(RESULTS / "verifier.probe.json")
+    save_probe(store, probe)
     out = write_result("verifier", headline, models_used=[SMALL], seeds=[SEED, TRAIN_SEED],
                        details={"aurocs": aurocs, "rows": rows, "learning_curve": curve, "voting_paths": len(voting),
                                 "probe_metrics": probe.metrics, "centroid_metrics": centroid.metrics,

@@ -5,8 +5,6 @@ tokens, the question's repeats as cached ones."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -28,9 +26,7 @@ class ProbeScorer:
         self.probe.check_model(generator.model_sha256)
         # stored judgements are keyed by the scorer's name: a probe's carries its weights' hash, so another probe
         # file (retrained, another kind) never reads this one's stored scores
-        p = self.probe
-        fitted = json.dumps([p.kind, p.model_sha256, p.mean, p.scale, p.weights, p.bias, p.instruction])
-        self.name = f"probe:{hashlib.sha256(fitted.encode()).hexdigest()[:12]}"
+        self.name = f"probe:{self.probe.fingerprint()}"
 
     async def _scores(self, problem: Problem, texts: Sequence[str]) -> list[float]:
         if not texts:

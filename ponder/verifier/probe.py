@@ -12,6 +12,7 @@ reads; scoring with another model's states is refused.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -60,6 +61,12 @@ class Probe:
             return _sigmoid(z @ w + self.bias)
         right, wrong = w[: self.dim], w[self.dim:]
         return _sigmoid(8.0 * (_cosine(z, right) - _cosine(z, wrong)))
+
+    def fingerprint(self) -> str:
+        """A short hash of what the probe computes (its kind, model and fitted numbers, not its notes): two files
+        with the same fingerprint score every path alike."""
+        fitted = json.dumps([self.kind, self.model_sha256, self.mean, self.scale, self.weights, self.bias, self.instruction])
+        return hashlib.sha256(fitted.encode()).hexdigest()[:12]
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
