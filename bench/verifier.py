@@ -178,6 +178,62 @@ def mlp_scores(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, hid
         return torch.sigmoid(net(torch.tensor((test_x - mean) / scale, dtype=torch.float32)).squeeze(1)).tolist()
 
 
+def roc_points(scores: list[float], labels: list[float]) -> tuple[list[float], list[float]]:
+    """The ROC curve's (false-positive rates, true-positive rates), thresholds at every distinct score.
+
+    >>> roc_points([0.9, 0.8, 0.3, 0.1], [1, 0, 1, 0])
+    ([0.0, 0.0, 0.5, 0.5, 1.0], [0.0, 0.5, 0.5, 1.0, 1.0])
+    """
+    pos, neg = sum(1 for y in labels if y > 0), sum(1 for y in labels if y <= 0)
+    fpr, tpr, tp, fp = [0.0], [0.0], 0, 0
+    pairs = sorted(zip(scores, labels, strict=True), key=lambda p: -p[0])
+    for i, (score, y) in enumerate(pairs):
+        tp, fp = tp + (y > 0), fp + (y <= 0)
+        if i + 1 == len(pairs) or pairs[i + 1][0] != score:  # tied scores are one threshold
+            fpr.append(fp / neg if neg else 0.0)
+            tpr.append(tp / pos if pos else 0.0)
+    return fpr, tpr
+
+
+FIGURE_SCORERS = {"probe": "probe (logistic)", "mlp": "small MLP", "confidence": "token confidence", "centroid": "centroids"}
+FIGURE_SELECTORS = {"pass": "pass@k (a perfect selector)", "probe_weighted": "vote weighted by the probe",
+                    "probe_best_of_n": "the probe's best program", "confidence_weighted": "vote weighted by confidence",
+                    "majority": "plain vote"}
+
+
+def draw_figure(scores: dict[str, list[float]], labels: list[float], aurocs: dict, rows: list[dict], out: Path) -> Path:
+    """bench/results/verifier.png: each scorer's ROC curve on the held-out programs, and accuracy against programs
+    per item for each way of choosing among them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (roc, acc) = plt.subplots(1, 2, figsize=(12, 4.8))
+    for name, label in FIGURE_SCORERS.items():
+        if name in scores:
+            fpr, tpr = roc_points(scores[name], labels)
+            roc.plot(fpr, tpr, label=f"{label}: AUROC {aurocs[name]['auroc']:.3f}")
+    roc.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
+    roc.set(xlabel="false-positive rate (wrong programs accepted)", ylabel="true-positive rate (right programs accepted)",
+            title=f"held out: {len(labels)} programs of {SMALL}")
+    roc.legend(loc="lower right", fontsize=8)
+    for name, label in FIGURE_SELECTORS.items():
+        pts = sorted((r["budget"], r["accuracy"], r["ci_low"], r["ci_high"]) for r in rows if r["selector"] == name)
+        if pts:
+            ks, a, lo, hi = zip(*pts, strict=True)
+            line, = acc.plot(ks, a, marker="o", label=label, linestyle="--" if name == "pass" else "-")
+            acc.fill_between(ks, lo, hi, alpha=0.12, color=line.get_color())
+    acc.set_xscale("log", base=2)
+    acc.set_xticks(list(BUDGETS), [str(k) for k in BUDGETS])
+    acc.set(xlabel="sampled programs per item", ylabel="accuracy (95% interval)", title="choosing among the programs")
+    acc.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 PROBE_PHASE = 13  # bench/scaling's phase that votes with this probe through the real scorer
 
 
@@ -276,6 +332,7 @@ def main() -> None:
         "test_items": len(set(items)), "test_paths": len(paths), "test_right": int(sum(labels)),
     }
     save_probe(store, probe)
+    figure = draw_figure(scores, labels, aurocs, rows, RESULTS / "verifier.png")
     out = write_result("verifier", headline, models_used=[SMALL], seeds=[SEED, TRAIN_SEED],
                        details={"aurocs": aurocs, "rows": rows, "learning_curve": curve, "voting_paths": len(voting),
                                 "probe_metrics": probe.metrics, "centroid_metrics": centroid.metrics,
@@ -288,7 +345,7 @@ def main() -> None:
     print(json.dumps(headline, indent=2))
     for r in rows:
         print(f"{r['selector']:<22} @{r['budget']:>2}: {r['accuracy']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]")
-    print(f"wrote {out}")
+    print(f"wrote {out} and {figure}")
 
 
 if __name__ == "__main__":

@@ -25,3 +25,52 @@ def test_selectors_over_the_first_k_programs():
     assert acc[("majority", 1)] == 0.5 and acc[("pass", 2)] == 1.0  # k = 1: item a's first program is wrong
     assert outcome["probe_weighted"][4] == [1.0, 1.0]
     assert all(r["ci_low"] <= r["accuracy"] <= r["ci_high"] for r in rows)
+
+
+def test_roc_points_run_from_nothing_accepted_to_everything():
+    fpr, tpr = verifier.roc_points([0.9, 0.9, 0.5, 0.2], [1, 0, 1, 0])
+    assert (fpr[0], tpr[0]) == (0.0, 0.0) and (fpr[-1], tpr[-1]) == (1.0, 1.0)
+    assert (fpr[1], tpr[1]) == (0.5, 0.5)  # the tied top scores are one threshold: one right and one wrong at once
+    assert all(a <= b for a, b in zip(fpr, fpr[1:])) and all(a <= b for a, b in zip(tpr, tpr[1:]))
+
+
+def test_the_figure_is_drawn(tmp_path):
+    paths = [path("a", 0, "7", False), path("a", 1, "5", True), path("b", 0, "3", True), path("b", 1, "4", False)]
+    labels = [p["correct"] for p in paths]
+    scores = {"probe": [0.2, 0.8, 0.7, 0.4], "confidence": [0.5, 0.4, 0.6, 0.3]}
+    rows, _ = verifier.selections(paths, scores)
+    aurocs = {name: {"auroc": verifier.auroc(s, labels)} for name, s in scores.items()}
+    out = verifier.draw_figure(scores, labels, aurocs, rows, tmp_path / "v.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+
+
+def test_a_retrained_probe_drops_the_phase_it_voted_in(tmp_path, monkeypatch):
+    import numpy as np
+
+    from bench.scaling import PHASE_SCORERS, PHASES, RUN, spec
+    from ponder.evaluation.runner import stored_params
+    from ponder.evaluation.store import Key, Store
+    from ponder.verifier.probe import fit
+
+    monkeypatch.setattr(verifier, "PROBE", tmp_path / "probe.json")
+    store = Store(tmp_path / "s.sqlite")
+    strategy, params = stored_params(spec(PHASES[verifier.PROBE_PHASE][1][0]), PHASE_SCORERS[verifier.PROBE_PHASE])
+    row = {"answer": "5", "reference": "5", "correct": 1.0, "prompt_tokens": 1, "cached_prompt_tokens": 0, "completion_tokens": 1,
+           "seconds": 0.1, "n_candidates": 1, "n_correct": 1, "stopped_by": None}
+    other = Key(RUN, "t", "i", "m", "majority", "{}", 1)
+
+    def put():
+        store.put_result(Key(RUN, "t", "i", "m", strategy, params, 1), 8, row)
+        store.put_result(other, 8, row)
+
+    def phase_rows():
+        return [r for r in store.results(RUN) if r["strategy"] == strategy]
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 3)), np.array([0.0, 1.0] * 20)
+    verifier.save_probe(store, fit(x, y, model_sha256="a" * 64))  # a first probe: nothing of it was stored before
+    put()
+    verifier.save_probe(store, fit(x, y, model_sha256="a" * 64, trained_on="the same fit, other notes"))
+    assert len(phase_rows()) == 1  # the same numbers: its rows still hold
+    verifier.save_probe(store, fit(x, 1.0 - y, model_sha256="a" * 64))
+    assert phase_rows() == [] and len(store.results(RUN)) == 1  # only the probe's phase went
