@@ -234,14 +234,17 @@ def draw_figure(scores: dict[str, list[float]], labels: list[float], aurocs: dic
     return out
 
 
+SHIPPED: Path | None = Path(__file__).resolve().parent.parent / "ponder" / "verifier" / "probes" / "qwen2.5-coder-0.5b-pal.json"
 PROBE_PHASE = 13  # bench/scaling's phase that votes with this probe through the real scorer
 
 
 def save_probe(store: Store, probe: Probe) -> None:
-    """Write the probe where bench/scaling's probe phase reads it; where it now scores paths differently from the
+    """Write the probe where bench/scaling's probe phase reads it, and as the probe ponder ships; where it now scores paths differently from the
     file there, that phase's stored rows were scored by the old one and are dropped (rerun the phase)."""
     old = Probe.load(PROBE).fingerprint() if PROBE.exists() else None
     probe.save(PROBE)
+    if SHIPPED is not None:
+        probe.save(SHIPPED)  # the one ponder ships for the model is the one measured here
     new = Probe.load(PROBE).fingerprint()  # as saved: the file rounds its numbers
     if old != new:
         dropped = sum(store.delete_results(RUN, *stored_params(spec(s), PHASE_SCORERS[PROBE_PHASE]))

@@ -53,6 +53,7 @@ def test_a_retrained_probe_drops_the_phase_it_voted_in(tmp_path, monkeypatch):
     from ponder.verifier.probe import fit
 
     monkeypatch.setattr(verifier, "PROBE", tmp_path / "probe.json")
+    monkeypatch.setattr(verifier, "SHIPPED", tmp_path / "shipped.json")
     store = Store(tmp_path / "s.sqlite")
     strategy, params = stored_params(spec(PHASES[verifier.PROBE_PHASE][1][0]), PHASE_SCORERS[verifier.PROBE_PHASE])
     row = {"answer": "5", "reference": "5", "correct": 1.0, "prompt_tokens": 1, "cached_prompt_tokens": 0, "completion_tokens": 1,
@@ -74,3 +75,10 @@ def test_a_retrained_probe_drops_the_phase_it_voted_in(tmp_path, monkeypatch):
     assert len(phase_rows()) == 1  # the same numbers: its rows still hold
     verifier.save_probe(store, fit(x, 1.0 - y, model_sha256="a" * 64))
     assert phase_rows() == [] and len(store.results(RUN)) == 1  # only the probe's phase went
+    assert (tmp_path / "shipped.json").read_text() == (tmp_path / "probe.json").read_text()
+
+
+def test_the_shipped_probe_is_the_one_measured():
+    from ponder.verifier.probe import Probe
+
+    assert Probe.load(verifier.SHIPPED).fingerprint() == Probe.load(verifier.PROBE).fingerprint()
