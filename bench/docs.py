@@ -47,7 +47,10 @@ NOTES = {
                 "program above a wrong one of the same question, what choosing needs) only {probe_within_item_auroc} "
                 "(confidence: {confidence_within_item_auroc}). Voting with it: "
                 "{probe_weighted_best_of_n_16_accuracy} at 16 programs against the plain vote's {majority16_accuracy} "
-                "(pass@16 {pass_at_16}): gap closed {gap_closed}. The first table is every selector at 1-16 programs "
+                "(pass@16 {pass_at_16}): gap closed {gap_closed}. A probe that also sees what the program printed (a number or "
+                "not, an integer, its sign and magnitude; `probe_answer`, an ablation, not what ships): AUROC "
+                "{probe_answer_auroc}, within an item {probe_answer_within_item_auroc}, {probe_answer_weighted_16_accuracy} "
+                "voting at 16. The first table is every selector at 1-16 programs "
                 "(the first k of each item's 16), the second the learning curve (probes trained on the first k items).",
     "ui": "A {nodes}-node MCTS tree: rendered and painted in {render_ms} ms ({render_first_ms} ms the first, cold time), "
           "a folded node unfolded in {expand_ms} ms, every node drawn in {expand_all_ms} ms (medians of headless "

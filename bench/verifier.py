@@ -235,6 +235,24 @@ def draw_figure(scores: dict[str, list[float]], labels: list[float], aurocs: dic
 
 
 SHIPPED: Path | None = Path(__file__).resolve().parent.parent / "ponder" / "verifier" / "probes" / "qwen2.5-coder-0.5b-pal.json"
+def answer_features(rows: list[dict]) -> np.ndarray:
+    """What a program printed, as features the hidden state of its text cannot hold: whether it printed a number at
+    all, an integer, a non-negative one, and its magnitude (log10). No vote share: the vote already counts that.
+
+    >>> answer_features([{"key": "12"}, {"key": "-2.5"}, {"key": None}]).tolist()
+    [[1.0, 1.0, 1.0, 1.1139], [1.0, 0.0, 0.0, 0.5441], [0.0, 0.0, 0.0, 0.0]]
+    """
+    out = []
+    for r in rows:
+        try:
+            v = float(r["key"]) if r["key"] is not None else None
+        except ValueError:
+            v = None
+        out.append([0.0, 0.0, 0.0, 0.0] if v is None or not np.isfinite(v) else
+                   [1.0, float(v == int(v)), float(v >= 0), round(float(np.log10(abs(v) + 1)), 4)])
+    return np.array(out, dtype=np.float64).reshape(len(rows), 4)
+
+
 PROBE_PHASE = 13  # bench/scaling's phase that votes with this probe through the real scorer
 
 
@@ -297,6 +315,11 @@ def main() -> None:
     mlp = mlp_scores(feats.x, feats.y, test_x)
     if mlp is not None:
         scores["mlp"] = mlp
+    # ablation: the probe seeing what the program printed, beside its text's hidden state (not what ships: the
+    # scorer reads the text only)
+    seen = train(Features(np.hstack([feats.x, answer_features([r for _, r in training])]), feats.y, feats.items),
+                 model_sha256=sha, model_name=SMALL, trained_on="hidden states + answer features")
+    scores["probe_answer"] = seen.score(np.hstack([test_x, answer_features(paths)])).tolist()
     voting = [i for i, p in enumerate(paths) if p["key"] is not None]
     aurocs = {}
     for name, s in scores.items():
@@ -330,6 +353,9 @@ def main() -> None:
         "majority16_accuracy": m16, "pass_at_16": p16,
         "gap_closed": round((w16 - m16) / (p16 - m16), 4) if p16 > m16 else None,
         "probe_beam_accuracy": None,
+        "probe_answer_auroc": aurocs["probe_answer"]["auroc"],
+        "probe_answer_within_item_auroc": aurocs["probe_answer"]["within_item_auroc"],
+        "probe_answer_weighted_16_accuracy": acc[("probe_answer_weighted", 16)],
         "training_items": n_train_items, "training_paths": len(feats.y), "training_right": int(feats.y.sum()),
         "probe_heldout_auroc_in_training": probe.metrics.get("heldout_auroc"),
         "test_items": len(set(items)), "test_paths": len(paths), "test_right": int(sum(labels)),
