@@ -95,3 +95,18 @@ def test_the_cli_writes_jsonl_and_refuses_clearly(store, tmp_path):
     p = subprocess.run([sys.executable, "-m", "ponder", "traces", "export", "train", "--db", str(store.path), "--format", "prm",
                         "--task", TASK], capture_output=True, text=True, timeout=120)
     assert p.returncode == 1 and "label-steps" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_a_run_resumed_over_more_items_exports_them_all(store):
+    # "train" ran on 3 items; the same run resumed on 5 (the same task and seed) must read back all 5, as
+    # bench/verifier's training draws widened from 120 to 240 items
+    more = EvalConfig(run="train", task="arithmetic", models=("m",), strategies=("majority?n=4",), budgets=(4,), limit=5,
+                      seed=20, workers=1)
+    asyncio.run(evaluate(store, ArithmeticTask(), more, lambda m: ScriptedGenerator(paths)))
+    assert store.run_config("train")["limit"] == 5
+    assert len({r["item"] for r in export_records(store, "train", "verifier", task=TASK)}) == 5
+    fewer = EvalConfig(run="train", task="arithmetic", models=("m",), strategies=("majority?n=4",), budgets=(4,), limit=2,
+                       seed=20, workers=1)
+    asyncio.run(evaluate(store, ArithmeticTask(), fewer, lambda m: ScriptedGenerator(paths)))
+    store.start_run("train", {**store.run_config("train"), "seed": 21, "limit": 9})  # other items: not this run's
+    assert store.run_config("train")["limit"] == 5 and store.run_config("train")["seed"] == 20

@@ -173,10 +173,19 @@ class Store:
         return found, unpack_trace(found.pop("trace"))
 
     def start_run(self, run: str, config: dict[str, Any]) -> None:
-        with self._lock:
+        """Record a run's config the first time it runs. A run resumed over more items of the same task and seed
+        widens its stored ``limit``: its items are read back (exports, traces, replays) from that config, and the
+        items beyond the first limit would be stored but never seen."""
+        with self._lock, self.db:
             row = self.db.execute("SELECT config FROM runs WHERE run = ?", (run,)).fetchone()
             if row is None:
                 self.db.execute("INSERT INTO runs VALUES (?, ?, ?)", (run, time.time(), json.dumps(config, sort_keys=True)))
+                return
+            stored = json.loads(row["config"])
+            same_items = all(stored.get(k) == config.get(k) for k in ("task", "seed"))
+            if same_items and stored.get("limit") is not None and (config.get("limit") is None or config["limit"] > stored["limit"]):
+                self.db.execute("UPDATE runs SET config = ? WHERE run = ?",
+                                (json.dumps({**stored, "limit": config.get("limit")}, sort_keys=True), run))
 
     def run_config(self, run: str) -> dict[str, Any] | None:
         row = self.db.execute("SELECT config FROM runs WHERE run = ?", (run,)).fetchone()
