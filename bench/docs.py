@@ -56,6 +56,13 @@ NOTES = {
           "a folded node unfolded in {expand_ms} ms, every node drawn in {expand_all_ms} ms (medians of headless "
           "Chromium, each to the second painted frame, so whole frames of 16.7 ms; the layout and SVG work alone: "
           "{draw_ms}, {expand_draw_ms} and {expand_all_draw_ms} ms); target: render and expand under {target_ms} ms.",
+    "training": "The 0.5B model on the headline items with `program` (greedy, and the vote over 8 programs, the first "
+                "greedy): untrained {base_greedy_accuracy} / {base_majority8_accuracy} (the headline's phase 6 rows), "
+                "after rejection-sampling SFT on its own verified programs of other items {sft_greedy_accuracy} / "
+                "{sft_majority8_accuracy}, distilled from the 1.5B model's {distill_greedy_accuracy} / "
+                "{distill_majority8_accuracy}; GRPO on `{grpo_task}`: {grpo_base_accuracy} -> {grpo_trained_accuracy} "
+                "(None: that stage has not run yet). Training seconds per run: {train_seconds}; each run's data, steps "
+                "and losses are in the JSON's details.",
     "adaptive": "Stopping rules replayed on the very draws the fixed vote used (path i is the draw seeded 2024 + i); "
                 "the cascade asks the 1.5B model when the small model's winning share is below 0.75.",
 }
