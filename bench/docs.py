@@ -222,13 +222,15 @@ def verifier_markdown() -> str:
     ])
 
 
+def _splice(text: str, begin: str, end: str, block: str) -> str:
+    """``text`` with its generated block from ``begin`` to ``end`` (markers included) replaced by ``block``."""
+    i, j = text.index(begin), text.index(end) + len(end)
+    return text[:i] + block + text[j:]
+
+
 def readme_with_headline(readme: str) -> str:
-    i, j = readme.index(BEGIN), readme.index(END) + len(END)
-    readme = readme[:i] + headline_markdown() + readme[j:]
-    if VERIFIER_BEGIN in readme:
-        i, j = readme.index(VERIFIER_BEGIN), readme.index(VERIFIER_END) + len(VERIFIER_END)
-        readme = readme[:i] + verifier_markdown() + readme[j:]
-    return readme
+    readme = _splice(readme, BEGIN, END, headline_markdown())
+    return _splice(readme, VERIFIER_BEGIN, VERIFIER_END, verifier_markdown()) if VERIFIER_BEGIN in readme else readme
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ phase 12: ``majority?prompt=pal``, temperature 0.7), which it never saw.
 
 1. ``--draw``: the training programs: 8 sampled programs (PAL's prompt, temperature 0.7, as the test programs) on
    each of ``TRAIN_ITEMS`` items of seed ``TRAIN_SEED`` (run ``probe`` of bench/results/scaling.sqlite, committed
-   and resumable: killing and re-running continues). About 30 minutes on 2 cores.
+   and resumable: killing and re-running continues). About 40 minutes on 2 cores for 240 items.
 2. Then (every run): each training and test program read back through the model's hidden state at its last token
    (cached under bench-cache/verifier/, so a rerun reads only what is new), a logistic probe and CLUE's centroids
    fitted on the training programs, and on the test programs:
@@ -15,11 +15,15 @@ phase 12: ``majority?prompt=pal``, temperature 0.7), which it never saw.
 - the plain vote, the probe-weighted vote (``weighted_best_of_n``'s rule), the probe's best program, the
   centroid- and confidence-weighted votes at 1, 2, 4, 8 and 16 programs (the first k of the 16), against pass@k;
   ``gap_closed`` = (probe-weighted vote@16 - vote@16) / (pass@16 - vote@16);
-- a learning curve: probes trained on the first 15, 30, 60 and all training items;
-- a small MLP (one hidden layer, torch, when installed) on the same features, against the logistic probe.
+- a learning curve: probes trained on the first 15, 30, 60, 120 and all training items;
+- a small MLP (one hidden layer, torch, when installed) on the same features, against the logistic probe;
+- an ablation: the probe also seeing what the program printed (``answer_features``), which the shipped scorer does not;
+- the figure bench/results/verifier.png: each scorer's ROC curve, and accuracy against programs per selector.
 
-The probe is written to bench/results/verifier.probe.json: bench/scaling.py's phase 13 votes with it through the
-real scorer (``--scorer probe?path=…``), so the headline table has that row with its hidden-state reading counted.
+The probe is written to bench/results/verifier.probe.json and as the probe ponder ships for the model
+(ponder/verifier/probes/): bench/scaling.py's phase 13 votes with it through the real scorer
+(``--scorer probe?path=…``), so the headline table has that row with its hidden-state reading counted; a probe that
+scores differently from the one there drops phase 13's stored rows, to be rerun.
 
     .venv/bin/python -m bench.verifier --draw   # draw the training programs, then judge
     .venv/bin/python -m bench.verifier          # judge only (what is drawn); about 10 minutes the first time
@@ -52,6 +56,7 @@ from ponder.strategies.registry import parse_spec
 from ponder.tasks import load_task
 from ponder.traces.export import stored_paths
 from ponder.types import Candidate
+from ponder.verifier.bundled import PROBES
 from ponder.verifier.probe import Probe, auroc
 from ponder.verifier.train import Features, train
 
@@ -234,7 +239,6 @@ def draw_figure(scores: dict[str, list[float]], labels: list[float], aurocs: dic
     return out
 
 
-SHIPPED: Path | None = Path(__file__).resolve().parent.parent / "ponder" / "verifier" / "probes" / "qwen2.5-coder-0.5b-pal.json"
 def answer_features(rows: list[dict]) -> np.ndarray:
     """What a program printed, as features the hidden state of its text cannot hold: whether it printed a number at
     all, an integer, a non-negative one, and its magnitude (log10). No vote share: the vote already counts that.
@@ -254,15 +258,16 @@ def answer_features(rows: list[dict]) -> np.ndarray:
 
 
 PROBE_PHASE = 13  # bench/scaling's phase that votes with this probe through the real scorer
+SHIPPED = PROBES / "qwen2.5-coder-0.5b-pal.json"  # the probe ponder ships for the model is the one measured here
 
 
 def save_probe(store: Store, probe: Probe) -> None:
-    """Write the probe where bench/scaling's probe phase reads it, and as the probe ponder ships; where it now scores paths differently from the
-    file there, that phase's stored rows were scored by the old one and are dropped (rerun the phase)."""
+    """Write the probe where bench/scaling's probe phase reads it, and as the probe ponder ships; where it now scores
+    paths differently from the file there, that phase's stored rows were scored by the old one and are dropped (rerun
+    the phase)."""
     old = Probe.load(PROBE).fingerprint() if PROBE.exists() else None
     probe.save(PROBE)
-    if SHIPPED is not None:
-        probe.save(SHIPPED)  # the one ponder ships for the model is the one measured here
+    probe.save(SHIPPED)
     new = Probe.load(PROBE).fingerprint()  # as saved: the file rounds its numbers
     if old != new:
         dropped = sum(store.delete_results(RUN, *stored_params(spec(s), PHASE_SCORERS[PROBE_PHASE]))
