@@ -6,7 +6,7 @@ checkpoints), run in order:
 1. **draws**: the 1.5B model's programs (``program``, 4 an item, the first greedy) on ``--train-items``
    gsm_symbolic items of seed 7 (never the headline's seed-2024 items: the export leaves out every question the
    headline judges on); the 0.5B model's are bench/verifier.py's training draws (run ``probe`` of the headline
-   store: 8 sampled programs on each of 120 items of seed 7), drawn once for both;
+   store: 8 sampled programs on each of 240 items of seed 7), drawn once for both;
 2. **sft**: rejection-sampling fine-tuning / STaR: the 0.5B model's own verified programs -> a LoRA on the 0.5B;
 3. **distill**: the 1.5B model's verified programs -> a LoRA on the 0.5B;
 4. **judge**: the base, self-trained and distilled 0.5B models on the headline items: ``program`` greedy (1 program)
@@ -116,6 +116,14 @@ def grpo_judge(store: Store, model: str, items: int, max_tokens: int, task_spec:
     return {"accuracy": round(acc, 4), "ci": [round(lo, 4), round(hi, 4)]}
 
 
+def previous_details(path: Path) -> dict:
+    """The details an earlier run of this benchmark wrote (nothing when there is none or it is unreadable)."""
+    try:
+        return json.loads(path.read_text()).get("details") or {}
+    except (OSError, ValueError):
+        return {}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--train-items", type=int, default=200)
@@ -146,7 +154,7 @@ def main() -> None:
     if "draws" in stages:
         draws(store, (small,) if args.smoke else (large,), args.train_items, max_tokens, task_spec)
     # the small model's own programs for other items are bench/verifier.py's training draws (8 sampled programs on
-    # each of 120 items of seed 7, in the committed headline store): drawn once, used by both
+    # each of 240 items of seed 7, in the committed headline store): drawn once, used by both
     headline_store = None if args.smoke else Store(RESULTS / "scaling.sqlite")
     for stage, source in (("sft", small), ("distill", large)):
         if stage in stages:
@@ -162,12 +170,13 @@ def main() -> None:
                 continue
             runs[stage] = {"records": n, **train_on("sft", small, f"{name}-{stage}", path, args.steps, **tiny)}
             record.write_text(json.dumps(runs, indent=2, default=str))
-    judged = {}
+    earlier = previous_details(RESULTS / f"{name}.json")  # a stage not run this time keeps what it measured before
+    judged = {model: {int(b): v for b, v in row.items()} for model, row in earlier.get("judged", {}).items()}
     if "judge" in stages:
         models = [small] + [runs[s]["name"] for s in ("sft", "distill") if s in runs]
-        judged = judge(store, models, args.judge_items, HEADLINE_SEED, max_tokens, task_spec,
+        judged |= judge(store, models, args.judge_items, HEADLINE_SEED, max_tokens, task_spec,
                        stored=None if headline_store is None else {small: (headline_store, HEADLINE_RUN)})
-    grpo = {}
+    grpo = dict(earlier.get("grpo", {}))
     if "grpo" in stages:
         grpo["base"] = grpo_judge(store, small, args.judge_items, 64, grpo_task)
         runs["grpo"] = train_on("grpo", small, f"{name}-grpo", None, args.grpo_steps, task=grpo_task, task_limit=args.train_items,
