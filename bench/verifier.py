@@ -17,7 +17,9 @@ phase 12: ``majority?prompt=pal``, temperature 0.7), which it never saw.
   ``gap_closed`` = (probe-weighted vote@16 - vote@16) / (pass@16 - vote@16);
 - a learning curve: probes trained on the first 15, 30, 60, 120 and all training items;
 - a small MLP (one hidden layer, torch, when installed) on the same features, against the logistic probe;
-- an ablation: the probe also seeing what the program printed (``answer_features``), which the shipped scorer does not;
+- two probes: one on the hidden state alone (``probe_hidden``), one also seeing what the program printed
+  (``probe_answer``: ponder.verifier.features); the one that ships (``probe``) is the better of the two on a held-out
+  quarter of the training items, never chosen on the headline items;
 - the figure bench/results/verifier.png: each scorer's ROC curve, and accuracy against programs per selector.
 
 The probe is written to bench/results/verifier.probe.json and as the probe ponder ships for the model
@@ -200,8 +202,9 @@ def roc_points(scores: list[float], labels: list[float]) -> tuple[list[float], l
     return fpr, tpr
 
 
-FIGURE_SCORERS = {"probe": "probe (logistic)", "mlp": "small MLP", "confidence": "token confidence", "centroid": "centroids"}
-FIGURE_SELECTORS = {"pass": "pass@k (a perfect selector)", "probe_weighted": "vote weighted by the probe",
+FIGURE_SCORERS = {"probe_answer": "probe: state + printed answer", "probe_hidden": "probe: state alone", "mlp": "small MLP", "confidence": "token confidence", "centroid": "centroids"}
+FIGURE_SELECTORS = {"pass": "pass@k (a perfect selector)", "probe_weighted": "vote weighted by the shipped probe",
+                    "probe_hidden_weighted": "vote weighted by the state-alone probe",
                     "probe_best_of_n": "the probe's best program", "confidence_weighted": "vote weighted by confidence",
                     "majority": "plain vote"}
 
@@ -237,24 +240,6 @@ def draw_figure(scores: dict[str, list[float]], labels: list[float], aurocs: dic
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
-
-
-def answer_features(rows: list[dict]) -> np.ndarray:
-    """What a program printed, as features the hidden state of its text cannot hold: whether it printed a number at
-    all, an integer, a non-negative one, and its magnitude (log10). No vote share: the vote already counts that.
-
-    >>> answer_features([{"key": "12"}, {"key": "-2.5"}, {"key": None}]).tolist()
-    [[1.0, 1.0, 1.0, 1.1139], [1.0, 0.0, 0.0, 0.5441], [0.0, 0.0, 0.0, 0.0]]
-    """
-    out = []
-    for r in rows:
-        try:
-            v = float(r["key"]) if r["key"] is not None else None
-        except ValueError:
-            v = None
-        out.append([0.0, 0.0, 0.0, 0.0] if v is None or not np.isfinite(v) else
-                   [1.0, float(v == int(v)), float(v >= 0), round(float(np.log10(abs(v) + 1)), 4)])
-    return np.array(out, dtype=np.float64).reshape(len(rows), 4)
 
 
 PROBE_PHASE = 13  # bench/scaling's phase that votes with this probe through the real scorer
@@ -306,25 +291,29 @@ def main() -> None:
     finally:
         gen.close()
     feats = Features(train_x, np.array([1.0 if r["correct"] > 0 else 0.0 for _, r in training]), [r["item"] for _, r in training],
-                     tuple("pal" for _ in training))
+                     tuple("pal" for _ in training), tuple(r["key"] for _, r in training))
     n_train_items = len(set(feats.items))
-    probe = train(feats, model_sha256=sha, model_name=SMALL,
-                  trained_on=f"bench/verifier.py: run {TRAIN_RUN!r} of bench/results/scaling.sqlite ({len(feats.y)} sampled "
-                             f"PAL programs of {n_train_items} {TASK} items of seed {TRAIN_SEED})")
+    source = (f"bench/verifier.py: run {TRAIN_RUN!r} of bench/results/scaling.sqlite ({len(feats.y)} sampled PAL programs of "
+              f"{n_train_items} {TASK} items of seed {TRAIN_SEED})")
+    variants = {seeing: train(feats, model_sha256=sha, model_name=SMALL, sees_answer=seeing,
+                              trained_on=source + (", their states and printed answers" if seeing else ", their states"))
+                for seeing in (False, True)}
+    # what ships is chosen on the training items alone (each variant's AUROC on a held-out quarter of them), never
+    # on the headline items it is then judged on
+    probe = max(variants.values(), key=lambda p: p.metrics.get("heldout_auroc") or 0.0)
     centroid = train(feats, model_sha256=sha, model_name=SMALL, kind="centroid", trained_on="centroids")
     paths = [r for _, r in drawn]
     labels = [1.0 if p["correct"] > 0 else 0.0 for p in paths]
     items = [p["item"] for p in paths]
-    scores = {"probe": probe.score(test_x).tolist(), "centroid": centroid.score(test_x).tolist(),
+    test_answers = [p["key"] for p in paths]
+    scores = {"probe": probe.score(probe.features(test_x, test_answers)).tolist(),
+              "centroid": centroid.score(test_x).tolist(),
               "confidence": [float(np.exp(p["confidence"])) if p["confidence"] is not None else 0.0 for p in paths]}
-    mlp = mlp_scores(feats.x, feats.y, test_x)
+    for seeing, name in ((False, "probe_hidden"), (True, "probe_answer")):  # both variants, whichever ships
+        scores[name] = variants[seeing].score(variants[seeing].features(test_x, test_answers)).tolist()
+    mlp = mlp_scores(probe.features(feats.x, feats.answers), feats.y, probe.features(test_x, test_answers))
     if mlp is not None:
         scores["mlp"] = mlp
-    # ablation: the probe seeing what the program printed, beside its text's hidden state (not what ships: the
-    # scorer reads the text only)
-    seen = train(Features(np.hstack([feats.x, answer_features([r for _, r in training])]), feats.y, feats.items),
-                 model_sha256=sha, model_name=SMALL, trained_on="hidden states + answer features")
-    scores["probe_answer"] = seen.score(np.hstack([test_x, answer_features(paths)])).tolist()
     voting = [i for i, p in enumerate(paths) if p["key"] is not None]
     aurocs = {}
     for name, s in scores.items():
@@ -340,8 +329,10 @@ def main() -> None:
         mask = np.array([it in keep for it in feats.items])
         if k > n_train_items or len(set(feats.y[mask].tolist())) < 2:
             continue
-        sub = Features(feats.x[mask], feats.y[mask], [it for it, m in zip(feats.items, mask, strict=True) if m])
-        s_k = train(sub, model_sha256=sha, model_name=SMALL, trained_on=f"first {k} items").score(test_x).tolist()
+        sub = Features(feats.x[mask], feats.y[mask], [it for it, m in zip(feats.items, mask, strict=True) if m], (),
+                       tuple(a for a, m in zip(feats.answers, mask, strict=True) if m))
+        p_k = train(sub, model_sha256=sha, model_name=SMALL, trained_on=f"first {k} items", sees_answer=probe.sees_answer)
+        s_k = p_k.score(p_k.features(test_x, test_answers)).tolist()
         sel, _ = selections(paths, {"probe": s_k})
         curve.append({"training_items": k, "training_paths": int(mask.sum()), "auroc": round(auroc(s_k, labels), 4),
                       "voting_auroc": round(auroc([s_k[i] for i in voting], [labels[i] for i in voting]), 4),
@@ -358,9 +349,15 @@ def main() -> None:
         "majority16_accuracy": m16, "pass_at_16": p16,
         "gap_closed": round((w16 - m16) / (p16 - m16), 4) if p16 > m16 else None,
         "probe_beam_accuracy": None,
+        "probe_sees_answer": probe.sees_answer,
+        "probe_hidden_auroc": aurocs["probe_hidden"]["auroc"],
+        "probe_hidden_within_item_auroc": aurocs["probe_hidden"]["within_item_auroc"],
+        "probe_hidden_weighted_16_accuracy": acc[("probe_hidden_weighted", 16)],
+        "probe_hidden_heldout_auroc_in_training": variants[False].metrics.get("heldout_auroc"),
         "probe_answer_auroc": aurocs["probe_answer"]["auroc"],
         "probe_answer_within_item_auroc": aurocs["probe_answer"]["within_item_auroc"],
         "probe_answer_weighted_16_accuracy": acc[("probe_answer_weighted", 16)],
+        "probe_answer_heldout_auroc_in_training": variants[True].metrics.get("heldout_auroc"),
         "training_items": n_train_items, "training_paths": len(feats.y), "training_right": int(feats.y.sum()),
         "probe_heldout_auroc_in_training": probe.metrics.get("heldout_auroc"),
         "test_items": len(set(items)), "test_paths": len(paths), "test_right": int(sum(labels)),

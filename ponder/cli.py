@@ -623,6 +623,7 @@ def verifier_train(
     kind: Annotated[str, typer.Option("--kind", help="logistic (L2 logistic regression) or centroid (CLUE-style, no training)")] = "logistic",
     l2: Annotated[float, typer.Option("--l2", help="logistic: L2 strength on standardised features")] = 1.0,
     holdout: Annotated[float, typer.Option("--holdout", help="share of items held out to report AUROC before the final fit")] = 0.25,
+    sees_answer: Annotated[bool, typer.Option("--sees-answer", help="the probe also reads the answer each path votes for (a number? an integer? its sign and magnitude): for programs, whose printed value the state holds poorly")] = False,
     exclude_run: Annotated[list[str] | None, typer.Option("--exclude-run", help="leave out the items this run evaluated (repeatable)")] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="at most this many paths")] = None,
     task: Annotated[str | None, typer.Option("--task", help="how to load the run's questions, for a custom task")] = None,
@@ -645,7 +646,7 @@ def verifier_train(
         feats = asyncio.run(read_features(store, run, generator, model=model, exclude_runs=tuple(exclude_run or ()), task=task,
                                           limit=limit))
         probe = train(feats, model_sha256=generator.model_sha256, model_name=model, kind=kind, l2=l2, holdout=holdout,
-                      trained_on=f"run {run!r} of {db.name} ({len(feats.y)} paths, {len(set(feats.items))} items)")
+                      sees_answer=sees_answer, trained_on=f"run {run!r} of {db.name} ({len(feats.y)} paths, {len(set(feats.items))} items)")
     except PonderError as exc:
         _fail(str(exc))
     finally:
@@ -685,7 +686,7 @@ def verifier_eval(
     finally:
         if "generator" in locals():
             asyncio.run(generator.aclose())
-    scores = probe.score(feats.x).tolist()
+    scores = probe.score(probe.features(feats.x, feats.answers)).tolist()
     report = {"paths": len(scores), "right": int(feats.y.sum()), "auroc": auroc(scores, feats.y.tolist()),
               "log_loss": round(log_loss(scores, feats.y.tolist()), 4)}
     print(json.dumps(report) if as_json else " ".join(f"{k} {v}" for k, v in report.items()))

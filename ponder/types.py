@@ -305,7 +305,7 @@ class Candidate:
         step_lp = self.step_logprobs
         if step_lp is None and self.token_logprobs is not None:
             step_lp = (self.token_logprobs,) if len(steps) == 1 else None
-        return Trace(self.text, steps, step_lp, self.finish_reason in ("eos", "stop"))
+        return Trace(self.text, steps, step_lp, self.finish_reason in ("eos", "stop"), self.key)
 
 
 @dataclass(frozen=True)
@@ -404,13 +404,15 @@ class Trace:
     """What a scorer judges: a (partial or complete) response, its reasoning steps, and its token logprobs.
 
     ``steps`` are the response split at the strategy's step delimiter (tree search) or ``(text,)``;
-    ``step_logprobs[i]`` holds the chosen-token logprobs of step ``i`` when the generator returned them.
+    ``step_logprobs[i]`` holds the chosen-token logprobs of step ``i`` when the generator returned them;
+    ``answer`` the normalised answer the path votes for, where the strategy knows it (a program's printed value).
     """
 
     text: str
     steps: tuple[str, ...] = ()
     step_logprobs: tuple[tuple[float, ...], ...] | None = None
     complete: bool = True
+    answer: str | None = None
 
     @property
     def logprobs(self) -> tuple[float, ...] | None:

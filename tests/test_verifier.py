@@ -100,6 +100,47 @@ def test_training_holds_items_out_before_the_final_fit():
     assert all(len(s) == 1 for s in sides.values())  # an item's paths never straddle the split
 
 
+def test_a_probe_that_sees_answers_learns_from_them_and_the_scorer_hands_them_over(tmp_path):
+    """Where the right paths differ only in their answer (integers, the wrong ones fractions or nothing), a probe on
+    the states alone is at chance and one that sees answers is not; it keeps that through its file, has its own
+    fingerprint, and the scorer gives it each trace's answer (a prefix none)."""
+    from ponder.scorers.probe import ProbeScorer
+    from ponder.types import Problem, Trace
+
+    rng = np.random.default_rng(3)
+    n = 400
+    y = (rng.random(n) < 0.5).astype(float)
+    x = rng.normal(size=(n, 16))  # no signal in the state
+    answers = tuple(str(int(rng.integers(1, 500))) if r else rng.choice([None, f"{rng.random() * 100:.2f}"]) for r in y)
+    items = [f"item-{i // 4}" for i in range(n)]
+    blind = train(Features(x, y, items, (), answers), model_sha256="a" * 64, model_name="m", trained_on="t")
+    seeing = train(Features(x, y, items, (), answers), model_sha256="a" * 64, model_name="m", trained_on="t", sees_answer=True)
+    assert blind.metrics["heldout_auroc"] < 0.7 < 0.9 < seeing.metrics["heldout_auroc"]
+    assert seeing.sees_answer and seeing.dim == 16 + 4 and seeing.fingerprint() != blind.fingerprint()
+    again = Probe.load(seeing.save(tmp_path / "s.json"))
+    assert again.sees_answer and np.allclose(again.score(again.features(x[:5], answers[:5])),
+                                             seeing.score(seeing.features(x[:5], answers[:5])), atol=1e-4)
+    with pytest.raises(InvalidRequest, match="answer"):
+        train(Features(x, y, items), model_sha256="a" * 64, model_name="m", trained_on="t", sees_answer=True)
+
+    gen = _StatesOf("a" * 64, x[:6])
+    scorer = ProbeScorer(gen, str(tmp_path / "s.json"))
+    traces = [Trace(text="t", steps=("t",), answer=a) for a in ("12", "1.25", None)]
+    got = asyncio.run(scorer.score(Problem("q?"), traces))
+    want = seeing.score(seeing.features(x[:3], ["12", "1.25", None]))
+    assert np.allclose(got, want, atol=1e-5) and got[0] > got[1]
+    steps = asyncio.run(scorer.score_steps(Problem("q?"), [Trace(text="ab", steps=("a", "b"), answer="12")]))
+    assert np.allclose(steps[0], seeing.score(seeing.features(x[3:5], [None, "12"])), atol=1e-5)
+
+
+def test_a_candidate_hands_its_voted_answer_to_the_scorer():
+    from ponder.strategies.base import make_candidate
+
+    c = make_candidate("so \\boxed{1,200}", tokens=3, finish_reason="eos")
+    assert c.trace().answer == c.key == "1200"
+    assert make_candidate("no answer here", tokens=3, finish_reason="eos").trace().answer is None
+
+
 def test_the_whole_path_on_smollm2(engine, tmp_path):
     """A stored run's paths -> SmolLM2's hidden states -> a probe -> the probe scores best_of_n's paths."""
     from ponder.evaluation.runner import EvalConfig, evaluate
@@ -127,6 +168,21 @@ def test_the_whole_path_on_smollm2(engine, tmp_path):
     r = asyncio.run(run("best_of_n?n=3&max_tokens=24&seed=2", Problem("What is 3 + 4?"), engine, scorer=scorer))
     assert all(c.score is not None and 0 <= c.score <= 1 for c in r.candidates)
     assert r.usage.prompt_tokens > 0 and dict(r.extra)["scorer_usage"]["requests"] == 3
+    p = subprocess.run([sys.executable, "-m", "ponder", "verifier", "train", "v", "--model", "smollm2-135m", "--db", str(store_path),
+                        "--task", "ponder.testing:ArithmeticTask", "--sees-answer", "--out", str(tmp_path / "cli.json")],
+                       capture_output=True, text=True, timeout=300)
+    if feats.y.min() == feats.y.max():  # nothing to tell apart: a clear refusal, no file
+        assert p.returncode != 0 and "right and wrong" in p.stderr and not (tmp_path / "cli.json").exists()
+    else:
+        assert p.returncode == 0, p.stderr
+        assert Probe.load(tmp_path / "cli.json").sees_answer and Probe.load(tmp_path / "cli.json").dim == 576 + 4
+    # a probe that also sees the answers: trained on the run's voted answers, scoring executed programs' answers
+    assert len(feats.answers) == len(feats.y)
+    seeing = train(Features(feats.x, labels, feats.items, (), feats.answers), model_sha256=engine.model_sha256,
+                   model_name="smol", trained_on="v", sees_answer=True)
+    r = asyncio.run(run("weighted_best_of_n?prompt=pal&n=2&max_tokens=32&seed=2", Problem("What is 3 + 4?"), engine,
+                        scorer=build_scorer(f"probe?path={seeing.save(tmp_path / 'seeing.json')}", engine)))
+    assert all(c.score is not None and 0 <= c.score <= 1 for c in r.candidates)
     wrong = Probe(**{**probe.__dict__, "model_sha256": "0" * 64})
     wrong.save(tmp_path / "other.json")
     with pytest.raises(InvalidRequest, match="sha256"):

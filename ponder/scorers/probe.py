@@ -1,5 +1,6 @@
 """The learned verifier as a scorer: ``probe?path=FILE`` scores each path (outcome) or each step prefix (steps) by
-a probe on the generating model's own hidden states (:mod:`ponder.verifier.probe`). Reading a state evaluates the
+a probe on the generating model's own hidden states (:mod:`ponder.verifier.probe`), and on the answer the path
+votes for when the probe sees answers (``Trace.answer``: a program's printed value). Reading a state evaluates the
 path (and the question, once for all its paths) in a second context: those tokens are charged to the run as prompt
 tokens, the question's repeats as cached ones."""
 
@@ -28,27 +29,28 @@ class ProbeScorer:
         # file (retrained, another kind) never reads this one's stored scores
         self.name = f"probe:{self.probe.fingerprint()}"
 
-    async def _scores(self, problem: Problem, texts: Sequence[str]) -> list[float]:
+    async def _scores(self, problem: Problem, texts: Sequence[str], answers: Sequence[str | None]) -> list[float]:
         if not texts:
             return []
         # the question under the instruction the probe's training paths were drawn with (PAL's, for programs)
         prompt = problem.prompt() if self.probe.instruction is None else replace(problem, instruction=self.probe.instruction).prompt()
         read = await self.generator.read_hidden_states([prompt] * len(texts), list(texts))
         charge(Usage(prompt_tokens=read.tokens, cached_prompt_tokens=read.reused, requests=len(texts)))
-        return [float(s) for s in self.probe.score(read.states)]
+        return [float(s) for s in self.probe.score(self.probe.features(read.states, answers))]
 
     async def score(self, problem: Problem, traces: Sequence[Trace]) -> list[float | None]:
-        return list(await self._scores(problem, [t.text for t in traces]))
+        return list(await self._scores(problem, [t.text for t in traces], [t.answer for t in traces]))
 
     async def score_steps(self, problem: Problem, traces: Sequence[Trace]) -> list[list[float] | None]:
-        prefixes, owners = [], []
+        prefixes, answers, owners = [], [], []
         for i, t in enumerate(traces):
             acc = ""
-            for step in t.steps:
+            for j, step in enumerate(t.steps):
                 acc += step
                 prefixes.append(acc)
+                answers.append(t.answer if j == len(t.steps) - 1 else None)  # a prefix has answered nothing yet
                 owners.append(i)
-        flat = await self._scores(problem, prefixes)
+        flat = await self._scores(problem, prefixes, answers)
         out: list[list[float] | None] = [[] for _ in traces]
         for i, s in zip(owners, flat, strict=True):
             out[i].append(s)

@@ -6,6 +6,9 @@ hidden states; CLUE's centroids are the training-free baseline here).
   few iterations, numpy only).
 - ``centroid``: CLUE-style: the cosine similarity to the right paths' mean state minus that to the wrong paths'.
 
+A probe may also see the answer a path votes for (``sees_answer``: four numbers of :mod:`ponder.verifier.features`
+after the state), which the state of the path's text holds poorly.
+
 A probe is one JSON file (a few kilobytes per thousand features) naming the sha256 of the model whose states it
 reads; scoring with another model's states is refused.
 """
@@ -16,12 +19,14 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from ponder.errors import InvalidRequest
+from ponder.verifier.features import answer_features
 
 VERSION = 1
 Kind = Literal["logistic", "centroid"]
@@ -42,6 +47,8 @@ class Probe:
     # the instruction the training paths were drawn under (a template's text, e.g. PAL's), so paths are read alike;
     # None: the problem's own instruction
     instruction: str | None = None
+    # the last four features are the path's answer (ponder.verifier.features), not its hidden state
+    sees_answer: bool = False
     version: int = VERSION
 
     def check_model(self, sha256: str) -> None:
@@ -49,6 +56,12 @@ class Probe:
             raise InvalidRequest(f"this probe reads the hidden states of the model with sha256 {self.model_sha256[:12]}… "
                                  f"({self.model_name or 'unnamed'}); the generator's model is {sha256[:12]}…: train one "
                                  f"for it with `ponder verifier train`")
+
+    def features(self, states: np.ndarray, answers: Sequence[str | None]) -> np.ndarray:
+        """The rows this probe scores: the hidden states, and the answers' features when it sees answers."""
+        if not self.sees_answer:
+            return np.asarray(states, dtype=np.float64)
+        return np.hstack([np.asarray(states, dtype=np.float64), answer_features(answers)])
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """P(right) for each row of features (the centroid score squashed to (0, 1))."""
@@ -65,7 +78,8 @@ class Probe:
     def fingerprint(self) -> str:
         """A short hash of what the probe computes (its kind, model and fitted numbers, not its notes): two files
         with the same fingerprint score every path alike."""
-        fitted = json.dumps([self.kind, self.model_sha256, self.mean, self.scale, self.weights, self.bias, self.instruction])
+        fitted = [self.kind, self.model_sha256, self.mean, self.scale, self.weights, self.bias, self.instruction]
+        fitted = json.dumps(fitted + ["sees_answer"] if self.sees_answer else fitted)
         return hashlib.sha256(fitted.encode()).hexdigest()[:12]
 
     def save(self, path: str | Path) -> Path:
@@ -84,7 +98,7 @@ class Probe:
             return cls(kind=d["kind"], model_sha256=d["model_sha256"], dim=int(d["dim"]), mean=tuple(d["mean"]),
                        scale=tuple(d["scale"]), weights=tuple(d["weights"]), bias=float(d.get("bias", 0.0)),
                        model_name=d.get("model_name", ""), trained_on=d.get("trained_on", ""), metrics=d.get("metrics", {}),
-                       instruction=d.get("instruction"))
+                       instruction=d.get("instruction"), sees_answer=bool(d.get("sees_answer", False)))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InvalidRequest(f"cannot read the probe {path}: {exc}") from None
 

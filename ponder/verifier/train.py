@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ponder.errors import InvalidRequest
 from ponder.protocols import ReadsHiddenStates
+from ponder.verifier.features import answer_features
 from ponder.verifier.probe import Kind, Probe, auroc, fit
 
 
@@ -20,6 +21,7 @@ class Features:
     y: np.ndarray
     items: list[str]
     prompts: tuple[str | None, ...] = ()  # the template each path was drawn under
+    answers: tuple[str | None, ...] = ()  # the normalised answer each path votes for (None: it abstains)
 
 
 async def read_features(store, run: str, generator, *, model: str | None = None, exclude_runs: tuple[str, ...] = (),
@@ -34,7 +36,7 @@ async def read_features(store, run: str, generator, *, model: str | None = None,
         if (s["item"], s["text"]) in seen:
             continue
         seen.add((s["item"], s["text"]))
-        rows.append((prompt, s["text"], 1.0 if s["correct"] > 0 else 0.0, s["item"], json.loads(s["params"]).get("prompt")))
+        rows.append((prompt, s["text"], 1.0 if s["correct"] > 0 else 0.0, s["item"], json.loads(s["params"]).get("prompt"), s["key"]))
         if limit is not None and len(rows) >= limit:
             break
     if not rows:
@@ -43,7 +45,8 @@ async def read_features(store, run: str, generator, *, model: str | None = None,
     for i in range(0, len(rows), batch):
         chunk = rows[i:i + batch]
         parts.append((await generator.read_hidden_states([r[0] for r in chunk], [r[1] for r in chunk])).states)
-    return Features(np.vstack(parts), np.array([r[2] for r in rows]), [r[3] for r in rows], tuple(r[4] for r in rows))
+    return Features(np.vstack(parts), np.array([r[2] for r in rows]), [r[3] for r in rows], tuple(r[4] for r in rows),
+                    tuple(r[5] for r in rows))
 
 
 def held_out(item: str, fraction: float) -> bool:
@@ -52,9 +55,14 @@ def held_out(item: str, fraction: float) -> bool:
 
 
 def train(features: Features, *, model_sha256: str, model_name: str, trained_on: str, kind: Kind = "logistic",
-          l2: float = 1.0, holdout: float = 0.25) -> Probe:
+          l2: float = 1.0, holdout: float = 0.25, sees_answer: bool = False) -> Probe:
     """A probe fitted on the items outside the held-out share, its held-out AUROC in ``metrics``, then refitted on
-    every item (what is saved); with fewer than two held-out labels of each kind the AUROC is None."""
+    every item (what is saved); with fewer than two held-out labels of each kind the AUROC is None. ``sees_answer``:
+    the probe also reads each path's answer (``features.answers``), as :func:`ponder.verifier.features.answer_features`."""
+    if sees_answer:
+        if len(features.answers) != len(features.y):
+            raise InvalidRequest("a probe that sees answers needs each path's answer")
+        features = replace(features, x=np.hstack([features.x, answer_features(features.answers)]))
     test = np.array([held_out(i, holdout) for i in features.items])
     metrics: dict = {"paths": int(len(features.y)), "right": int(features.y.sum()), "items": len(set(features.items))}
     if test.any() and (~test).any() and len(set(features.y[~test])) == 2:
@@ -68,4 +76,5 @@ def train(features: Features, *, model_sha256: str, model_name: str, trained_on:
 
     templates = set(features.prompts)
     template = templates.pop() if len(templates) == 1 else None
-    return Probe(**{**probe.__dict__, "metrics": metrics, "instruction": instruction(template) if template else None})
+    return Probe(**{**probe.__dict__, "metrics": metrics, "instruction": instruction(template) if template else None,
+                    "sees_answer": sees_answer})
