@@ -213,9 +213,9 @@ def verifier_markdown() -> str:
     return "\n".join([
         VERIFIER_BEGIN,
         f"Held out on the headline's {d['test_items']} items ({d['test_paths']} sampled programs of {d['models'][0]['name']}), the probe "
-        f"shipped for it, trained on {d['training_paths']} programs of {d['training_items']} other items, ranks a right program "
-        f"above a wrong one with AUROC {d['probe_auroc']:.2f} [{lo:.2f}, {hi:.2f}]"
-        f"{' (reading the program’s hidden state and what it printed)' if d.get('probe_sees_answer') else ''}; the model judging itself: "
+        f"shipped for it, trained on {d['training_paths']} programs of {d['training_items']} other items"
+        f"{' (it reads a program’s hidden state and what the program printed)' if d.get('probe_sees_answer') else ''}, ranks a "
+        f"right program above a wrong one with AUROC {d['probe_auroc']:.2f} [{lo:.2f}, {hi:.2f}] (the model judging itself: "
         f"{_pct(d.get('judge_auroc'))}; its token confidence: {_pct(d.get('confidence_auroc'))}), but between programs of the "
         f"same question only {_pct(d.get('probe_within_item_auroc'))}. Weighting the vote with it answers {best['accuracy']:.2f} "
         f"[{best['ci_low']:.2f}, {best['ci_high']:.2f}] at {best['budget']} programs against the plain vote's "
