@@ -258,7 +258,12 @@ def training_markdown() -> str:
 
     def cell(model: str | None, budget: int) -> str:
         r = judged.get(model or "", {}).get(str(budget))
-        return "not run yet" if r is None else f"{r['accuracy']:.2f} [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}]"
+        if r is None:
+            return "not run yet"
+        gain = r.get("gain_over_base")
+        paired = "" if gain is None else (f" ({gain['difference']:+.2f} [{gain['ci'][0]:+.2f}, {gain['ci'][1]:+.2f}] paired; "
+                                          f"{gain['won']} items won, {gain['lost']} lost)")
+        return f"{r['accuracy']:.2f} [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}]{paired}"
 
     from ponder.training.run import TrainConfig
 

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import RESULTS, write_result
 from bench.scaling import LARGE, RUN as HEADLINE_RUN, SEED as HEADLINE_SEED, SMALL, TASK
 from ponder.backends import open_generator
-from ponder.evaluation.metrics import bootstrap_ci
+from ponder.evaluation.metrics import bootstrap_ci, paired_difference
 from ponder.evaluation.runner import EvalConfig, evaluate, item_id, spec_key
 from ponder.evaluation.store import Store
 from ponder.tasks import load_task
@@ -102,8 +102,23 @@ def judge(store: Store, models: list[str], items: int, seed: int, max_tokens: in
         for b in (1, 8):
             acc, lo, hi = bootstrap_ci([r["correct"] for r in rows if r["budget"] == b], seed=seed)
             out[model][b] = {"accuracy": round(acc, 4), "ci": [round(lo, 4), round(hi, 4)],
-                             "items": sum(1 for r in rows if r["budget"] == b)}
+                             "items": sum(1 for r in rows if r["budget"] == b),
+                             "per_item": {r["item"]: float(r["correct"]) for r in rows if r["budget"] == b}}
+    base = models[0]
+    for model in models[1:]:  # each trained model against the untrained one, item by item
+        for b in (1, 8):
+            out[model][b]["gain_over_base"] = paired_gain(out[model][b].pop("per_item"), out[base][b]["per_item"], seed)
+    for b in (1, 8):
+        out[base][b].pop("per_item")
     return out
+
+
+def paired_gain(trained: dict[str, float], base: dict[str, float], seed: int) -> dict:
+    """The trained model's accuracy minus the untrained one's over the same items, with its paired bootstrap
+    interval, and on how many items each alone was right."""
+    diff, lo, hi = paired_difference(trained, base, seed=seed)
+    return {"difference": round(diff, 4), "ci": [round(lo, 4), round(hi, 4)],
+            "won": sum(1 for k in base if trained[k] > base[k]), "lost": sum(1 for k in base if trained[k] < base[k])}
 
 
 def grpo_judge(store: Store, model: str, items: int, max_tokens: int, task_spec: str = GRPO_TASK) -> dict:

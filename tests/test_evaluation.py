@@ -561,3 +561,18 @@ def test_a_runs_named_scorer_is_part_of_its_results_key(tmp_path):
     assert scored == ["confidence", "reference"]
     assert [json.loads(r["params"]).get("scorer") for r in rows if r["strategy"] == "majority"] == [None]
     assert len(gen.calls) == 1  # one draw of 3 samples served every row: judging adds no generation here
+
+
+def test_stored_samples_reach_a_scorer_with_the_answers_they_vote_for():
+    """The evaluator's replay hands a scorer the traces a live run would: each with its answer (phase 13's probe,
+    which reads the printed answer, was handed none before this)."""
+    from ponder.evaluation.runner import stored_candidates
+
+    def row(text, key, prompt):
+        return {"text": text, "answer": key, "key": key, "tokens": 5, "finish": "eos", "confidence": -0.1,
+                "params": json.dumps({"prompt": prompt})}
+
+    programs = stored_candidates([row("print(6 * 7)\n```output\n42\n```", "42", "pal"), row("oops", None, "pal")])
+    assert [c.trace().answer for c in programs] == ["42", None]
+    paths = stored_candidates([row("so the answer is 1,200.", "stale", None)])
+    assert paths[0].trace().answer == "1200"  # chain of thought: read again by today's rules

@@ -43,7 +43,7 @@ from ponder.strategies.base import SamplingOptions, make_candidate, vote
 from ponder.strategies.execution import executes
 from ponder.strategies.registry import StrategyInfo, get, parse_spec, resolve_scorer
 from ponder.tasks import Task
-from ponder.types import Budget, Candidate, Problem, Result, Trace, Usage
+from ponder.types import Budget, Candidate, Problem, Result, Usage
 
 @dataclass(frozen=True)
 class EvalConfig:
@@ -155,6 +155,17 @@ def prefix_result(r: Result, k: int, choose: Callable[[Sequence[Candidate]], int
                   tool_calls=len(executions), tool_seconds=sum(e.seconds for e in executions))
     return replace(r, candidates=cands, chosen=chosen, votes=v.votes, answer=cands[chosen].answer if chosen is not None else None,
                    usage=usage, seconds=r.seconds * share)
+
+
+def stored_candidates(rows) -> list[Candidate]:
+    """Stored samples as candidates: answers read from the stored text by today's rules (a cut-off path abstains),
+    except an executed set's, which keep what their programs printed."""
+    cands = [Candidate(text=r["text"], answer=r["answer"], key=r["key"], tokens=r["tokens"], finish_reason=r["finish"],
+                       confidence=r["confidence"]) for r in rows]
+    if rows and not executes(json.loads(rows[0]["params"]).get("prompt")):
+        cands = [replace(c, answer=m.answer, key=m.key) for c, m in
+                 ((c, make_candidate(c.text, tokens=c.tokens, finish_reason=c.finish_reason)) for c in cands)]
+    return cands
 
 
 class Evaluator:
@@ -344,7 +355,8 @@ class Evaluator:
         have = self.store.scores(skey, name)
         missing = [r for r in rows if r["idx"] not in have or have[r["idx"]][1] is None]
         if missing:
-            traces = [Trace.of(r["text"]) for r in missing]
+            # the traces a live run would hand the scorer: each with the answer it votes for (a program's printed one)
+            traces = [c.trace() for c in stored_candidates(missing)]
             started = time.perf_counter()
             with scorer_usage() as account:
                 got = await scorer.score(problem, traces)
@@ -363,13 +375,7 @@ class Evaluator:
     def _derive(self, info: StrategyInfo, problem: Problem, rows, scores: list[tuple[float | None, Usage]] | None = None) -> dict[str, Any]:
         """The budget-k result of a sampling strategy from its first k stored samples (and, for the scored
         strategies, their scores: what judging those k samples cost is part of the row)."""
-        cands = [Candidate(text=r["text"], answer=r["answer"], key=r["key"], tokens=r["tokens"], finish_reason=r["finish"],
-                           score=scores[i][0] if scores else None, confidence=r["confidence"]) for i, r in enumerate(rows)]
-        if rows and not executes(json.loads(rows[0]["params"]).get("prompt")):
-            # answers are read from the stored text by today's rules (a cut-off path abstains); an executed set keeps
-            # what its programs printed
-            cands = [replace(c, answer=m.answer, key=m.key) for c, m in
-                     ((c, make_candidate(c.text, tokens=c.tokens, finish_reason=c.finish_reason)) for c in cands)]
+        cands = [replace(c, score=scores[i][0] if scores else None) for i, c in enumerate(stored_candidates(rows))]
         judged = Usage()
         for _, u in (scores or [])[: len(rows)]:
             judged = judged + u
