@@ -163,6 +163,10 @@ def chain_of_thought_vote(label: str) -> bool:
     return label.split("?")[0] in ("greedy", "majority") and not any(f"prompt={m}" in label for m in ("pal", "tir"))
 
 
+TRAINED_ON = {"sft": "its own verified programs", "distill": "the 1.5B model's verified programs"}  # by training stage
+METHOD = {"sft": " (rejection sampling / STaR)"}
+
+
 def trained_small_line(small: str, large_greedy: float | None) -> list[str]:
     """The headline's line on the small model after training on what search found (bench/training.py), where a
     trained model was judged on these items: its best vote over 8 programs, with its interval."""
@@ -171,14 +175,13 @@ def trained_small_line(small: str, large_greedy: float | None) -> list[str]:
     except (OSError, ValueError):
         return []
     runs, judged = d["details"].get("runs", {}), d["details"].get("judged", {})
-    made = {"sft": "its own verified programs", "distill": "the 1.5B model's verified programs"}
-    best = max(((stage, judged[r["name"]]["8"]) for stage, r in runs.items() if stage in made and "8" in judged.get(r["name"], {})),
+    best = max(((stage, judged[r["name"]]["8"]) for stage, r in runs.items() if stage in TRAINED_ON and "8" in judged.get(r["name"], {})),
                key=lambda sr: sr[1]["accuracy"], default=None)
     if best is None:
         return []
     stage, r = best
     above = "above" if large_greedy is not None and r["ci"][0] > large_greedy else "against"
-    return [f"Trained on {made[stage]} for other items (a LoRA, `bench/training.py`), {small} answers "
+    return [f"Trained on {TRAINED_ON[stage]} for other items (a LoRA, `bench/training.py`), {small} answers "
             f"{r['accuracy']:.2f} [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}] with 8 programs, {above} the larger model's greedy "
             f"{_pct(large_greedy)}: [docs/benchmarks.md](docs/benchmarks.md#training)."]
 
@@ -274,11 +277,10 @@ def training_markdown() -> str:
              "verified programs for other items, as `bench/training.py` measured it:", "",
              "| model | trained on | training | greedy | vote over 8 |", "|---|---|---|---|---|",
              f"| {base} | (untrained) | | {cell(base, 1)} | {cell(base, 8)} |"]
-    what = {"sft": "its own verified programs (rejection sampling / STaR)", "distill": "the 1.5B model's verified programs"}
-    for stage, text in what.items():
+    for stage, text in TRAINED_ON.items():
         r = runs.get(stage)
         if r is not None:
-            lines.append(f"| {r['name']} | {r['records']} of {text} | LoRA r {rank}, {r['steps']} steps, {r['train_seconds'] / 60:.0f} min "
+            lines.append(f"| {r['name']} | {r['records']} of {text}{METHOD.get(stage, '')} | LoRA r {rank}, {r['steps']} steps, {r['train_seconds'] / 60:.0f} min "
                          f"on 2 cores | {cell(r['name'], 1)} | {cell(r['name'], 8)} |")
     lines.append(TRAINING_END)
     return "\n".join(lines)
@@ -292,9 +294,10 @@ def _splice(text: str, begin: str, end: str, block: str) -> str:
 
 def readme_with_headline(readme: str) -> str:
     readme = _splice(readme, BEGIN, END, headline_markdown())
-    if VERIFIER_BEGIN in readme:
-        readme = _splice(readme, VERIFIER_BEGIN, VERIFIER_END, verifier_markdown())
-    return _splice(readme, TRAINING_BEGIN, TRAINING_END, training_markdown()) if TRAINING_BEGIN in readme else readme
+    for begin, end, render in ((VERIFIER_BEGIN, VERIFIER_END, verifier_markdown), (TRAINING_BEGIN, TRAINING_END, training_markdown)):
+        if begin in readme:  # the optional generated blocks, where README has their markers
+            readme = _splice(readme, begin, end, render())
+    return readme
 
 
 def main() -> None:

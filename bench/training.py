@@ -87,7 +87,7 @@ def judge(store: Store, models: list[str], items: int, seed: int, max_tokens: in
     in ``stored`` is read from that store's run instead of run again (the untrained model: the headline's phase 6
     is exactly this strategy on these items)."""
     task = load_task(task_spec)
-    out = {}
+    out, per_item = {}, {}
     spec = f"program?max_tokens={max_tokens}"
     for model in models:
         where, run = (stored or {}).get(model, (store, f"judge-{model}"))
@@ -102,14 +102,11 @@ def judge(store: Store, models: list[str], items: int, seed: int, max_tokens: in
         for b in (1, 8):
             acc, lo, hi = bootstrap_ci([r["correct"] for r in rows if r["budget"] == b], seed=seed)
             out[model][b] = {"accuracy": round(acc, 4), "ci": [round(lo, 4), round(hi, 4)],
-                             "items": sum(1 for r in rows if r["budget"] == b),
-                             "per_item": {r["item"]: float(r["correct"]) for r in rows if r["budget"] == b}}
-    base = models[0]
+                             "items": sum(1 for r in rows if r["budget"] == b)}
+            per_item[model, b] = {r["item"]: float(r["correct"]) for r in rows if r["budget"] == b}
     for model in models[1:]:  # each trained model against the untrained one, item by item
         for b in (1, 8):
-            out[model][b]["gain_over_base"] = paired_gain(out[model][b].pop("per_item"), out[base][b]["per_item"], seed)
-    for b in (1, 8):
-        out[base][b].pop("per_item")
+            out[model][b]["gain_over_base"] = paired_gain(per_item[model, b], per_item[models[0], b], seed)
     return out
 
 

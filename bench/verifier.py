@@ -306,11 +306,10 @@ def main() -> None:
     labels = [1.0 if p["correct"] > 0 else 0.0 for p in paths]
     items = [p["item"] for p in paths]
     test_answers = [p["key"] for p in paths]
-    scores = {"probe": probe.score(probe.features(test_x, test_answers)).tolist(),
-              "centroid": centroid.score(test_x).tolist(),
-              "confidence": [float(np.exp(p["confidence"])) if p["confidence"] is not None else 0.0 for p in paths]}
-    for seeing, name in ((False, "probe_hidden"), (True, "probe_answer")):  # both variants, whichever ships
-        scores[name] = variants[seeing].score(variants[seeing].features(test_x, test_answers)).tolist()
+    by_variant = {seeing: p.score(p.features(test_x, test_answers)).tolist() for seeing, p in variants.items()}
+    scores = {"probe": by_variant[probe.sees_answer], "centroid": centroid.score(test_x).tolist(),
+              "confidence": [float(np.exp(p["confidence"])) if p["confidence"] is not None else 0.0 for p in paths],
+              "probe_hidden": by_variant[False], "probe_answer": by_variant[True]}  # both variants, whichever ships
     mlp = mlp_scores(probe.features(feats.x, feats.answers), feats.y, probe.features(test_x, test_answers))
     if mlp is not None:
         scores["mlp"] = mlp

@@ -12,6 +12,11 @@ import numpy as np
 ANSWER_FEATURES = ("answered", "integer", "non_negative", "log10_magnitude")
 
 
+def with_answer_features(states: np.ndarray, keys: Sequence[str | None]) -> np.ndarray:
+    """The hidden states with each path's answer features after them: the rows a probe that sees answers reads."""
+    return np.hstack([np.asarray(states, dtype=np.float64), answer_features(keys)])
+
+
 def answer_features(keys: Sequence[str | None]) -> np.ndarray:
     """One row per answer key (``Candidate.key``, None for an abstention): whether it is a number at all, an integer,
     a non-negative one, and its magnitude (log10). No vote share: the vote already counts that.

@@ -26,7 +26,7 @@ from typing import Literal
 import numpy as np
 
 from ponder.errors import InvalidRequest
-from ponder.verifier.features import answer_features
+from ponder.verifier.features import with_answer_features
 
 VERSION = 1
 Kind = Literal["logistic", "centroid"]
@@ -61,7 +61,7 @@ class Probe:
         """The rows this probe scores: the hidden states, and the answers' features when it sees answers."""
         if not self.sees_answer:
             return np.asarray(states, dtype=np.float64)
-        return np.hstack([np.asarray(states, dtype=np.float64), answer_features(answers)])
+        return with_answer_features(states, answers)
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """P(right) for each row of features (the centroid score squashed to (0, 1))."""

@@ -11,7 +11,7 @@ import numpy as np
 
 from ponder.errors import InvalidRequest
 from ponder.protocols import ReadsHiddenStates
-from ponder.verifier.features import answer_features
+from ponder.verifier.features import with_answer_features
 from ponder.verifier.probe import Kind, Probe, auroc, fit
 
 
@@ -62,7 +62,7 @@ def train(features: Features, *, model_sha256: str, model_name: str, trained_on:
     if sees_answer:
         if len(features.answers) != len(features.y):
             raise InvalidRequest("a probe that sees answers needs each path's answer")
-        features = replace(features, x=np.hstack([features.x, answer_features(features.answers)]))
+        features = replace(features, x=with_answer_features(features.x, features.answers))
     test = np.array([held_out(i, holdout) for i in features.items])
     metrics: dict = {"paths": int(len(features.y)), "right": int(features.y.sum()), "items": len(set(features.items))}
     if test.any() and (~test).any() and len(set(features.y[~test])) == 2:
