@@ -1,6 +1,6 @@
 """Side by side with the peers: each peer tool installed in its own virtual environment (pinned from PyPI, by this
 benchmark), pointed at the same upstream: ``ponder serve --passthrough`` on the same GGUF, so every tool gets the
-same engine and every token is counted at the upstream (its ``/metrics``), never taken from the tool's own usage.
+same engine and every token is counted at the upstream (a ledger per item), never taken from the tool's own usage.
 Each item is asked with ponder's own chain-of-thought instruction and scored by the task's checker, as ponder's rows
 are; ponder's rows come from the headline store (the same items, seed 2024).
 
@@ -12,7 +12,12 @@ not runnable here: it requires vLLM 0.12, whose wheels are CUDA builds for NVIDI
 
 Resumable: every (peer, approach, model, budget, item) row goes to bench/results/peers.sqlite as it finishes.
 
-    .venv/bin/python -m bench.peers [--limit 100] [--model qwen2.5-coder-0.5b] [--budget 8]
+    .venv/bin/python -m bench.peers [--limit 100] [--model qwen2.5-coder-0.5b] [--budget 8] [--concurrency 4]
+
+Each item's requests go to the upstream under a ledger of their own (``/ledger/TAG/v1``), so items may run side by
+side (``--concurrency``; the engine batches their samples together) and each item's tokens are still counted
+exactly. Wall seconds per item are compared only over items that ran alone (concurrency 1), as ponder's headline
+rows did: run a first slice with ``--concurrency 1 --limit 10`` to time them, the rest side by side.
 
 Writes bench/results/peers.json: ponder_best_accuracy, ponder_best_strategy, ponder_best_tokens_per_item,
 peer_best_accuracy, peer_best, peer_best_tokens_per_item, ponder_speedup_vs_peer_best, and a row per tool x approach.
@@ -27,6 +32,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -59,7 +66,16 @@ PEERS = {
 }
 SCHEMA = """CREATE TABLE IF NOT EXISTS rows (peer TEXT, approach TEXT, model TEXT, budget INTEGER, item TEXT, text TEXT,
 answer TEXT, correct REAL, completion_tokens INTEGER, prompt_tokens INTEGER, requests INTEGER, seconds REAL, error TEXT,
-PRIMARY KEY (peer, approach, model, budget, item))"""
+concurrency INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (peer, approach, model, budget, item))"""
+
+
+def open_store(path: Path) -> sqlite3.Connection:
+    """The rows store (a store written before items ran side by side gains the concurrency column: they ran alone)."""
+    db = sqlite3.connect(path)
+    db.execute(SCHEMA)
+    if "concurrency" not in {r[1] for r in db.execute("PRAGMA table_info(rows)")}:
+        db.execute("ALTER TABLE rows ADD COLUMN concurrency INTEGER NOT NULL DEFAULT 1")
+    return db
 
 
 def venv_python(peer: str) -> Path:
@@ -80,7 +96,7 @@ def venv_python(peer: str) -> Path:
 
 
 class Upstream:
-    """``ponder serve --passthrough`` on the model, on loopback, and its token counters."""
+    """``ponder serve --passthrough`` on the model, on loopback, and its per-item ledgers."""
 
     def __init__(self, model: str):
         with socket.socket() as s:
@@ -99,8 +115,13 @@ class Upstream:
         self.close()
         raise RuntimeError("ponder serve --passthrough did not start")
 
-    def counters(self) -> dict[str, float]:
-        return passthrough_counters(httpx.get(self.url + "/metrics", timeout=10).text)
+    def ledger(self, tag: str) -> dict[str, int]:
+        """What the requests sent under ``/ledger/TAG/v1`` cost (all zero when none was sent)."""
+        r = httpx.get(f"{self.url}/ledger/{tag}", timeout=10)
+        if r.status_code == 404:
+            return {"requests": 0, "errors": 0, "prompt_tokens": 0, "cached_prompt_tokens": 0, "completion_tokens": 0}
+        r.raise_for_status()
+        return r.json()
 
     def close(self) -> None:
         self.proc.terminate()
@@ -110,49 +131,42 @@ class Upstream:
             self.proc.kill()
 
 
-def passthrough_counters(metrics: str) -> dict[str, float]:
-    """The pass-through tokens and requests so far, from the upstream's Prometheus text.
+def run_item(upstream: Upstream, py: Path, peer: str, approach: str, model: str, budget: int, p, task) -> tuple:
+    """One item by the peer's runner in its own process, its requests sent under a ledger of their own, so the upstream
+    counts exactly what this item cost even while other items run beside it."""
+    tag = f"{peer}.{approach}.{budget}.{uuid.uuid4().hex[:12]}"
+    job = {"endpoint": f"{upstream.url}/ledger/{tag}/v1", "model": model, "approach": approach, "budget": budget,
+           "max_tokens": 384, "temperature": 0.7, "questions": [{"id": item_id(p), "prompt": p.prompt().messages[-1].content}]}
+    t0 = time.time()
+    try:
+        done = subprocess.run([str(py), str(RUNNERS / PEERS[peer]["runner"])], input=json.dumps(job), capture_output=True,
+                              text=True, timeout=3600)
+        lines = [json.loads(x) for x in done.stdout.splitlines() if x.startswith("{")]
+        rec = lines[0] if lines else {"text": "", "error": (done.stderr or "no output").strip()[-500:]}
+    except subprocess.TimeoutExpired:
+        rec = {"text": "", "error": "timed out after 3600 s"}
+    seconds = time.time() - t0
+    book = upstream.ledger(tag)
+    text = rec.get("text") or ""
+    return (peer, approach, model, budget, item_id(p), text, extract_answer(text), task.score(p, text) if text else 0.0,
+            book["completion_tokens"], book["prompt_tokens"], book["requests"], seconds, rec.get("error"))
 
-    >>> passthrough_counters('ponder_tokens_total{kind="completion",strategy="passthrough"} 42.0\\n'
-    ...                      'ponder_tokens_total{kind="completion",strategy="majority"} 7.0\\n'
-    ...                      'ponder_requests_total{status="ok",strategy="passthrough"} 3.0')
-    {'completion': 42.0, 'prompt': 0.0, 'requests': 3.0}
-    """
-    out = {"completion": 0.0, "prompt": 0.0, "requests": 0.0}
-    names = {'ponder_tokens_total{kind="completion",strategy="passthrough"}': "completion",
-             'ponder_tokens_total{kind="prompt",strategy="passthrough"}': "prompt",
-             'ponder_requests_total{status="ok",strategy="passthrough"}': "requests"}
-    for line in metrics.splitlines():
-        head, _, value = line.rpartition(" ")
-        if head in names:
-            out[names[head]] = float(value)
-    return out
 
-
-def run_peer(db: sqlite3.Connection, upstream: Upstream, peer: str, approach: str, model: str, budget: int, problems, task) -> None:
+def run_peer(db: sqlite3.Connection, upstream: Upstream, peer: str, approach: str, model: str, budget: int, problems, task,
+             concurrency: int = 1) -> None:
+    """Every item of ``problems`` not yet stored, ``concurrency`` at a time (their requests batched together by the
+    upstream's engine); each row is stored as it finishes, with the concurrency it ran at (its wall seconds are
+    comparable only at 1)."""
     have = {r[0] for r in db.execute("SELECT item FROM rows WHERE peer=? AND approach=? AND model=? AND budget=?",
                                      (peer, approach, model, budget))}
     todo = [p for p in problems if item_id(p) not in have]
     if not todo:
         return
     py = venv_python(peer)
-    for p in todo:  # one item a job, so the upstream's counters delimit exactly what this item cost
-        before = upstream.counters()
-        job = {"endpoint": upstream.url + "/v1", "model": model, "approach": approach, "budget": budget,
-               "max_tokens": 384, "temperature": 0.7, "questions": [{"id": item_id(p), "prompt": p.prompt().messages[-1].content}]}
-        t0 = time.time()
-        done = subprocess.run([str(py), str(RUNNERS / PEERS[peer]["runner"])], input=json.dumps(job), capture_output=True,
-                              text=True, timeout=3600)
-        seconds = time.time() - t0
-        after = upstream.counters()
-        lines = [json.loads(x) for x in done.stdout.splitlines() if x.startswith("{")]
-        rec = lines[0] if lines else {"text": "", "error": (done.stderr or "no output").strip()[-500:]}
-        text = rec.get("text") or ""
-        db.execute("INSERT OR REPLACE INTO rows VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                   (peer, approach, model, budget, item_id(p), text, extract_answer(text), task.score(p, text) if text else 0.0,
-                    int(after["completion"] - before["completion"]), int(after["prompt"] - before["prompt"]),
-                    int(after["requests"] - before["requests"]), seconds, rec.get("error")))
-        db.commit()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        for row in pool.map(lambda p: run_item(upstream, py, peer, approach, model, budget, p, task), todo):
+            db.execute("INSERT OR REPLACE INTO rows VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", (*row, concurrency))
+            db.commit()
 
 
 def ponder_rows(items: set[str], model: str) -> list[dict]:
@@ -172,11 +186,13 @@ def main() -> None:
     ap.add_argument("--model", default=SMALL)
     ap.add_argument("--budget", type=int, default=8)
     ap.add_argument("--peers", default=",".join(PEERS))
+    ap.add_argument("--concurrency", type=int, default=1,
+                    help="items of one approach run at once (each counted in its own upstream ledger); wall seconds per "
+                         "item are reported from the items that ran alone")
     args = ap.parse_args()
     task = load_task(TASK)
     problems = list(task.problems(args.limit, SEED))
-    db = sqlite3.connect(STORE)
-    db.execute(SCHEMA)
+    db = open_store(STORE)
     failures: dict[str, str] = {}
     upstream = Upstream(args.model)
     try:
@@ -187,7 +203,7 @@ def main() -> None:
                 continue
             for approach in PEERS[peer]["approaches"]:
                 try:
-                    run_peer(db, upstream, peer, approach, args.model, args.budget, problems, task)
+                    run_peer(db, upstream, peer, approach, args.model, args.budget, problems, task, args.concurrency)
                 except RuntimeError as exc:  # could not install: the row says why
                     failures[f"{peer}/{approach}"] = str(exc)
     finally:
@@ -195,14 +211,16 @@ def main() -> None:
     items = {item_id(p) for p in problems}
     peer_rows = []
     for peer, approach in db.execute("SELECT DISTINCT peer, approach FROM rows WHERE model=? AND budget=?", (args.model, args.budget)):
-        rs = db.execute("SELECT correct, completion_tokens, seconds, error, answer FROM rows WHERE peer=? AND approach=? AND "
-                        "model=? AND budget=?", (peer, approach, args.model, args.budget)).fetchall()
+        rs = db.execute("SELECT correct, completion_tokens, seconds, error, answer, concurrency, item FROM rows WHERE peer=? "
+                        "AND approach=? AND model=? AND budget=?", (peer, approach, args.model, args.budget)).fetchall()
+        rs = [r for r in rs if r[6] in items]
         if len(rs) < len(items):
             continue
         acc, lo, hi = bootstrap_ci([r[0] for r in rs], seed=SEED)
+        alone = [r[2] for r in rs if r[5] == 1]
         peer_rows.append({"tool": peer, "approach": approach, "budget": args.budget, "items": len(rs), "accuracy": round(acc, 4),
                           "ci": [round(lo, 4), round(hi, 4)], "completion_tokens": round(sum(r[1] for r in rs) / len(rs), 1),
-                          "seconds": round(sum(r[2] for r in rs) / len(rs), 2),
+                          "seconds": round(sum(alone) / len(alone), 2) if alone else None, "items_timed_alone": len(alone),
                           "errors": sum(1 for r in rs if r[3]), "unparsable": sum(1 for r in rs if r[4] is None and not r[3])})
     ours = ponder_rows(items, args.model)
     best_peer = max(peer_rows, key=lambda r: (r["accuracy"], -r["completion_tokens"])) if peer_rows else None
@@ -215,7 +233,8 @@ def main() -> None:
         "peer_best_accuracy": best_peer["accuracy"] if best_peer else None,
         "peer_best": f"{best_peer['tool']}/{best_peer['approach']}" if best_peer else None,
         "peer_best_tokens_per_item": best_peer["completion_tokens"] if best_peer else None,
-        "ponder_speedup_vs_peer_best": round(best_peer["seconds"] / best_ours["seconds"], 2) if best_peer and best_ours else None,
+        "ponder_speedup_vs_peer_best": round(best_peer["seconds"] / best_ours["seconds"], 2)
+        if best_peer and best_ours and best_peer["seconds"] else None,
         "items": len(items),
     }
     out = write_result("peers", headline, models_used=[args.model], seeds=[SEED],

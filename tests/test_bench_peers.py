@@ -1,21 +1,69 @@
-"""bench/peers.py's own pieces: the upstream's counters read from its Prometheus text, and the its_hub runner's
-answer projection (the smallest fix to its self-consistency, which votes on whole texts as shipped)."""
+"""bench/peers.py's own pieces: items run side by side against a real pass-through server on loopback, each charged
+from its own ledger; the store's migration; and the its_hub runner's answer projection (the smallest fix to its self-consistency, which votes on whole texts as shipped)."""
 
-import doctest
 import importlib.util
+import sys
 from pathlib import Path
+
+import httpx
 
 import bench.peers as peers
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_the_upstream_counters_are_read_from_its_metrics():
-    assert doctest.testmod(peers).failed == 0
-    text = ('ponder_tokens_total{kind="prompt",strategy="passthrough"} 10.0\n'
-            'ponder_tokens_total{kind="completion",strategy="passthrough"} 5.0\n'
-            'ponder_requests_total{status="error",strategy="passthrough"} 9.0\n')
-    assert peers.passthrough_counters(text) == {"completion": 5.0, "prompt": 10.0, "requests": 0.0}
+FAKE_RUNNER = """
+import json, sys
+import httpx
+job = json.load(sys.stdin)
+texts = []
+for i in range(job["budget"]):  # a peer that samples one request a path, as the real ones do
+    r = httpx.post(job["endpoint"] + "/chat/completions", timeout=30, json={"model": job["model"], "max_tokens": 16,
+                   "messages": [{"role": "user", "content": job["questions"][0]["prompt"]}], "seed": i})
+    texts.append(r.json()["choices"][0]["message"]["content"])
+print(json.dumps({"id": job["questions"][0]["id"], "text": texts[-1]}))
+"""
+
+
+def test_items_run_side_by_side_are_each_charged_exactly_what_they_sent(tmp_path, monkeypatch):
+    from test_server import Served
+
+    from ponder.server import ServeConfig, create_app
+    from ponder.testing import ArithmeticTask, ScriptedGenerator
+
+    (tmp_path / "fake_runner.py").write_text(FAKE_RUNNER)
+    monkeypatch.setattr(peers, "RUNNERS", tmp_path)
+    monkeypatch.setitem(peers.PEERS, "fake", {"runner": "fake_runner.py", "approaches": ("sc",)})
+    monkeypatch.setattr(peers, "venv_python", lambda peer: Path(sys.executable))
+    task = ArithmeticTask()
+    problems = task.problems(5, 1)
+    # each item's text says its own question back, at a length of its own, so a mix-up of items would show
+    gen = ScriptedGenerator(lambda req, i: "so " * (len(req.prompt.messages[-1].content) % 7) + "The answer is 4")
+    with Served(create_app(gen, ServeConfig(model_name="m", passthrough=True))) as s:
+        up = object.__new__(peers.Upstream)
+        up.url = s.url.removesuffix("/v1")
+        db = peers.open_store(tmp_path / "peers.sqlite")
+        peers.run_peer(db, up, "fake", "sc", "m", 3, problems, task, concurrency=3)
+        rows = db.execute("SELECT item, requests, completion_tokens, prompt_tokens, concurrency, answer FROM rows").fetchall()
+        metrics = httpx.get(up.url + "/metrics").text
+    assert sorted(r[0] for r in rows) == sorted(p.id for p in problems)
+    assert all(r[1] == 3 and r[4] == 3 and r[5] == "4" for r in rows)
+    total = sum(float(line.split()[-1]) for line in metrics.splitlines()
+                if line.startswith('ponder_tokens_total{kind="completion",strategy="passthrough"}'))
+    assert sum(r[2] for r in rows) == total > 0  # the ledgers split the upstream's count exactly, item by item
+    assert len({r[2] for r in rows}) > 1  # items of different lengths were charged differently
+
+
+def test_a_store_from_before_side_by_side_runs_gains_the_column(tmp_path):
+    import sqlite3
+
+    old = sqlite3.connect(tmp_path / "p.sqlite")
+    old.execute(peers.SCHEMA.replace("concurrency INTEGER NOT NULL DEFAULT 1, ", ""))
+    old.execute("INSERT INTO rows VALUES ('p','a','m',8,'i','t','1',1.0,10,20,2,3.5,NULL)")
+    old.commit()
+    old.close()
+    db = peers.open_store(tmp_path / "p.sqlite")
+    assert db.execute("SELECT item, concurrency FROM rows").fetchall() == [("i", 1)]
 
 
 def test_the_runner_votes_on_the_stated_answer_with_the_fix(monkeypatch):

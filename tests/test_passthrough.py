@@ -4,6 +4,7 @@ requests) and on SmolLM2 through the official client."""
 
 import json
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -78,6 +79,44 @@ def test_a_streamed_request_sends_each_sample_as_it_decodes():
     assert chunks[-1]["usage"]["completion_tokens"] > 0
 
 
+def test_each_ledger_counts_the_requests_sent_under_its_tag():
+    c, gen = client()
+    for tag, n in (("run-a", 1), ("run-b", 3), ("run-a", 2)):
+        r = c.post(f"/ledger/{tag}/v1/chat/completions", json={"model": "m", "messages": MSGS[1:2], "n": n})
+        assert r.status_code == 200, r.text
+    r = c.post("/ledger/run-b/v1/completions", json={"model": "m", "prompt": "2 + 3 =", "max_tokens": 8})
+    assert r.status_code == 200, r.text
+    with c.stream("POST", "/ledger/run-c/v1/chat/completions",
+                  json={"model": "m", "messages": MSGS[1:2], "stream": True}) as resp:
+        list(resp.iter_lines())
+    a, b, cc = (c.get(f"/ledger/{t}").json() for t in ("run-a", "run-b", "run-c"))
+    assert a["requests"] == 2 and b["requests"] == 2 and cc["requests"] == 1 and a["errors"] == b["errors"] == 0
+    assert a["completion_tokens"] > 0 and b["completion_tokens"] > 0 and cc["completion_tokens"] > 0
+    # the ledgers split exactly what /metrics counts in all
+    assert a["completion_tokens"] + b["completion_tokens"] + cc["completion_tokens"] == metric(c, "completion")
+    assert a["prompt_tokens"] + b["prompt_tokens"] + cc["prompt_tokens"] == metric(c, "prompt")
+    assert c.get("/ledger/run-a/v1/models").json()["data"][0]["id"] == "m"
+
+
+def test_ledgers_refuse_bad_tags_unknown_tags_and_a_searching_server():
+    c, gen = client()
+    assert c.get("/ledger/never-used").status_code == 404
+    r = c.post("/ledger/bad%20tag/v1/chat/completions", json={"model": "m", "messages": MSGS[1:2]})
+    assert r.status_code == 400 and "ledger tag" in r.json()["error"]["message"]
+    assert c.get("/ledger/" + "x" * 129).status_code == 400
+    assert gen.calls == []
+    keyed, _ = client(api_key="k3y")
+    for path in ("/ledger/t/v1/chat/completions", "/ledger/t/v1/completions"):
+        assert keyed.post(path, json={"model": "m", "messages": MSGS[1:2], "prompt": "x"}).status_code == 401
+    assert keyed.get("/ledger/t").status_code == 401 and keyed.get("/ledger/t/v1/models").status_code == 401
+    ok = keyed.post("/ledger/t/v1/chat/completions", json={"model": "m", "messages": MSGS[1:2]},
+                    headers={"Authorization": "Bearer k3y"})
+    assert ok.status_code == 200 and keyed.get("/ledger/t", headers={"Authorization": "Bearer k3y"}).json()["requests"] == 1
+    searching = TestClient(create_app(ScriptedGenerator(lambda req, i: "The answer is 5"), ServeConfig(model_name="m")))
+    r = searching.post("/ledger/t/v1/chat/completions", json={"model": "m", "messages": MSGS[1:2]})
+    assert r.status_code == 404 and "--passthrough" in r.json()["error"]["message"]
+
+
 @pytest.mark.e2e
 def test_the_official_client_on_smollm2(engine):
     import openai
@@ -92,3 +131,7 @@ def test_the_official_client_on_smollm2(engine):
         assert 2 <= r.usage.completion_tokens <= 24 and r.usage.prompt_tokens > 0
         g = cl.completions.create(model="smol", prompt="The capital of France is", max_tokens=4, temperature=0)
         assert g.choices[0].text and g.usage.completion_tokens <= 4
+        tagged = openai.OpenAI(base_url=s.url.replace("/v1", "/ledger/item-7/v1"), api_key="none", max_retries=0)
+        t = tagged.chat.completions.create(model="smol", messages=[{"role": "user", "content": "Say hi."}], max_tokens=6)
+        book = httpx.get(s.url.replace("/v1", "/ledger/item-7"), timeout=10).json()
+        assert book["requests"] == 1 and book["completion_tokens"] == t.usage.completion_tokens > 0

@@ -30,6 +30,7 @@ from ponder.backends.router import ModelRouter
 from ponder.errors import InvalidRequest, PonderError
 from ponder.protocols import Generator
 from ponder.server.auth import BearerAuth
+from ponder.server.ledgers import Ledgers, checked_tag
 from ponder.server.limits import BodyLimit
 from ponder.server.responses import (ApiError, chat_response, completion_response, content, finish_reason, ponder_field, sse,
                                      usage)
@@ -129,6 +130,7 @@ class PonderServer:
         self.router = ModelRouter(generator, open_model or _no_models, allowed=set(config.cascade_models),
                                   default_name=config.model_name)
         self.metrics = Metrics()
+        self.ledgers = Ledgers()  # per-client token ledgers of pass-through requests (/ledger/TAG)
         self._sem = asyncio.Semaphore(config.max_concurrent)
         self._waiting = 0
         self._active = 0
@@ -305,15 +307,20 @@ class PonderServer:
                 runs.append(job.info.run(job.problem, gen, scorer, budget, params))
             return list(await asyncio.gather(*runs))
 
-    async def passthrough(self, request: GenerationRequest, admitted: bool = False) -> Completion:
-        """One pass-through request: a place in the queue (or 429), a slot, one call to the engine, its tokens counted."""
+    async def passthrough(self, request: GenerationRequest, admitted: bool = False, tag: str | None = None) -> Completion:
+        """One pass-through request: a place in the queue (or 429), a slot, one call to the engine, its tokens counted
+        (also in ``tag``'s ledger, when the client named one)."""
         async with self.slot(admitted):
             t0 = time.monotonic()
             try:
                 [completion] = await self.generator.generate([request])
             except PonderError as exc:
                 self.metrics.requests.labels("passthrough", "error").inc()
+                if tag is not None:
+                    self.ledgers.charge(tag, None)
                 raise ApiError.from_backend(exc) from None
+        if tag is not None:
+            self.ledgers.charge(tag, completion.usage)
         self.metrics.requests.labels("passthrough", "ok").inc()
         self.metrics.latency.labels("passthrough").observe(time.monotonic() - t0)
         self.metrics.tokens.labels("passthrough", "prompt").inc(completion.usage.prompt_tokens)
@@ -477,7 +484,7 @@ def create_app(generator: Generator, config: ServeConfig, open_model: Callable[[
                 task.cancel()
                 server.metrics.requests.labels(job.info.name, "disconnected").inc()
 
-    async def passthrough(body: ChatRequest | CompletionRequest, request: Request, kind: str):
+    async def passthrough(body: ChatRequest | CompletionRequest, request: Request, kind: str, tag: str | None = None):
         from ponder.server import passthrough as pt
 
         req = pt.request_of(body, max_n=config.max_n, max_tokens=config.max_tokens_total,
@@ -485,9 +492,10 @@ def create_app(generator: Generator, config: ServeConfig, open_model: Callable[[
         if body.stream:
             server.admit()
             include_usage = bool((body.stream_options or {}).get("include_usage"))
-            return StreamingResponse(pt.stream(kind, body.model, req, lambda r: server.passthrough(r, admitted=True), include_usage),
+            return StreamingResponse(pt.stream(kind, body.model, req, lambda r: server.passthrough(r, admitted=True, tag=tag),
+                                               include_usage),
                                      media_type="text/event-stream")
-        return pt.response(kind, body.model, await unless_gone(request, server.passthrough(req)))
+        return pt.response(kind, body.model, await unless_gone(request, server.passthrough(req, tag=tag)))
 
     async def respond(body: ChatRequest | CompletionRequest, request: Request, kind: str):
         if config.passthrough:
@@ -507,5 +515,32 @@ def create_app(generator: Generator, config: ServeConfig, open_model: Callable[[
     @app.post("/v1/completions")
     async def completions(body: CompletionRequest, request: Request):
         return await respond(body, request, "text")
+
+    def ledger_tag(tag: str) -> str:
+        if not config.passthrough:
+            raise ApiError(404, "ledgers count pass-through requests: this server runs searches (start it with --passthrough)",
+                           type_="not_found_error")
+        return checked_tag(tag)
+
+    @app.post("/ledger/{tag}/v1/chat/completions")
+    async def ledger_chat(tag: str, body: ChatRequest, request: Request):
+        return await passthrough(body, request, "chat", ledger_tag(tag))
+
+    @app.post("/ledger/{tag}/v1/completions")
+    async def ledger_completions(tag: str, body: CompletionRequest, request: Request):
+        return await passthrough(body, request, "text", ledger_tag(tag))
+
+    @app.get("/ledger/{tag}/v1/models")
+    async def ledger_models(tag: str):
+        ledger_tag(tag)
+        return await models()
+
+    @app.get("/ledger/{tag}")
+    async def ledger(tag: str):
+        book = server.ledgers.get(ledger_tag(tag))
+        if book is None:
+            raise ApiError(404, f"no ledger {tag!r}: no request was sent under /ledger/{tag}/v1 (or it was dropped as one "
+                                f"of the oldest of {server.ledgers.capacity})", type_="not_found_error")
+        return {"tag": tag, **book.to_dict()}
 
     return app

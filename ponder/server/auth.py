@@ -1,4 +1,4 @@
-"""Who may call: the bearer-token check on the API (``/v1/``) and on the trace explorer (``/ui``), as pure ASGI
+"""Who may call: the bearer-token check on the API (``/v1/``, ``/ledger/``) and on the trace explorer (``/ui``), as pure ASGI
 middleware (so disconnect detection keeps working).
 
 A browser cannot add a bearer header to a page it navigates to, so the explorer signs in once (``POST /ui/login``
@@ -47,7 +47,7 @@ def login_page(message: str = "", status: int = 401) -> HTMLResponse:
 
 
 class BearerAuth:
-    """Every ``/v1/`` and ``/ui`` route needs ``Authorization: Bearer <key>`` or the explorer's session cookie;
+    """Every ``/v1/``, ``/ledger/`` (pass-through requests under a client's ledger, and the ledger) and ``/ui`` route needs ``Authorization: Bearer <key>`` or the explorer's session cookie;
     ``/ui/login`` is open (it checks the key and sets the cookie)."""
 
     def __init__(self, app, api_key: str):
@@ -59,7 +59,7 @@ class BearerAuth:
             return await self.app(scope, receive, send)
         path = scope["path"]
         ui = path == "/ui" or path.startswith("/ui/")
-        if not (path.startswith("/v1/") or ui):
+        if not (path.startswith(("/v1/", "/ledger/")) or path == "/ledger" or ui):
             return await self.app(scope, receive, send)
         if path == "/ui/login":
             return await self._login(scope, receive, send)
