@@ -282,8 +282,25 @@ def training_markdown() -> str:
         if r is not None:
             lines.append(f"| {r['name']} | {r['records']} of {text}{METHOD.get(stage, '')} | LoRA r {rank}, {r['steps']} steps, {r['train_seconds'] / 60:.0f} min "
                          f"on 2 cores | {cell(r['name'], 1)} | {cell(r['name'], 8)} |")
+    lines += grpo_lines(d)
     lines.append(TRAINING_END)
     return "\n".join(lines)
+
+
+def grpo_lines(d: dict) -> list[str]:
+    """README's GRPO sentence and reward curve, where bench/training's grpo stage has run."""
+    grpo, run = d["details"].get("grpo") or {}, d["details"]["runs"].get("grpo")
+    base, trained = grpo.get("base"), grpo.get("trained")
+    if not (base and trained and run):
+        return []
+    gain = trained.get("gain_over_base") or {}
+    paired = (f" (paired {gain['difference']:+.2f} [{gain['ci'][0]:+.2f}, {gain['ci'][1]:+.2f}]; {gain['won']} items won, "
+              f"{gain['lost']} lost)") if gain else ""
+    return ["", f"GRPO (DeepSeek-R1's recipe: accuracy and format rewards, no critic) on `{d['grpo_task']}`, {run['steps']} "
+                f"steps in {run['train_seconds'] / 60:.0f} min on 2 cores, the 0.5B model's greedy answer (64 tokens) on "
+                f"{base.get('items', 100)} held-out items: {base['accuracy']:.2f} [{base['ci'][0]:.2f}, {base['ci'][1]:.2f}] -> "
+                f"{trained['accuracy']:.2f} [{trained['ci'][0]:.2f}, {trained['ci'][1]:.2f}]{paired}.", "",
+            "![GRPO's rewards against steps](bench/results/training.png)"]
 
 
 def _splice(text: str, begin: str, end: str, block: str) -> str:

@@ -24,7 +24,9 @@ and at what cost? On reasoning-gym gsm_symbolic (fixed seed), in one resumable r
 - phase 13, 0.5B: the same 16 programs, voted with each weighted by the learned verifier's score
   (``weighted_best_of_n?prompt=pal`` with ``--scorer probe?path=bench/results/verifier.probe.json``: a probe on
   the 0.5B model's own hidden states, trained by bench/verifier.py on programs for items of another seed); the
-  hidden states it reads are part of each row's prompt tokens.
+  hidden states it reads are part of each row's prompt tokens;
+- phase 14, 0.5B: the temperature sweep: majority over 8 sampled programs at temperature 0.3, 0.5 and 1.0 (phase 12
+  is 0.7) at 1, 2, 4, 8.
 
 The summary, figure and JSON cover the first ``--limit`` items only, and each row says over how many items it was
 measured (a phase not yet run has no rows).
@@ -84,6 +86,7 @@ PHASES = {
     11: (SMALL, ("majority?prompt=boxed",), (1, 2, 4, 8)),
     12: (SMALL, ("majority?prompt=pal",), (1, 2, 4, 8, 16)),
     13: (SMALL, ("weighted_best_of_n?prompt=pal",), (1, 2, 4, 8, 16)),
+    14: (SMALL, tuple(f"majority?prompt=pal&temperature={t}" for t in (0.3, 0.5, 1.0)), (1, 2, 4, 8)),
 }
 PROBE = RESULTS / "verifier.probe.json"  # bench/verifier.py's probe, trained on programs of other items
 PHASE_SCORERS = {13: f"probe?path={PROBE.relative_to(RESULTS.parent.parent)}"}

@@ -118,14 +118,72 @@ def paired_gain(trained: dict[str, float], base: dict[str, float], seed: int) ->
             "won": sum(1 for k in base if trained[k] > base[k]), "lost": sum(1 for k in base if trained[k] < base[k])}
 
 
-def grpo_judge(store: Store, model: str, items: int, max_tokens: int, task_spec: str = GRPO_TASK) -> dict:
+def grpo_judge(store: Store, model: str, items: int, max_tokens: int, task_spec: str = GRPO_TASK) -> tuple[dict, dict[str, float]]:
+    """``model`` answering greedily on ``items`` held-out items of the GRPO task (another seed than its training
+    items): the accuracy with its interval, and each item's outcome."""
     task = load_task(task_spec)
     run = f"grpo-judge-{model}"
     cfg = EvalConfig(run=run, task=task.name, models=(model,), strategies=(f"greedy?max_tokens={max_tokens}",), budgets=(1,),
                      limit=items, seed=GRPO_TEST_SEED, workers=1)
     asyncio.run(evaluate(store, task, cfg, lambda m: open_generator(m)))
-    acc, lo, hi = bootstrap_ci([r["correct"] for r in store.results(run)], seed=GRPO_TEST_SEED)
-    return {"accuracy": round(acc, 4), "ci": [round(lo, 4), round(hi, 4)]}
+    wanted = {item_id(p) for p in task.problems(items, GRPO_TEST_SEED)}
+    per_item = {r["item"]: float(r["correct"]) for r in store.results(run) if r["item"] in wanted}
+    acc, lo, hi = bootstrap_ci(list(per_item.values()), seed=GRPO_TEST_SEED)
+    return {"accuracy": round(acc, 4), "ci": [round(lo, 4), round(hi, 4)], "items": len(per_item)}, per_item
+
+
+def grpo_curve(log: Path) -> list[dict]:
+    """The training reward step by step from a GRPO run's log.jsonl (a step logged again after a resume counts once,
+    as last logged): the mean total reward, each reward's mean, the completions' mean length and clipped share.
+
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "log.jsonl"
+    >>> _ = f.write_text('{"step": 1, "reward": 0.5, "rewards/accuracy_reward/mean": 0.25, "completions/mean_length": 40}\\n'
+    ...                  '{"step": 1, "reward": 0.75}\\n{"step": 2, "eval_reward": 0.9}\\n')
+    >>> grpo_curve(f)
+    [{'step': 1, 'reward': 0.75}]
+    """
+    names = {"reward": "reward", "rewards/accuracy_reward/mean": "accuracy", "rewards/format_reward/mean": "format",
+             "completions/mean_length": "length", "completions/clipped_ratio": "clipped"}
+    by_step: dict[int, dict] = {}
+    if not log.exists():
+        return []
+    for line in log.read_text().splitlines():
+        rec = json.loads(line)
+        if "reward" in rec:
+            by_step[rec["step"]] = {"step": rec["step"], **{v: round(rec[k], 4) for k, v in names.items() if k in rec}}
+    return [by_step[k] for k in sorted(by_step)]
+
+
+def draw_grpo(curve: list[dict], base: float | None, trained: float | None, task: str, out: Path) -> Path | None:
+    """bench/results/training.png: GRPO's training rewards against steps (a moving mean of 10 steps), with the held-out
+    greedy accuracy before and after."""
+    if not curve:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def smooth(xs: list[float], k: int = 10) -> list[float]:
+        return [sum(xs[max(0, i - k + 1):i + 1]) / len(xs[max(0, i - k + 1):i + 1]) for i in range(len(xs))]
+
+    steps = [c["step"] for c in curve]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key, label in (("accuracy", "accuracy reward"), ("format", "format reward")):
+        ys = [c.get(key) for c in curve]
+        if all(y is not None for y in ys):
+            ax.plot(steps, ys, alpha=0.25)
+            ax.plot(steps, smooth(ys), label=f"{label} (mean of 10 steps)", color=ax.lines[-1].get_color())
+    for acc, label, style in ((base, "held-out greedy, untrained", ":"), (trained, "held-out greedy, trained", "--")):
+        if acc is not None:
+            ax.axhline(acc, linestyle=style, color="black", label=f"{label}: {acc:.2f}")
+    ax.set(xlabel="GRPO step", ylabel="mean over the step's completions", title=f"GRPO on {task}", ylim=(0, 1.05))
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
 
 
 def previous_details(path: Path) -> dict:
@@ -142,6 +200,7 @@ def main() -> None:
     ap.add_argument("--judge-items", type=int, default=100)
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--grpo-steps", type=int, default=100)
+    ap.add_argument("--grpo-lr", type=float, default=5e-5, help="GRPO's learning rate (LoRA)")
     ap.add_argument("--stages", default=",".join(STAGES))
     ap.add_argument("--smoke", action="store_true", help="every stage on SmolLM2 with a handful of items and steps")
     args = ap.parse_args()
@@ -190,13 +249,16 @@ def main() -> None:
                        stored=None if headline_store is None else {small: (headline_store, HEADLINE_RUN)})
     grpo = dict(earlier.get("grpo", {}))
     if "grpo" in stages:
-        grpo["base"] = grpo_judge(store, small, args.judge_items, 64, grpo_task)
+        grpo["base"], base_items = grpo_judge(store, small, args.judge_items, 64, grpo_task)
         runs["grpo"] = train_on("grpo", small, f"{name}-grpo", None, args.grpo_steps, task=grpo_task, task_limit=args.train_items,
                                 task_seed=GRPO_SEED, group=4 if not args.smoke else 2, batch=8 if not args.smoke else 2,
-                                max_completion_tokens=64 if not args.smoke else 12, learning_rate=1e-5 if not args.smoke else 5e-3,
+                                max_completion_tokens=64 if not args.smoke else 12, learning_rate=args.grpo_lr if not args.smoke else 5e-3,
                                 **({"lora_r": 4, "lora_alpha": 8, "save_steps": 1} if args.smoke else {}))
         record.write_text(json.dumps(runs, indent=2, default=str))
-        grpo["trained"] = grpo_judge(store, runs["grpo"]["name"], args.judge_items, 64, grpo_task)
+        grpo["trained"], trained_items = grpo_judge(store, runs["grpo"]["name"], args.judge_items, 64, grpo_task)
+        grpo["trained"]["gain_over_base"] = paired_gain(trained_items, base_items, GRPO_TEST_SEED)
+        grpo["curve"] = grpo_curve(WORK / runs["grpo"]["name"] / "log.jsonl")
+        draw_grpo(grpo["curve"], grpo["base"]["accuracy"], grpo["trained"]["accuracy"], grpo_task, RESULTS / f"{name}.png")
 
     def acc(model_key: str | None, budget: int):
         return judged.get(model_key, {}).get(budget, {}).get("accuracy") if model_key else None

@@ -22,3 +22,21 @@ def test_an_earlier_runs_details_are_kept_and_a_missing_or_broken_file_gives_non
     (tmp_path / "t.json").write_text(json.dumps({"details": {"judged": {"m": {"1": {"accuracy": 0.5}}}, "grpo": {}}}))
     assert previous_details(tmp_path / "t.json")["judged"]["m"]["1"]["accuracy"] == 0.5
 
+
+
+def test_the_grpo_curve_is_read_once_per_step_and_drawn(tmp_path):
+    from bench.training import draw_grpo, grpo_curve
+
+    log = tmp_path / "log.jsonl"
+    lines = [{"step": s, "reward": s / 40, "rewards/accuracy_reward/mean": s / 80, "rewards/format_reward/mean": s / 40,
+              "completions/mean_length": 64 - s} for s in range(1, 31)]
+    lines.insert(10, {"step": 5, "reward": 0.9, "rewards/accuracy_reward/mean": 0.0, "rewards/format_reward/mean": 0.9})  # resumed
+    lines.append({"step": 30, "eval_reward": 0.5})  # an evaluation, not a training step
+    log.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    curve = grpo_curve(log)
+    assert [c["step"] for c in curve] == list(range(1, 31))
+    assert curve[4] == {"step": 5, "reward": 0.9, "accuracy": 0.0, "format": 0.9}  # the later record of step 5 wins
+    out = draw_grpo(curve, 0.1, 0.3, "rg:basic_arithmetic", tmp_path / "t.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert draw_grpo([], 0.1, 0.3, "t", tmp_path / "u.png") is None and not (tmp_path / "u.png").exists()
+    assert grpo_curve(tmp_path / "missing.jsonl") == []

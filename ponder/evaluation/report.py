@@ -25,19 +25,27 @@ class Prices:
 
 
 def _labels(results, shown_always: tuple[str, ...] = ()) -> dict[tuple[str, str, str], str]:
-    """A row label per (model, strategy, params): the strategy's name, plus the parameters that tell its variants
-    apart when one model ran the same strategy with different parameters (``adaptive_majority?criterion=esc``),
-    and those of ``shown_always`` that are set (``prompt``: which proposal distribution a row drew from)."""
-    variants: dict[tuple[str, str], set[str]] = defaultdict(set)
+    """A row label per (model, strategy, params): the strategy's name, plus those of ``shown_always`` that are set
+    (``prompt``: which proposal distribution a row drew from), plus the parameters that tell apart the variants one
+    model ran of the same strategy with the same ``shown_always`` values (``adaptive_majority?criterion=esc``).
+
+    >>> rows = [dict(model="m", strategy="majority", params=json.dumps(p)) for p in
+    ...         ({"t": 0.7}, {"t": 0.7, "prompt": "pal"}, {"t": 0.3, "prompt": "pal"})]
+    >>> sorted(_labels(rows, ("prompt",)).values())
+    ['majority', 'majority?prompt=pal&t=0.3', 'majority?prompt=pal&t=0.7']
+    """
+    variants: dict[tuple, set[str]] = defaultdict(set)
     for r in results:
-        variants[(r["model"], r["strategy"])].add(r["params"])
+        shown = json.loads(r["params"])
+        variants[(r["model"], r["strategy"], *(json.dumps(shown.get(k)) for k in shown_always))].add(r["params"])
     labels = {}
-    for (model, strategy), params in variants.items():
+    for (model, strategy, *_), params in variants.items():
         decoded = {p: json.loads(p) for p in params}
         differing = sorted({k for d in decoded.values() for k in d if len({json.dumps(x.get(k)) for x in decoded.values()}) > 1}
-                           | {k for k in shown_always if any(d.get(k) for d in decoded.values())})
+                           - set(shown_always))
         for p, d in decoded.items():
-            shown = "&".join(f"{k}={d[k]}" for k in differing if k in d and d[k] is not None)
+            named = [k for k in shown_always if d.get(k)] + differing
+            shown = "&".join(f"{k}={d[k]}" for k in named if k in d and d[k] is not None)
             labels[(model, strategy, p)] = strategy + (f"?{shown}" if shown else "")
     return labels
 
