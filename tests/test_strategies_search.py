@@ -88,6 +88,20 @@ def test_beam_keeps_exactly_the_top_k_partial_traces_per_step():
     assert r.candidates[r.chosen].step_scores == (0.7, 0.95, 0.99)
 
 
+def test_a_finished_path_tells_the_scorer_its_answer_and_an_open_one_none():
+    seen: list[tuple[str, bool, str | None]] = []
+
+    class Recording(ScriptedScorer):
+        async def score_steps(self, problem, traces):
+            seen.extend((t.steps[-1], t.complete, t.answer) for t in traces)
+            return await super().score_steps(problem, traces)
+
+    go(run("beam?width=4&keep=2&max_depth=2", P, ScriptedGenerator(tree_script), scorer=Recording(step=lambda s: STEP_SCORES.get(s, 0.0))))
+    finished = {(last, answer) for last, complete, answer in seen if complete}
+    assert ("The answer is 31", "31") in finished and ("The answer is 10", "10") in finished
+    assert all(answer is None for _, complete, answer in seen if not complete)  # a step prefix has answered nothing
+
+
 def test_beam_parameters_are_checked():
     with pytest.raises(InvalidRequest, match="width .* multiple of keep"):
         parse_spec("beam?width=5&keep=2")

@@ -75,7 +75,9 @@ class Node:
         return self.value_sum / self.visits if self.visits else 0.0
 
     def trace(self) -> Trace:
-        return Trace(self.text, self.steps, self.step_logprobs, self.finish == "eos")
+        """What a scorer judges of this node: a finished path carries the answer it votes for (its candidate's key)."""
+        done = self.finish == "eos"
+        return Trace(self.text, self.steps, self.step_logprobs, done, self.candidate().key if done else None)
 
     def candidate(self) -> Candidate:
         return make_candidate(self.text, tokens=self.tokens, finish_reason=self.finish or "length", steps=self.steps,
