@@ -3,7 +3,7 @@
 own instruction (``cot``), PAL's for ``program``, the tool protocol's for ``tir``.
 
 >>> sorted(TEMPLATES)
-['boxed', 'cot', 'none', 'pal', 'tir']
+['boxed', 'cot', 'direct', 'none', 'pal', 'tir']
 >>> instruction("boxed")
 'Please reason step by step, and put your final answer within \\\\boxed{}.'
 """
@@ -23,7 +23,8 @@ PAL = ("Solve this by writing a Python program that computes the answer and prin
 TIR = ("Solve the problem step by step. Whenever a calculation is needed, write a Python code block "
        "(```python ... ```) that prints the result; its output will be shown to you in an ```output "
        "block, and you continue from there. Put the final answer in \\boxed{}.")
-TEMPLATES: dict[str, str | None] = {"cot": COT, "boxed": BOXED, "pal": PAL, "tir": TIR, "none": None}
+DIRECT = "Give only the final answer, with no working, on one line as: The answer is <answer>."  # no thinking at all
+TEMPLATES: dict[str, str | None] = {"cot": COT, "boxed": BOXED, "pal": PAL, "tir": TIR, "direct": DIRECT, "none": None}
 
 
 def instruction(ref: str) -> str | None:
