@@ -48,6 +48,7 @@ class TrainConfig:
     temperature: float = 0.8  # GRPO's sampling
     beta: float = 0.0  # GRPO: KL weight against the base (0: none, as in DAPO and TRL's default); DPO: its beta (0 -> 0.1)
     save_steps: int = 25
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, a third more time
     eval_fraction: float = 0.1
     seed: int = 0
     threads: int | None = None
@@ -114,7 +115,7 @@ def _trainer(cfg: TrainConfig, model, tokenizer, train, held):
     common = dict(output_dir=str(cfg.out / "checkpoints"), max_steps=cfg.steps, per_device_train_batch_size=cfg.batch,
                   per_device_eval_batch_size=cfg.batch, gradient_accumulation_steps=cfg.grad_accum,
                   learning_rate=cfg.learning_rate, logging_steps=1, save_steps=cfg.save_steps, save_total_limit=2,
-                  report_to=[], use_cpu=True, seed=cfg.seed, data_seed=cfg.seed,
+                  report_to=[], use_cpu=True, seed=cfg.seed, data_seed=cfg.seed, gradient_checkpointing=cfg.gradient_checkpointing,
                   eval_strategy="steps" if held is not None else "no", eval_steps=cfg.save_steps)
     peft = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, target_modules=list(cfg.target_modules), lora_dropout=0.0,
                       task_type="CAUSAL_LM")
