@@ -66,8 +66,8 @@ NOTES = {
                 "greedy): untrained {base_greedy_accuracy} / {base_majority8_accuracy} (the headline's phase 6 rows), "
                 "after rejection-sampling SFT on its own verified programs of other items {sft_greedy_accuracy} / "
                 "{sft_majority8_accuracy}, distilled from the 1.5B model's {distill_greedy_accuracy} / "
-                "{distill_majority8_accuracy}; GRPO on `{grpo_task}`: {grpo_base_accuracy} -> {grpo_trained_accuracy} "
-                "(None: that stage has not run yet). Training seconds per run: {train_seconds}; each run's data, steps "
+                "{distill_majority8_accuracy}; GRPO on `{grpo_task}` (answered directly, greedy, held-out items of another "
+                "seed): {grpo_base_accuracy} -> {grpo_trained_accuracy} (None where a stage has not run). Training seconds per run: {train_seconds}; each run's data, steps "
                 "and losses are in the JSON's details.",
     "adaptive": "Stopping rules replayed on the very draws the fixed vote used (path i is the draw seeded 2024 + i); "
                 "the cascade asks the 1.5B model when the small model's winning share is below 0.75.",
@@ -296,8 +296,11 @@ def grpo_lines(d: dict) -> list[str]:
     gain = trained.get("gain_over_base") or {}
     paired = (f" (paired {gain['difference']:+.2f} [{gain['ci'][0]:+.2f}, {gain['ci'][1]:+.2f}]; {gain['won']} items won, "
               f"{gain['lost']} lost)") if gain else ""
-    return ["", f"GRPO (DeepSeek-R1's recipe: accuracy and format rewards, no critic) on `{d['grpo_task']}`, {run['steps']} "
-                f"steps in {run['train_seconds'] / 60:.0f} min on 2 cores, the 0.5B model's greedy answer (64 tokens) on "
+    from bench.training import GRPO_PROMPT, GRPO_TOKENS
+
+    return ["", f"GRPO (DeepSeek-R1's recipe: accuracy and format rewards, no critic) on `{d['grpo_task']}` answered "
+                f"directly (`prompt={GRPO_PROMPT}`), {run['steps']} steps of 8 completions in {run['train_seconds'] / 60:.0f} "
+                f"min on 2 cores, the 0.5B model's greedy answer (at most {GRPO_TOKENS} tokens) on "
                 f"{base.get('items', 100)} held-out items: {base['accuracy']:.2f} [{base['ci'][0]:.2f}, {base['ci'][1]:.2f}] -> "
                 f"{trained['accuracy']:.2f} [{trained['ci'][0]:.2f}, {trained['ci'][1]:.2f}]{paired}.", "",
             "![GRPO's rewards against steps](bench/results/training.png)"]
