@@ -239,7 +239,7 @@ def main() -> None:
     }
     out = write_result("peers", headline, models_used=[args.model], seeds=[SEED],
                        details={"rows": peer_rows, "ponder_rows": [{k: r[k] for k in ("strategy", "budget", "accuracy", "completion_tokens", "seconds")} for r in ours],
-                                "failures": failures, "upstream": "ponder serve --passthrough (tokens from its /metrics)"})
+                                "failures": failures, "upstream": "ponder serve --passthrough (tokens from a ledger per item, /ledger/TAG)"})
     print(json.dumps(headline, indent=1))
     print(out)
 

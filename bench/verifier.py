@@ -29,6 +29,13 @@ scores differently from the one there drops phase 13's stored rows, to be rerun.
 
     .venv/bin/python -m bench.verifier --draw   # draw the training programs, then judge
     .venv/bin/python -m bench.verifier          # judge only (what is drawn); about 10 minutes the first time
+    .venv/bin/python -m bench.verifier --model qwen2.5-coder-1.5b   # the default model's probe (below)
+
+``--model qwen2.5-coder-1.5b``: the same for the default model, trained on bench/training's draws (its greedy and 3
+sampled programs on 120 items of seed 7, bench/results/training.sqlite) and judged on the 4 sampled programs an
+item of bench/scaling's phase 15, at 1, 2 and 4 programs; it writes bench/results/verifier_large.json (the same
+keys, 4 where the 0.5B's say 16), verifier_large.png and verifier_large.probe.json, which phase 16 votes with and
+ponder ships for the model.
 
 Writes bench/results/verifier.json (keys: probe_auroc, judge_auroc, probe_weighted_best_of_n_16_accuracy,
 majority16_accuracy, pass_at_16, gap_closed, probe_beam_accuracy, training_items and the rest).
@@ -41,6 +48,7 @@ import hashlib
 import json
 import sys
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -48,7 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 from bench.common import RESULTS, write_result
-from bench.scaling import PHASE_SCORERS, PHASES, PROBE, RUN, SEED, SMALL, TASK, spec
+from bench.scaling import LARGE, PHASE_SCORERS, PHASES, PROBE, PROBE_LARGE, RUN, SEED, SMALL, TASK, spec
 from ponder.backends import open_generator
 from ponder.evaluation.metrics import bootstrap_ci
 from ponder.evaluation.runner import EvalConfig, evaluate, item_id, samples_params, stored_params
@@ -67,8 +75,42 @@ TRAIN_RUN, TRAIN_SEED, TRAIN_ITEMS, TRAIN_PROGRAMS = "probe", 7, 240, 8
 TRAIN_SPEC = "majority?prompt=pal&max_tokens=384"
 # the stored samples both sides are drawn as (training: TRAIN_SPEC; test: phase 12's majority?prompt=pal, same options)
 SAMPLED_PAL = samples_params(parse_spec(TRAIN_SPEC)[1])
-BUDGETS = (1, 2, 4, 8, 16)
 CACHE = Path(__file__).resolve().parent.parent / "bench-cache" / "verifier"
+
+
+def with_temperature(t: float) -> str:
+    """The stored params of PAL programs drawn at temperature ``t`` (0: the greedy program)."""
+    return samples_params(parse_spec(f"{TRAIN_SPEC}&temperature={t}")[1])
+
+
+@dataclass(frozen=True)
+class Setup:
+    """One model's probe: where its training programs are stored, which headline phase's programs it is judged on
+    (how many an item, at which budgets), where it is written and which phase votes with it."""
+
+    model: str
+    train_db: Path
+    train_run: str
+    train_params: frozenset[str]  # the stored sample params a training program may have
+    train_note: str
+    test_programs: int
+    budgets: tuple[int, ...]
+    probe_file: Path
+    shipped: Path
+    probe_phase: int
+    result: str
+
+
+SETUPS = {
+    SMALL: Setup(SMALL, RESULTS / "scaling.sqlite", TRAIN_RUN, frozenset({SAMPLED_PAL}),
+                 f"8 sampled PAL programs an item of seed {TRAIN_SEED} (--draw)", 16, (1, 2, 4, 8, 16), PROBE,
+                 PROBES / "qwen2.5-coder-0.5b-pal.json", 13, "verifier"),
+    # bench/training's draws stage: the greedy and 3 sampled programs on 120 items of seed 7 (programs of the
+    # headline's prompt, options and length, items the headline never asks)
+    LARGE: Setup(LARGE, RESULTS / "training.sqlite", f"draws-{LARGE}", frozenset({SAMPLED_PAL, with_temperature(0.0)}),
+                 "bench/training's draws: the greedy and 3 sampled PAL programs an item of seed 7", 4, (1, 2, 4), PROBE_LARGE,
+                 PROBES / "qwen2.5-coder-1.5b-pal.json", 16, "verifier_large"),
+}
 
 
 def draw_training(store: Store, workers: int = 1) -> None:
@@ -78,12 +120,13 @@ def draw_training(store: Store, workers: int = 1) -> None:
     asyncio.run(evaluate(store, task, cfg, lambda m: open_generator(m)))
 
 
-def sampled_programs(store: Store, run: str, items: set[str] | None = None) -> list[tuple[object, dict]]:
-    """(prompt, sample row) of every stored sampled PAL program of ``run`` (on ``items``), by item then draw; each
-    row names its question."""
-    rows = [(prompt, {**dict(s), "question": problem.question}) for problem, prompt, s in stored_paths(store, run, model=SMALL)
-            if s["params"] == SAMPLED_PAL and (items is None or s["item"] in items)]
-    return sorted(rows, key=lambda ps: (ps[1]["item"], ps[1]["idx"]))
+def stored_programs(store: Store, run: str, model: str, params: frozenset[str] = frozenset({SAMPLED_PAL}),
+                    items: set[str] | None = None) -> list[tuple[object, dict]]:
+    """(prompt, sample row) of every stored PAL program of ``run`` by ``model`` drawn with one of ``params`` (on
+    ``items``), by item, then draw options, then draw; each row names its question."""
+    rows = [(prompt, {**dict(s), "question": problem.question}) for problem, prompt, s in stored_paths(store, run, model=model)
+            if s["params"] in params and (items is None or s["item"] in items)]
+    return sorted(rows, key=lambda ps: (ps[1]["item"], ps[1]["params"], ps[1]["idx"]))
 
 
 def hidden_states(gen, rows: list[tuple[object, dict]], batch: int = 16) -> np.ndarray:
@@ -136,12 +179,13 @@ def within_item_auroc(scores: list[float], labels: list[float], items: list[str]
     return {"within_item_auroc": round(float(np.mean(per)), 4) if per else None, "items_with_both": len(per)}
 
 
-def selections(paths: list[dict], scorers: dict[str, list[float]]) -> tuple[list[dict], dict[str, dict[int, list[float]]]]:
+def selections(paths: list[dict], scorers: dict[str, list[float]], budgets: tuple[int, ...] = (1, 2, 4, 8, 16)
+               ) -> tuple[list[dict], dict[str, dict[int, list[float]]]]:
     """Per budget k: the plain vote, each scorer's weighted vote (and the probe's best program) over each item's
     first k programs, and pass@k; the per-item outcomes too (for intervals)."""
     groups = by_item([p["item"] for p in paths])
     outcome: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for k in BUDGETS:
+    for k in budgets:
         for idx in groups.values():
             idx = idx[:k]
             cands = [Candidate(text=paths[i]["text"], answer=paths[i]["answer"], key=paths[i]["key"], tokens=paths[i]["tokens"],
@@ -209,7 +253,8 @@ FIGURE_SELECTORS = {"pass": "pass@k (a perfect selector)", "probe_weighted": "vo
                     "majority": "plain vote"}
 
 
-def draw_figure(scores: dict[str, list[float]], labels: list[float], aurocs: dict, rows: list[dict], out: Path) -> Path:
+def draw_figure(scores: dict[str, list[float]], labels: list[float], aurocs: dict, rows: list[dict], out: Path,
+                model: str = SMALL, budgets: tuple[int, ...] = (1, 2, 4, 8, 16)) -> Path:
     """bench/results/verifier.png: each scorer's ROC curve on the held-out programs, and accuracy against programs
     per item for each way of choosing among them."""
     import matplotlib
@@ -224,7 +269,7 @@ def draw_figure(scores: dict[str, list[float]], labels: list[float], aurocs: dic
             roc.plot(fpr, tpr, label=f"{label}: AUROC {aurocs[name]['auroc']:.3f}")
     roc.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
     roc.set(xlabel="false-positive rate (wrong programs accepted)", ylabel="true-positive rate (right programs accepted)",
-            title=f"held out: {len(labels)} programs of {SMALL}")
+            title=f"held out: {len(labels)} programs of {model}")
     roc.legend(loc="lower right", fontsize=8)
     for name, label in FIGURE_SELECTORS.items():
         pts = sorted((r["budget"], r["accuracy"], r["ci_low"], r["ci_high"]) for r in rows if r["selector"] == name)
@@ -233,7 +278,7 @@ def draw_figure(scores: dict[str, list[float]], labels: list[float], aurocs: dic
             line, = acc.plot(ks, a, marker="o", label=label, linestyle="--" if name == "pass" else "-")
             acc.fill_between(ks, lo, hi, alpha=0.12, color=line.get_color())
     acc.set_xscale("log", base=2)
-    acc.set_xticks(list(BUDGETS), [str(k) for k in BUDGETS])
+    acc.set_xticks(list(budgets), [str(k) for k in budgets])
     acc.set(xlabel="sampled programs per item", ylabel="accuracy (95% interval)", title="choosing among the programs")
     acc.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
@@ -242,48 +287,60 @@ def draw_figure(scores: dict[str, list[float]], labels: list[float], aurocs: dic
     return out
 
 
-PROBE_PHASE = 13  # bench/scaling's phase that votes with this probe through the real scorer
-SHIPPED = PROBES / "qwen2.5-coder-0.5b-pal.json"  # the probe ponder ships for the model is the one measured here
-
-
-def save_probe(store: Store, probe: Probe) -> None:
+def save_probe(store: Store, probe: Probe, setup: Setup) -> None:
     """Write the probe where bench/scaling's probe phase reads it, and as the probe ponder ships; where it now scores
     paths differently from the file there, that phase's stored rows were scored by the old one and are dropped (rerun
     the phase)."""
-    old = Probe.load(PROBE).fingerprint() if PROBE.exists() else None
-    probe.save(PROBE)
-    probe.save(SHIPPED)
-    new = Probe.load(PROBE).fingerprint()  # as saved: the file rounds its numbers
+    old = Probe.load(setup.probe_file).fingerprint() if setup.probe_file.exists() else None
+    probe.save(setup.probe_file)
+    probe.save(setup.shipped)  # the probe ponder ships for the model is the one measured here
+    new = Probe.load(setup.probe_file).fingerprint()  # as saved: the file rounds its numbers
     if old != new:
-        dropped = sum(store.delete_results(RUN, *stored_params(spec(s), PHASE_SCORERS[PROBE_PHASE]))
-                      for s in PHASES[PROBE_PHASE][1])
-        print(f"the probe changed ({old} -> {new}): dropped phase {PROBE_PHASE}'s {dropped} stored rows; rerun it with "
-              f"python -m bench.scaling --phases {PROBE_PHASE}")
+        phase = setup.probe_phase
+        dropped = sum(store.delete_results(RUN, *stored_params(spec(s), PHASE_SCORERS[phase])) for s in PHASES[phase][1])
+        print(f"the probe changed ({old} -> {new}): dropped phase {phase}'s {dropped} stored rows; rerun it with "
+              f"python -m bench.scaling --phases {phase}")
 
 
 def main() -> None:
     import argparse
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--draw", action="store_true", help="draw the training programs first (resumable)")
+    ap.add_argument("--model", choices=sorted(SETUPS), default=SMALL, help="whose probe (default: %(default)s)")
+    ap.add_argument("--draw", action="store_true", help=f"draw {SMALL}'s training programs first (resumable)")
     ap.add_argument("--limit", type=int, default=LIMIT, help="headline items judged on (the first N)")
     args = ap.parse_args()
+    setup = SETUPS[args.model]
     store = Store(RESULTS / "scaling.sqlite")
     if args.draw:
+        if setup.model != SMALL:
+            raise SystemExit(f"{setup.model}'s training programs are bench/training's draws: python -m bench.training --stages draws")
         draw_training(store)
+    judge(store, setup, args.limit)
+
+
+def judge(store: Store, setup: Setup, limit: int) -> None:
+    """Read the training and test programs through the model, fit the probes, judge them on the headline items and
+    write the result, the figure and the probe."""
+    model, k_max, budgets = setup.model, setup.test_programs, setup.budgets
     task = load_task(TASK)
-    test_items = {item_id(p) for p in task.problems(args.limit, SEED)}
-    questions = {p.question for p in task.problems(args.limit, SEED)}
-    training = sampled_programs(store, TRAIN_RUN)
+    test_items = {item_id(p) for p in task.problems(limit, SEED)}
+    questions = {p.question for p in task.problems(limit, SEED)}
+    train_store = store if setup.train_db == RESULTS / "scaling.sqlite" else Store(setup.train_db)
+    training = stored_programs(train_store, setup.train_run, model, setup.train_params)
+    if not training:
+        raise SystemExit(f"no training programs of {model} in run {setup.train_run!r} of {setup.train_db}")
     overlap = sum(1 for _, r in training if r["question"] in questions)
     if overlap:
         raise SystemExit(f"{overlap} training programs answer a headline question: the probe would not be held out")
-    drawn = sampled_programs(store, RUN, test_items)
+    drawn = stored_programs(store, RUN, model, frozenset({SAMPLED_PAL}), test_items)
     counts = defaultdict(int)
     for _, r in drawn:
         counts[r["item"]] += 1
-    drawn = [pr for pr in drawn if counts[pr[1]["item"]] >= 16 and pr[1]["idx"] < 16]
-    gen = open_generator(SMALL)
+    drawn = [pr for pr in drawn if counts[pr[1]["item"]] >= k_max and pr[1]["idx"] < k_max]
+    if not drawn:
+        raise SystemExit(f"no headline item has {k_max} stored programs of {model}: run bench.scaling's phase that draws them")
+    gen = open_generator(model)
     try:
         train_x = hidden_states(gen, training)
         test_x = hidden_states(gen, drawn)
@@ -293,15 +350,15 @@ def main() -> None:
     feats = Features(train_x, np.array([1.0 if r["correct"] > 0 else 0.0 for _, r in training]), [r["item"] for _, r in training],
                      tuple("pal" for _ in training), tuple(r["key"] for _, r in training))
     n_train_items = len(set(feats.items))
-    source = (f"bench/verifier.py: run {TRAIN_RUN!r} of bench/results/scaling.sqlite ({len(feats.y)} sampled PAL programs of "
-              f"{n_train_items} {TASK} items of seed {TRAIN_SEED})")
-    variants = {seeing: train(feats, model_sha256=sha, model_name=SMALL, sees_answer=seeing,
+    source = (f"bench/verifier.py: run {setup.train_run!r} of bench/results/{setup.train_db.name} ({len(feats.y)} PAL programs of "
+              f"{n_train_items} {TASK} items: {setup.train_note})")
+    variants = {seeing: train(feats, model_sha256=sha, model_name=model, sees_answer=seeing,
                               trained_on=source + (", their states and printed answers" if seeing else ", their states"))
                 for seeing in (False, True)}
     # what ships is chosen on the training items alone (each variant's AUROC on a held-out quarter of them), never
     # on the headline items it is then judged on
     probe = max(variants.values(), key=lambda p: p.metrics.get("heldout_auroc") or 0.0)
-    centroid = train(feats, model_sha256=sha, model_name=SMALL, kind="centroid", trained_on="centroids")
+    centroid = train(feats, model_sha256=sha, model_name=model, kind="centroid", trained_on="centroids")
     paths = [r for _, r in drawn]
     labels = [1.0 if p["correct"] > 0 else 0.0 for p in paths]
     items = [p["item"] for p in paths]
@@ -315,11 +372,11 @@ def main() -> None:
         scores["mlp"] = mlp
     voting = [i for i, p in enumerate(paths) if p["key"] is not None]
     aurocs = {}
-    for name, s in scores.items():
-        aurocs[name] = {"auroc": round(auroc(s, labels), 4), "ci": item_auroc_ci(s, labels, items),
-                        "voting_auroc": round(auroc([s[i] for i in voting], [labels[i] for i in voting]), 4),
-                        **within_item_auroc(s, labels, items, voting)}
-    rows, _ = selections(paths, scores)
+    for name, sc in scores.items():
+        aurocs[name] = {"auroc": round(auroc(sc, labels), 4), "ci": item_auroc_ci(sc, labels, items),
+                        "voting_auroc": round(auroc([sc[i] for i in voting], [labels[i] for i in voting]), 4),
+                        **within_item_auroc(sc, labels, items, voting)}
+    rows, _ = selections(paths, scores, budgets)
     acc = {(r["selector"], r["budget"]): r["accuracy"] for r in rows}
     curve = []
     train_items = sorted(set(feats.items), key=lambda it: int(it.split("-")[-1]))
@@ -330,46 +387,50 @@ def main() -> None:
             continue
         sub = Features(feats.x[mask], feats.y[mask], [it for it, m in zip(feats.items, mask, strict=True) if m], (),
                        tuple(a for a, m in zip(feats.answers, mask, strict=True) if m))
-        p_k = train(sub, model_sha256=sha, model_name=SMALL, trained_on=f"first {k} items", sees_answer=probe.sees_answer)
+        p_k = train(sub, model_sha256=sha, model_name=model, trained_on=f"first {k} items", sees_answer=probe.sees_answer)
         s_k = p_k.score(p_k.features(test_x, test_answers)).tolist()
-        sel, _ = selections(paths, {"probe": s_k})
+        sel, _ = selections(paths, {"probe": s_k}, budgets)
         curve.append({"training_items": k, "training_paths": int(mask.sum()), "auroc": round(auroc(s_k, labels), 4),
                       "voting_auroc": round(auroc([s_k[i] for i in voting], [labels[i] for i in voting]), 4),
-                      "probe_weighted_16_accuracy": next(r["accuracy"] for r in sel if r["selector"] == "probe_weighted" and r["budget"] == 16)})
-    judge = json.loads((RESULTS / "scaling.json").read_text())["details"].get("judge", {}).get("auroc")
-    m16, w16, p16 = acc[("majority", 16)], acc[("probe_weighted", 16)], acc[("pass", 16)]
+                      f"probe_weighted_{k_max}_accuracy": next(r["accuracy"] for r in sel if r["selector"] == "probe_weighted" and r["budget"] == k_max)})
+    judged = json.loads((RESULTS / "scaling.json").read_text())["details"].get("judge", {}).get("auroc") if model == SMALL else None
+    m_k, w_k, p_k_ = acc[("majority", k_max)], acc[("probe_weighted", k_max)], acc[("pass", k_max)]
     headline = {
+        "model": model,
         "probe_auroc": aurocs["probe"]["auroc"], "probe_auroc_ci": aurocs["probe"]["ci"],
         "probe_voting_auroc": aurocs["probe"]["voting_auroc"], "probe_within_item_auroc": aurocs["probe"]["within_item_auroc"],
         "confidence_within_item_auroc": aurocs["confidence"]["within_item_auroc"], "centroid_auroc": aurocs["centroid"]["auroc"],
         "confidence_auroc": aurocs["confidence"]["auroc"], "mlp_auroc": aurocs.get("mlp", {}).get("auroc"),
-        "judge_auroc": judge,
-        "probe_weighted_best_of_n_16_accuracy": w16, "probe_best_of_n_16_accuracy": acc[("probe_best_of_n", 16)],
-        "majority16_accuracy": m16, "pass_at_16": p16,
-        "gap_closed": round((w16 - m16) / (p16 - m16), 4) if p16 > m16 else None,
+        "judge_auroc": judged,
+        f"probe_weighted_best_of_n_{k_max}_accuracy": w_k, f"probe_best_of_n_{k_max}_accuracy": acc[("probe_best_of_n", k_max)],
+        f"majority{k_max}_accuracy": m_k, f"pass_at_{k_max}": p_k_,
+        "gap_closed": round((w_k - m_k) / (p_k_ - m_k), 4) if p_k_ > m_k else None,
         "probe_beam_accuracy": None,
         "probe_sees_answer": probe.sees_answer,
         "probe_hidden_auroc": aurocs["probe_hidden"]["auroc"],
         "probe_hidden_within_item_auroc": aurocs["probe_hidden"]["within_item_auroc"],
-        "probe_hidden_weighted_16_accuracy": acc[("probe_hidden_weighted", 16)],
+        f"probe_hidden_weighted_{k_max}_accuracy": acc[("probe_hidden_weighted", k_max)],
         "probe_hidden_heldout_auroc_in_training": variants[False].metrics.get("heldout_auroc"),
         "probe_answer_auroc": aurocs["probe_answer"]["auroc"],
         "probe_answer_within_item_auroc": aurocs["probe_answer"]["within_item_auroc"],
-        "probe_answer_weighted_16_accuracy": acc[("probe_answer_weighted", 16)],
+        f"probe_answer_weighted_{k_max}_accuracy": acc[("probe_answer_weighted", k_max)],
         "probe_answer_heldout_auroc_in_training": variants[True].metrics.get("heldout_auroc"),
         "training_items": n_train_items, "training_paths": len(feats.y), "training_right": int(feats.y.sum()),
         "probe_heldout_auroc_in_training": probe.metrics.get("heldout_auroc"),
         "test_items": len(set(items)), "test_paths": len(paths), "test_right": int(sum(labels)),
     }
-    save_probe(store, probe)
-    figure = draw_figure(scores, labels, aurocs, rows, RESULTS / "verifier.png")
-    out = write_result("verifier", headline, models_used=[SMALL], seeds=[SEED, TRAIN_SEED],
+    save_probe(store, probe, setup)
+    figure = draw_figure(scores, labels, aurocs, rows, RESULTS / f"{setup.result}.png", model, budgets)
+    out = write_result(setup.result, headline, models_used=[model], seeds=[SEED, TRAIN_SEED],
                        details={"aurocs": aurocs, "rows": rows, "learning_curve": curve, "voting_paths": len(voting),
                                 "probe_metrics": probe.metrics, "centroid_metrics": centroid.metrics,
-                                "training": {"run": TRAIN_RUN, "seed": TRAIN_SEED, "spec": TRAIN_SPEC, "programs_per_item": TRAIN_PROGRAMS},
-                                "test": {"run": RUN, "seed": SEED, "params": json.loads(SAMPLED_PAL), "programs_per_item": 16},
+                                "training": {"db": setup.train_db.name, "run": setup.train_run, "seed": TRAIN_SEED,
+                                             "params": sorted(json.loads(p) for p in setup.train_params), "note": setup.train_note},
+                                "test": {"run": RUN, "seed": SEED, "params": json.loads(SAMPLED_PAL), "programs_per_item": k_max,
+                                         "phase": setup.probe_phase - 1},
                                 "judge_note": "the self-judge's AUROC is on the 0.5B model's chain-of-thought paths (phase 4), "
-                                              "the probe's on its programs (phase 12): different paths, the same model",
+                                              "the probe's on its programs (phase 12): different paths, the same model"
+                                              if model == SMALL else "the self-judge was measured on the 0.5B model only",
                                 "probe_beam_note": "not measured: beam and mcts step over chain-of-thought text, and the probe is "
                                                    "trained on whole programs; a step probe needs step-labelled training paths"})
     print(json.dumps(headline, indent=2))

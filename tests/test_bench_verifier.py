@@ -1,6 +1,8 @@
 """bench/verifier.py's selection arithmetic on paths whose rights and wrongs are known: the plain vote, a scorer's
 weighted vote and best program, pass@k, each over the first k programs of an item."""
 
+import pytest
+
 import bench.verifier as verifier
 
 
@@ -44,7 +46,10 @@ def test_the_figure_is_drawn(tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
 
 
-def test_a_retrained_probe_drops_the_phase_it_voted_in(tmp_path, monkeypatch):
+@pytest.mark.parametrize("model", sorted(verifier.SETUPS))
+def test_a_retrained_probe_drops_the_phase_it_voted_in(tmp_path, model):
+    from dataclasses import replace
+
     import numpy as np
 
     from bench.scaling import PHASE_SCORERS, PHASES, RUN, spec
@@ -52,10 +57,9 @@ def test_a_retrained_probe_drops_the_phase_it_voted_in(tmp_path, monkeypatch):
     from ponder.evaluation.store import Key, Store
     from ponder.verifier.probe import fit
 
-    monkeypatch.setattr(verifier, "PROBE", tmp_path / "probe.json")
-    monkeypatch.setattr(verifier, "SHIPPED", tmp_path / "shipped.json")
+    setup = replace(verifier.SETUPS[model], probe_file=tmp_path / "probe.json", shipped=tmp_path / "shipped.json")
     store = Store(tmp_path / "s.sqlite")
-    strategy, params = stored_params(spec(PHASES[verifier.PROBE_PHASE][1][0]), PHASE_SCORERS[verifier.PROBE_PHASE])
+    strategy, params = stored_params(spec(PHASES[setup.probe_phase][1][0]), PHASE_SCORERS[setup.probe_phase])
     row = {"answer": "5", "reference": "5", "correct": 1.0, "prompt_tokens": 1, "cached_prompt_tokens": 0, "completion_tokens": 1,
            "seconds": 0.1, "n_candidates": 1, "n_correct": 1, "stopped_by": None}
     other = Key(RUN, "t", "i", "m", "majority", "{}", 1)
@@ -65,20 +69,34 @@ def test_a_retrained_probe_drops_the_phase_it_voted_in(tmp_path, monkeypatch):
         store.put_result(other, 8, row)
 
     def phase_rows():
-        return [r for r in store.results(RUN) if r["strategy"] == strategy]
+        return [r for r in store.results(RUN) if r["strategy"] == strategy and r["params"] == params]
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(40, 3)), np.array([0.0, 1.0] * 20)
-    verifier.save_probe(store, fit(x, y, model_sha256="a" * 64))  # a first probe: nothing of it was stored before
+    verifier.save_probe(store, fit(x, y, model_sha256="a" * 64), setup)  # a first probe: nothing of it was stored before
     put()
-    verifier.save_probe(store, fit(x, y, model_sha256="a" * 64, trained_on="the same fit, other notes"))
+    verifier.save_probe(store, fit(x, y, model_sha256="a" * 64, trained_on="the same fit, other notes"), setup)
     assert len(phase_rows()) == 1  # the same numbers: its rows still hold
-    verifier.save_probe(store, fit(x, 1.0 - y, model_sha256="a" * 64))
+    verifier.save_probe(store, fit(x, 1.0 - y, model_sha256="a" * 64), setup)
     assert phase_rows() == [] and len(store.results(RUN)) == 1  # only the probe's phase went
     assert (tmp_path / "shipped.json").read_text() == (tmp_path / "probe.json").read_text()
 
 
-def test_the_shipped_probe_is_the_one_measured():
+def test_each_model_has_its_own_probe_phase_and_files():
+    setups = list(verifier.SETUPS.values())
+    assert len({s.probe_phase for s in setups}) == len({s.probe_file for s in setups}) == len({s.shipped for s in setups}) == len(setups)
+    for s in setups:
+        from bench.scaling import PHASES, PHASE_SCORERS
+
+        assert PHASES[s.probe_phase][0] == s.model and s.probe_file.name in PHASE_SCORERS[s.probe_phase]
+        assert PHASES[s.probe_phase - 1][0] == s.model and max(PHASES[s.probe_phase - 1][2]) == s.test_programs  # the draws it is judged on
+
+
+@pytest.mark.parametrize("model", sorted(verifier.SETUPS))
+def test_the_shipped_probe_is_the_one_measured(model):
     from ponder.verifier.probe import Probe
 
-    assert Probe.load(verifier.SHIPPED).fingerprint() == Probe.load(verifier.PROBE).fingerprint()
+    setup = verifier.SETUPS[model]
+    if not setup.probe_file.exists():
+        pytest.skip(f"no probe measured for {model} yet")
+    assert Probe.load(setup.shipped).fingerprint() == Probe.load(setup.probe_file).fingerprint()
