@@ -425,7 +425,7 @@ def judge(store: Store, setup: Setup, limit: int) -> None:
                        details={"aurocs": aurocs, "rows": rows, "learning_curve": curve, "voting_paths": len(voting),
                                 "probe_metrics": probe.metrics, "centroid_metrics": centroid.metrics,
                                 "training": {"db": setup.train_db.name, "run": setup.train_run, "seed": TRAIN_SEED,
-                                             "params": sorted(json.loads(p) for p in setup.train_params), "note": setup.train_note},
+                                             "params": [json.loads(p) for p in sorted(setup.train_params)], "note": setup.train_note},
                                 "test": {"run": RUN, "seed": SEED, "params": json.loads(SAMPLED_PAL), "programs_per_item": k_max,
                                          "phase": setup.probe_phase - 1},
                                 "judge_note": "the self-judge's AUROC is on the 0.5B model's chain-of-thought paths (phase 4), "
