@@ -54,7 +54,10 @@ PEERS = {
     "its_hub": {"pip": ["its_hub[lm]==1.2.0"], "runner": "its_hub_runner.py",
                 "approaches": ("self_consistency", "self_consistency_answer", "best_of_n")},
     # optillm pulls torch: pinned to the local CPU wheel (an unpinned one is a CUDA build of several GB); 3.2 GB venv
-    "optillm": {"pip": ["torch==2.13.0", "optillm==0.4.0"], "runner": "optillm_runner.py",
+    # and optimum pinned: optillm needs adaptive-classifier (every version needs optimum[onnxruntime]); optimum 2.x's
+    # onnxruntime extra pulls optimum-onnx, which caps transformers < 4.58 against optillm's >= 5.0, and pip backtracks
+    # through every optimum and transformers release for over 40 minutes (measured 2026-12-04); 1.14.0's extra has no cap
+    "optillm": {"pip": ["torch==2.13.0", "optillm==0.4.0", "optimum[onnxruntime]==1.14.0"], "runner": "optillm_runner.py",
                 "approaches": ("self_consistency", "self_consistency_answer", "bon", "moa", "re2", "cot_reflection")},
     # measured 2026-12-02 (pip's resolver report): thinkbooster 0.1.1 requires vllm>=0.12,<0.13, and vllm 0.12.0's
     # only x86_64 wheel is a CUDA build pinning torch==2.9.0, torchaudio, torchvision and flashinfer-python (several
