@@ -1,6 +1,7 @@
-"""The learned verifier, held out: a probe on Qwen2.5-Coder-0.5B's own hidden states, trained on its programs for
-items of another seed, judged on its 16 sampled programs for each of the 100 headline items (bench/scaling.py's
-phase 12: ``majority?prompt=pal``, temperature 0.7), which it never saw.
+"""The learned verifier, held out: a probe on a model's own hidden states, trained on its programs for items of
+another seed, judged on its sampled programs for each of the 100 headline items, which it never saw (Qwen2.5-Coder-0.5B:
+16 an item, bench/scaling.py's phase 12, ``majority?prompt=pal`` at temperature 0.7; with ``--model
+qwen2.5-coder-1.5b``, the default model: 4 an item, phase 15).
 
 1. ``--draw``: the training programs: 8 sampled programs (PAL's prompt, temperature 0.7, as the test programs) on
    each of ``TRAIN_ITEMS`` items of seed ``TRAIN_SEED`` (run ``probe`` of bench/results/scaling.sqlite, committed
@@ -93,22 +94,30 @@ class Setup:
     train_run: str
     train_params: frozenset[str]  # the stored sample params a training program may have
     train_note: str
-    test_programs: int
-    budgets: tuple[int, ...]
     probe_file: Path
     shipped: Path
     probe_phase: int
     result: str
 
+    @property
+    def budgets(self) -> tuple[int, ...]:
+        """The programs an item the probe's phase votes over, as the selectors are judged here."""
+        return PHASES[self.probe_phase][2]
+
+    @property
+    def test_programs(self) -> int:
+        """Programs an item judged on: the largest budget (the draw phase, just before the probe's, stores as many)."""
+        return max(self.budgets)
+
 
 SETUPS = {
     SMALL: Setup(SMALL, RESULTS / "scaling.sqlite", TRAIN_RUN, frozenset({SAMPLED_PAL}),
-                 f"8 sampled PAL programs an item of seed {TRAIN_SEED} (--draw)", 16, (1, 2, 4, 8, 16), PROBE,
+                 f"8 sampled PAL programs an item of seed {TRAIN_SEED} (--draw)", PROBE,
                  PROBES / "qwen2.5-coder-0.5b-pal.json", 13, "verifier"),
     # bench/training's draws stage: the greedy and 3 sampled programs on 120 items of seed 7 (programs of the
     # headline's prompt, options and length, items the headline never asks)
     LARGE: Setup(LARGE, RESULTS / "training.sqlite", f"draws-{LARGE}", frozenset({SAMPLED_PAL, with_temperature(0.0)}),
-                 "bench/training's draws: the greedy and 3 sampled PAL programs an item of seed 7", 4, (1, 2, 4), PROBE_LARGE,
+                 "bench/training's draws: the greedy and 3 sampled PAL programs an item of seed 7", PROBE_LARGE,
                  PROBES / "qwen2.5-coder-1.5b-pal.json", 16, "verifier_large"),
 }
 
