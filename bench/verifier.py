@@ -21,6 +21,9 @@ qwen2.5-coder-1.5b``, the default model: 4 an item, phase 15).
 - two probes: one on the hidden state alone (``probe_hidden``), one also seeing what the program printed
   (``probe_answer``: ponder.verifier.features); the one that ships (``probe``) is the better of the two on a held-out
   quarter of the training items, never chosen on the headline items;
+- beam search over programs guided by the probe (bench/scaling's phase 17, the 0.5B only: a block of code a step,
+  each step prefix scored by the probe, every program that ends run): ``probe_beam_accuracy`` at the widest width
+  measured on all the items (None until that phase has run);
 - the figure bench/results/verifier.png: each scorer's ROC curve, and accuracy against programs per selector.
 
 The probe is written to bench/results/verifier.probe.json and as the probe ponder ships for the model
@@ -98,6 +101,11 @@ class Setup:
     shipped: Path
     probe_phase: int
     result: str
+    beam_phase: int | None = None  # the phase where the probe guides beam search over programs
+
+    @property
+    def phases_using_probe(self) -> tuple[int, ...]:
+        return (self.probe_phase,) + ((self.beam_phase,) if self.beam_phase else ())
 
     @property
     def budgets(self) -> tuple[int, ...]:
@@ -113,7 +121,7 @@ class Setup:
 SETUPS = {
     SMALL: Setup(SMALL, RESULTS / "scaling.sqlite", TRAIN_RUN, frozenset({SAMPLED_PAL}),
                  f"8 sampled PAL programs an item of seed {TRAIN_SEED} (--draw)", PROBE,
-                 PROBES / "qwen2.5-coder-0.5b-pal.json", 13, "verifier"),
+                 PROBES / "qwen2.5-coder-0.5b-pal.json", 13, "verifier", beam_phase=17),
     # bench/training's draws stage: the greedy and 3 sampled programs on 120 items of seed 7 (programs of the
     # headline's prompt, options and length, items the headline never asks)
     LARGE: Setup(LARGE, RESULTS / "training.sqlite", f"draws-{LARGE}", frozenset({SAMPLED_PAL, with_temperature(0.0)}),
@@ -305,10 +313,24 @@ def save_probe(store: Store, probe: Probe, setup: Setup) -> None:
     probe.save(setup.shipped)  # the probe ponder ships for the model is the one measured here
     new = Probe.load(setup.probe_file).fingerprint()  # as saved: the file rounds its numbers
     if old != new:
-        phase = setup.probe_phase
-        dropped = sum(store.delete_results(RUN, *stored_params(spec(s), PHASE_SCORERS[phase])) for s in PHASES[phase][1])
-        print(f"the probe changed ({old} -> {new}): dropped phase {phase}'s {dropped} stored rows; rerun it with "
-              f"python -m bench.scaling --phases {phase}")
+        phases = setup.phases_using_probe
+        dropped = sum(store.delete_results(RUN, *stored_params(spec(s), PHASE_SCORERS[ph])) for ph in phases for s in PHASES[ph][1])
+        print(f"the probe changed ({old} -> {new}): dropped phases {phases}' {dropped} stored rows; rerun them with "
+              f"python -m bench.scaling --phases {','.join(map(str, phases))}")
+
+
+def beam_rows(setup: Setup, items: set[str]) -> list[dict]:
+    """The headline's rows of beam search over programs guided by this probe (the setup's beam phase), each
+    measured on all ``items``; none before that phase has run."""
+    from ponder.evaluation.report import summarize
+
+    if not setup.beam_phase:
+        return []
+    ph = setup.beam_phase
+    wanted = {stored_params(spec(s), PHASE_SCORERS[ph]) for s in PHASES[ph][1]}
+    rows = summarize(Store(RESULTS / "scaling.sqlite", readonly=True), RUN, seed=SEED, items=items, strategies=wanted,
+                     label_params=("prompt", "scorer"))
+    return [r for r in rows if r["model"] == setup.model and r["items"] == len(items)]
 
 
 def main() -> None:
@@ -404,6 +426,8 @@ def judge(store: Store, setup: Setup, limit: int) -> None:
                       f"probe_weighted_{k_max}_accuracy": next(r["accuracy"] for r in sel if r["selector"] == "probe_weighted" and r["budget"] == k_max)})
     judged = json.loads((RESULTS / "scaling.json").read_text())["details"].get("judge", {}).get("auroc") if model == SMALL else None
     m_k, w_k, p_k_ = acc[("majority", k_max)], acc[("probe_weighted", k_max)], acc[("pass", k_max)]
+    beams = beam_rows(setup, test_items)
+    widest = max(beams, key=lambda r: r["budget"]) if beams else None
     headline = {
         "model": model,
         "probe_auroc": aurocs["probe"]["auroc"], "probe_auroc_ci": aurocs["probe"]["ci"],
@@ -414,7 +438,8 @@ def judge(store: Store, setup: Setup, limit: int) -> None:
         f"probe_weighted_best_of_n_{k_max}_accuracy": w_k, f"probe_best_of_n_{k_max}_accuracy": acc[("probe_best_of_n", k_max)],
         f"majority{k_max}_accuracy": m_k, f"pass_at_{k_max}": p_k_,
         "gap_closed": round((w_k - m_k) / (p_k_ - m_k), 4) if p_k_ > m_k else None,
-        "probe_beam_accuracy": None,
+        "probe_beam_accuracy": round(widest["accuracy"], 4) if widest else None,
+        "probe_beam_width": widest["budget"] if widest else None,
         "probe_sees_answer": probe.sees_answer,
         "probe_hidden_auroc": aurocs["probe_hidden"]["auroc"],
         "probe_hidden_within_item_auroc": aurocs["probe_hidden"]["within_item_auroc"],
@@ -440,8 +465,13 @@ def judge(store: Store, setup: Setup, limit: int) -> None:
                                 "judge_note": "the self-judge's AUROC is on the 0.5B model's chain-of-thought paths (phase 4), "
                                               "the probe's on its programs (phase 12): different paths, the same model"
                                               if model == SMALL else "the self-judge was measured on the 0.5B model only",
-                                "probe_beam_note": "not measured: beam and mcts step over chain-of-thought text, and the probe is "
-                                                   "trained on whole programs; a step probe needs step-labelled training paths"})
+                                "probe_beam": [{k: r[k] for k in ("strategy", "budget", "accuracy", "ci_low", "ci_high", "any_correct",
+                                                                  "completion_tokens", "prompt_tokens", "seconds")} for r in beams],
+                                "probe_beam_note": (f"beam search over programs (a block of code a step) guided by this probe, "
+                                                    f"bench/scaling's phase {setup.beam_phase}, at the widest width measured on all "
+                                                    f"{len(test_items)} items; the probe scores each step prefix as it scores a "
+                                                    f"whole program (it was trained on whole programs, not on step labels)")
+                                if setup.beam_phase else "not measured for this model"})
     print(json.dumps(headline, indent=2))
     for r in rows:
         print(f"{r['selector']:<22} @{r['budget']:>2}: {r['accuracy']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]")

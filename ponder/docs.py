@@ -63,7 +63,7 @@ def strategies_markdown() -> str:
     out += _params_table(SamplingOptions.model_fields)
     out += ["", "`prompt` is the proposal distribution: `cot` (the task's own instruction), `boxed`, `pal` (a program that "
             "prints the answer; sampling strategies then run each completion in the sandbox and vote on what it "
-            "prints), `tir`, `direct` (the answer alone, no working), `none`, or a text file (library and CLI only).", ""]
+            "prints, and tree search steps through the program a block at a time and runs every path that ends), `tir`, `direct` (the answer alone, no working), `none`, or a text file (library and CLI only).", ""]
     for name, info in strategies.items():
         out += [f"## {name}", "", inspect.getdoc(info.run) or info.summary, ""]
         fields = _own_fields(info.params, SamplingOptions)

@@ -420,6 +420,28 @@ class Trace:
             return None
         return tuple(x for step in self.step_logprobs for x in step)
 
+    def step_prefixes(self) -> tuple[str, ...]:
+        """The text as it stood at the end of each step, delimiters between steps included (tree search joins its
+        steps with its delimiter); the last is the whole text, with whatever follows the last step (a program's
+        output).
+
+        >>> Trace("x = 3\\n\\ny = x + 4\\n\\nprint(y)\\n```output\\n7\\n```", ("x = 3", "y = x + 4", "print(y)")).step_prefixes()
+        ('x = 3', 'x = 3\\n\\ny = x + 4', 'x = 3\\n\\ny = x + 4\\n\\nprint(y)\\n```output\\n7\\n```')
+        """
+        out, pos, joined = [], 0, ""
+        for step in self.steps:
+            at = self.text.find(step, pos)
+            if at < 0:  # steps that are not pieces of the text (a caller's own split): as they join
+                joined += step
+                out.append(joined)
+                continue
+            pos = at + len(step)
+            joined = self.text[:pos]
+            out.append(joined)
+        if out:
+            out[-1] = self.text
+        return tuple(out)
+
     @classmethod
     def of(cls, text: str, logprobs: Sequence[float] | None = None, complete: bool = True) -> Trace:
         return cls(text, (text,), (tuple(logprobs),) if logprobs is not None else None, complete)

@@ -47,7 +47,7 @@ def test_the_figure_is_drawn(tmp_path):
 
 
 @pytest.mark.parametrize("model", sorted(verifier.SETUPS))
-def test_a_retrained_probe_drops_the_phase_it_voted_in(tmp_path, model):
+def test_a_retrained_probe_drops_the_phases_it_voted_and_searched_in(tmp_path, model):
     from dataclasses import replace
 
     import numpy as np
@@ -59,26 +59,27 @@ def test_a_retrained_probe_drops_the_phase_it_voted_in(tmp_path, model):
 
     setup = replace(verifier.SETUPS[model], probe_file=tmp_path / "probe.json", shipped=tmp_path / "shipped.json")
     store = Store(tmp_path / "s.sqlite")
-    strategy, params = stored_params(spec(PHASES[setup.probe_phase][1][0]), PHASE_SCORERS[setup.probe_phase])
+    keys = [stored_params(spec(PHASES[ph][1][0]), PHASE_SCORERS[ph]) for ph in setup.phases_using_probe]
     row = {"answer": "5", "reference": "5", "correct": 1.0, "prompt_tokens": 1, "cached_prompt_tokens": 0, "completion_tokens": 1,
            "seconds": 0.1, "n_candidates": 1, "n_correct": 1, "stopped_by": None}
     other = Key(RUN, "t", "i", "m", "majority", "{}", 1)
 
     def put():
-        store.put_result(Key(RUN, "t", "i", "m", strategy, params, 1), 8, row)
+        for strategy, params in keys:
+            store.put_result(Key(RUN, "t", "i", "m", strategy, params, 1), 8, row)
         store.put_result(other, 8, row)
 
     def phase_rows():
-        return [r for r in store.results(RUN) if r["strategy"] == strategy and r["params"] == params]
+        return [r for r in store.results(RUN) if (r["strategy"], r["params"]) in keys]
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(40, 3)), np.array([0.0, 1.0] * 20)
     verifier.save_probe(store, fit(x, y, model_sha256="a" * 64), setup)  # a first probe: nothing of it was stored before
     put()
     verifier.save_probe(store, fit(x, y, model_sha256="a" * 64, trained_on="the same fit, other notes"), setup)
-    assert len(phase_rows()) == 1  # the same numbers: its rows still hold
+    assert len(phase_rows()) == len(keys) == (2 if setup.beam_phase else 1)  # the same numbers: its rows still hold
     verifier.save_probe(store, fit(x, 1.0 - y, model_sha256="a" * 64), setup)
-    assert phase_rows() == [] and len(store.results(RUN)) == 1  # only the probe's phase went
+    assert phase_rows() == [] and len(store.results(RUN)) == 1  # only the phases that used the probe went
     assert (tmp_path / "shipped.json").read_text() == (tmp_path / "probe.json").read_text()
 
 
@@ -91,6 +92,9 @@ def test_each_model_has_its_own_probe_phase_and_files():
         assert PHASES[s.probe_phase][0] == s.model and s.probe_file.name in PHASE_SCORERS[s.probe_phase]
         draws = PHASES[s.probe_phase - 1]  # the draws it is judged on: the same model, as many programs an item
         assert draws[0] == s.model and max(draws[2]) == s.test_programs and draws[2] == s.budgets
+        if s.beam_phase:  # beam search over programs guided by the same probe, on the same model
+            assert PHASES[s.beam_phase][0] == s.model and PHASE_SCORERS[s.beam_phase] == PHASE_SCORERS[s.probe_phase]
+            assert all(x.startswith("beam?prompt=pal") for x in PHASES[s.beam_phase][1])
 
 
 @pytest.mark.parametrize("model", sorted(verifier.SETUPS))

@@ -13,7 +13,7 @@ from ponder.sandbox.executor import SandboxExecutor
 from ponder.strategies import parse_spec, run
 from ponder.strategies.sampling import choose_by_vote as vote
 from ponder.strategies.programs import PAL_INSTRUCTION, program
-from ponder.testing import ArithmeticTask, RecordingGenerator, ScriptedExecutor, ScriptedGenerator
+from ponder.testing import ArithmeticTask, RecordingGenerator, ScriptedExecutor, ScriptedGenerator, ScriptedScorer
 from ponder.types import Budget, Execution, Problem
 
 PROBLEM = Problem("A bakery sells 14 muffins at 3 dollars and 23 cookies at 2 dollars. How much money?", answer="88")
@@ -323,3 +323,73 @@ def test_an_adaptive_rule_with_nothing_stored_draws_once_for_all_its_budgets(tmp
     assert drawn == 4  # budget 2's draws are stored and replayed at budget 4, which draws only the 2 more it needs
     assert len(list(store.all_samples("o"))) == 4
     assert sorted(r["n_candidates"] for r in store.results("o")) == [2, 4]
+
+
+# -- tree search over programs: a block of code a step, every finished path run ---------------------------------
+
+
+def _program_steps(req, i):
+    """A scripted model writing a program a block at a time: its first block sets the numbers (two variants), the
+    second prints the sum; the model stops at each blank line, as tree search asks."""
+    if not req.prefix:
+        return ["```python\na = 14 * 3\n\n", "```python\na = 14 * 4\n\n"][i % 2]
+    return "b = a + 23 * 2\nprint(b)\n```"
+
+
+def _exec_here(code: str) -> str:
+    """A scripted run of the test's own (trusted) programs in this process: what they print."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(code, {})
+    return out.getvalue()
+
+
+def test_beam_over_programs_runs_each_finished_path_and_its_scorer_sees_the_output():
+    from ponder.strategies.tree import beam
+
+    ex = ScriptedExecutor(_exec_here)
+    seen = []
+
+    class Scorer(ScriptedScorer):
+        async def score_steps(self, problem, traces):
+            seen.extend((t.text, t.answer, t.step_prefixes()) for t in traces)
+            return await super().score_steps(problem, traces)
+
+    scorer = Scorer(step=lambda s: 0.9 if "14 * 3" in s else 0.4)
+    _, params = parse_spec("beam?prompt=pal&width=2&keep=1&max_depth=3")
+    gen = ScriptedGenerator(_program_steps)
+    r = asyncio.run(beam(PROBLEM, gen, scorer, Budget(), params, executor=ex))
+    assert r.answer == "88" and r.candidates[r.chosen].executions[0].stdout == "88\n"
+    assert PAL_INSTRUCTION in gen.calls[0][0].prompt.messages[-1].content and gen.calls[0][0].params.stop == ("\n\n",)
+    assert "\\boxed{88}" in r.candidates[r.chosen].text and r.candidates[r.chosen].completion.endswith("```")
+    assert len(ex.calls) == 1 and len(ex.calls[0]) == 2  # the finished paths of one expansion run in one batch
+    assert r.usage.tool_calls == 2
+    # the open prefix is judged without an answer; a finished path with its output and its printed answer
+    open_, done = [s for s in seen if s[1] is None], [s for s in seen if s[1] is not None]
+    assert open_ and all("```output" not in text for text, _, _ in open_)
+    assert {a for _, a, _ in done} == {"88"} and all("```output\n88\n```" in text for text, _, _ in done)
+    text, _, prefixes_ = done[0]
+    assert prefixes_[0] == "```python\na = 14 * 3" and prefixes_[-1] == text  # step prefixes keep the blank lines
+
+
+def test_a_tree_path_the_budget_leaves_unfinished_is_run_too_and_a_text_prompt_runs_nothing():
+    from ponder.strategies.tree import beam, mcts
+
+    ex = ScriptedExecutor(lambda code: "42\n" if "print" in code else "")
+    _, params = parse_spec("beam?prompt=pal&width=2&keep=1&max_depth=4")
+    gen = ScriptedGenerator(lambda req, i: "```python\nx = 42\n\n" if not req.prefix else "print(x)\n\n")
+    r = asyncio.run(beam(PROBLEM, gen, ScriptedScorer(step=lambda s: 0.5), Budget(max_samples=3), params, executor=ex))
+    assert r.candidates and all(c.executions for c in r.candidates if "print" in c.completion)
+    assert r.answer == "42" and r.usage.tool_calls == len(r.candidates)
+    _, params = parse_spec("mcts?prompt=pal&iterations=3&expand=2")
+    r = asyncio.run(mcts(PROBLEM, ScriptedGenerator(lambda req, i: "```python\nprint(42)\n```"), ScriptedScorer(step=lambda s: 0.5),
+                         Budget(), params, executor=ex))
+    assert r.answer == "42" and all(c.executions for c in r.candidates)
+    ex = ScriptedExecutor(lambda code: "7\n")
+    _, params = parse_spec("beam?width=2&keep=1")  # chain of thought: nothing is executed
+    r = asyncio.run(beam(PROBLEM, ScriptedGenerator(lambda req, i: "print(7)\nThe answer is 8."), ScriptedScorer(step=lambda s: 0.5),
+                         Budget(), params, executor=ex))
+    assert r.answer == "8" and ex.calls == [] and r.usage.tool_calls == 0

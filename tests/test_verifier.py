@@ -55,13 +55,14 @@ class _StatesOf:
     """A generator whose hidden states are given rows (a scripted stand-in for the embedded engine's reader)."""
 
     def __init__(self, sha: str, rows: np.ndarray):
-        self.model_sha256, self.rows, self.asked = sha, rows, 0
+        self.model_sha256, self.rows, self.asked, self.read = sha, rows, 0, []
 
     async def read_hidden_states(self, prompts, completions):
         from ponder.backends.hidden_states import HiddenStates
 
         got = self.rows[self.asked:self.asked + len(completions)]
         self.asked += len(completions)
+        self.read += list(completions)
         return HiddenStates(got, tokens=10 * len(completions), reused=5 * (len(completions) - 1))
 
     async def generate(self, requests):  # a Generator too
@@ -129,8 +130,10 @@ def test_a_probe_that_sees_answers_learns_from_them_and_the_scorer_hands_them_ov
     got = asyncio.run(scorer.score(Problem("q?"), traces))
     want = seeing.score(seeing.features(x[:3], ["12", "1.25", None]))
     assert np.allclose(got, want, atol=1e-5) and got[0] > got[1]
-    steps = asyncio.run(scorer.score_steps(Problem("q?"), [Trace(text="ab", steps=("a", "b"), answer="12")]))
+    path = Trace(text="a\n\nb\n```output\n12\n```", steps=("a", "b"), answer="12")
+    steps = asyncio.run(scorer.score_steps(Problem("q?"), [path]))
     assert np.allclose(steps[0], seeing.score(seeing.features(x[3:5], [None, "12"])), atol=1e-5)
+    assert gen.read[-2:] == ["a", path.text]  # each step's prefix as the model wrote it; the last with its output
 
 
 def test_a_candidate_hands_its_voted_answer_to_the_scorer():
@@ -183,6 +186,11 @@ def test_the_whole_path_on_smollm2(engine, tmp_path):
     r = asyncio.run(run("weighted_best_of_n?prompt=pal&n=2&max_tokens=32&seed=2", Problem("What is 3 + 4?"), engine,
                         scorer=build_scorer(f"probe?path={seeing.save(tmp_path / 'seeing.json')}", engine)))
     assert all(c.score is not None and 0 <= c.score <= 1 for c in r.candidates)
+    # the same probe guiding beam search over programs: each step prefix read, every path that ends run
+    r = asyncio.run(run("beam?prompt=pal&width=2&keep=1&max_depth=2&max_step_tokens=12&max_tokens=40&seed=2",
+                        Problem("What is 3 + 4?"), engine, scorer=build_scorer(f"probe?path={tmp_path / 'seeing.json'}", engine)))
+    assert r.candidates and all(c.step_scores and all(0 <= s <= 1 for s in c.step_scores) for c in r.candidates)
+    assert r.usage.tool_calls == sum(1 for c in r.candidates if c.executions) and dict(r.extra)["scorer_usage"]["requests"] > 0
     wrong = Probe(**{**probe.__dict__, "model_sha256": "0" * 64})
     wrong.save(tmp_path / "other.json")
     with pytest.raises(InvalidRequest, match="sha256"):

@@ -44,11 +44,10 @@ class ProbeScorer:
     async def score_steps(self, problem: Problem, traces: Sequence[Trace]) -> list[list[float] | None]:
         prefixes, answers, owners = [], [], []
         for i, t in enumerate(traces):
-            acc = ""
-            for j, step in enumerate(t.steps):
-                acc += step
-                prefixes.append(acc)
-                answers.append(t.answer if j == len(t.steps) - 1 else None)  # a prefix has answered nothing yet
+            steps = t.step_prefixes()
+            for j, prefix in enumerate(steps):
+                prefixes.append(prefix)
+                answers.append(t.answer if j == len(steps) - 1 else None)  # a prefix has answered nothing yet
                 owners.append(i)
         flat = await self._scores(problem, prefixes, answers)
         out: list[list[float] | None] = [[] for _ in traces]

@@ -69,28 +69,40 @@ def program_candidate(sample: Sample, ran: Execution | None) -> Candidate:
     """A candidate whose answer is what its program printed (None: no program, it failed, or printed nothing). Its
     text is the model's completion, the output as a reader sees it, and the executed answer; ``completion`` keeps
     the model's own text."""
-    base = to_candidate(sample)
+    return with_execution(to_candidate(sample), ran)
+
+
+def with_execution(base: Candidate, ran: Execution | None) -> Candidate:
+    """``base`` (a candidate read from the model's text) answering instead with what its program printed, as
+    :func:`program_candidate` describes; ``ran`` is None where the text had no program to run."""
     if ran is None:
-        return replace(base, answer=None, key=None, text=sample.text, completion=sample.text)
+        return replace(base, answer=None, key=None, completion=base.text)
     answer = printed_answer(ran.stdout) if ran.ok else None
-    text = sample.text.rstrip() + f"\n```output\n{ran.output[-OUTPUT_SHOWN:]}```\n"
+    text = base.text.rstrip() + f"\n```output\n{ran.output[-OUTPUT_SHOWN:]}```\n"
     if answer is not None:
         text += f"The program printed \\boxed{{{answer}}}.\n"
     return replace(base, text=text, answer=answer, key=normalize_answer(answer) if answer is not None else None,
-                   executions=(ran,), completion=sample.text)
+                   executions=(ran,), completion=base.text)
 
 
-async def executed_candidates(samples: Sequence[Sample], meter: Meter, executor: Executor | None = None,
-                              wall_seconds: float = WALL_SECONDS) -> tuple[Candidate, ...]:
-    """Each sample's program run (all in one call to the executor, within what is left of the budget's time), as
-    candidates answering with what they printed; the runs are added to the meter's usage as tool calls."""
-    codes = [program_in(s.text) for s in samples]
+async def run_programs(texts: Sequence[str], meter: Meter, executor: Executor | None = None,
+                       wall_seconds: float = WALL_SECONDS) -> list[Execution | None]:
+    """The program in each text run (all in one call to the executor, within what is left of the budget's time);
+    None where a text has no program. The runs are added to the meter's usage as tool calls."""
+    codes = [program_in(t) for t in texts]
     runnable = [c for c in codes if c is not None]
     left = meter.seconds_left()
     wall = wall_seconds if left is None else max(0.05, min(wall_seconds, left))
     done = iter(await (executor or default_executor()).execute(runnable, wall_seconds=wall) if runnable else [])
     ran = [next(done) if c is not None else None for c in codes]
     meter.usage = meter.usage + Usage(tool_calls=len(runnable), tool_seconds=sum(e.seconds for e in ran if e is not None))
+    return ran
+
+
+async def executed_candidates(samples: Sequence[Sample], meter: Meter, executor: Executor | None = None,
+                              wall_seconds: float = WALL_SECONDS) -> tuple[Candidate, ...]:
+    """Each sample's program run (see :func:`run_programs`), as candidates answering with what they printed."""
+    ran = await run_programs([s.text for s in samples], meter, executor, wall_seconds)
     return tuple(program_candidate(s, e) for s, e in zip(samples, ran, strict=True))
 
 

@@ -4,6 +4,10 @@ A step is the text up to the step delimiter (a blank line by default). Every exp
 carrying one request per node being expanded, each asking for ``k`` continuations of that node's text as an
 assistant ``prefix`` and stopping at the delimiter: the backend decodes them in one batch and, on the embedded
 backend, reuses the KV of every node's prefix instead of evaluating it again.
+
+With an executing prompt (``prompt=pal``) the search steps through a program, a block of code a step, and every
+path that ends is run in the sandbox: it answers with what it printed (as ``program`` does), and the scorer judges
+it with its output, so a verifier trained on executed programs (``scorer=probe``) guides the search over them.
 """
 
 from __future__ import annotations
@@ -20,10 +24,11 @@ from pydantic import Field, field_validator, model_validator
 
 from ponder import observe
 from ponder.accounting import scorer_usage, spent_so_far, with_scorer_usage
-from ponder.protocols import Generator, Scorer
+from ponder.protocols import Executor, Generator, Scorer
 from ponder.scorers.base import aggregate
 from ponder.strategies.base import Meter, SamplingOptions, chosen_logprobs, make_candidate, result, score_weights, vote
-from ponder.types import Budget, Candidate, GenerationRequest, Problem, Result, Trace, TreeNode
+from ponder.strategies.execution import executes, run_programs, with_execution
+from ponder.types import Budget, Candidate, Execution, GenerationRequest, Problem, Result, Trace, TreeNode
 
 
 class StepOptions(SamplingOptions):
@@ -65,6 +70,8 @@ class Node:
     step_tokens: int = 0  # generated for this node's own step
     cached_tokens: int | None = None  # prompt tokens the backend reused from cache for the request that made it
     pruned: bool = False  # a branch the search dropped
+    executed: bool = False  # its program was run (an executing prompt): it answers with what it printed
+    ran: Execution | None = None  # that run; None when its text had no program
 
     @property
     def depth(self) -> int:
@@ -75,22 +82,27 @@ class Node:
         return self.value_sum / self.visits if self.visits else 0.0
 
     def trace(self) -> Trace:
-        """What a scorer judges of this node: a finished path carries the answer it votes for (its candidate's key)."""
+        """What a scorer judges of this node: a finished path carries the answer it votes for (its candidate's key);
+        an executed one is judged with its program's output, as its candidate reads."""
         done = self.finish == "eos"
-        return Trace(self.text, self.steps, self.step_logprobs, done, self.candidate().key if done else None)
+        c = self.candidate()
+        return Trace(c.text, self.steps, self.step_logprobs, done, c.key if done or self.executed else None)
 
     def candidate(self) -> Candidate:
-        return make_candidate(self.text, tokens=self.tokens, finish_reason=self.finish or "length", steps=self.steps,
-                              token_logprobs=tuple(x for s in self.step_logprobs for x in s), step_logprobs=self.step_logprobs,
-                              score=self.score, step_scores=self.step_scores)
+        c = make_candidate(self.text, tokens=self.tokens, finish_reason=self.finish or "length", steps=self.steps,
+                           token_logprobs=tuple(x for s in self.step_logprobs for x in s), step_logprobs=self.step_logprobs,
+                           score=self.score, step_scores=self.step_scores)
+        return with_execution(c, self.ran) if self.executed else c
 
 
 class Stepper:
     """Expands nodes through the generator and scores them through the scorer, within the meter's budget."""
 
-    def __init__(self, problem: Problem, generator: Generator, scorer: Scorer, meter: Meter, params: StepOptions):
+    def __init__(self, problem: Problem, generator: Generator, scorer: Scorer, meter: Meter, params: StepOptions,
+                 executor: Executor | None = None):
         self.problem, self.generator, self.scorer, self.meter, self.p = problem, generator, scorer, meter, params
         self.prompt = params.prompt_for(problem)
+        self.executes, self.executor = executes(params.prompt), executor
         self.expansions = 0
         self.nodes = 0
         self.root = Node()
@@ -181,7 +193,16 @@ class Stepper:
                 for kid in kids:
                     observe.emit("node", id=kid.id, parent=node.id, step=kid.steps[-1], depth=kid.depth,
                                  tokens=kid.step_tokens, finish=kid.finish, cached_tokens=kid.cached_tokens)
+        await self.execute([kid for kids in out.values() for kid in kids if kid.finish])
         return [out.get(id(node), []) for node in nodes]
+
+    async def execute(self, nodes: list[Node]) -> None:
+        """Under an executing prompt, run the programs of ``nodes`` not yet run (one call to the executor)."""
+        todo = [n for n in nodes if self.executes and not n.executed]
+        if not todo:
+            return
+        for node, ran in zip(todo, await run_programs([n.text for n in todo], self.meter, self.executor), strict=True):
+            node.executed, node.ran = True, ran
 
     async def score(self, nodes: list[Node]) -> None:
         """Set each node's step scores and aggregate score (0 where the scorer abstains)."""
@@ -195,7 +216,10 @@ class Stepper:
         if observe.active():
             observe.emit("scores", nodes=[[n.id, n.score] for n in nodes])
 
-    def pick(self, leaves: list[Node]) -> tuple[list[Candidate], int | None, tuple[tuple[str, float], ...]]:
+    async def pick(self, leaves: list[Node]) -> tuple[list[Candidate], int | None, tuple[tuple[str, float], ...]]:
+        """The candidates of ``leaves`` and the chosen one; under an executing prompt a partial path the budget left
+        unfinished is run too, as sampling strategies run a cut-off program."""
+        await self.execute(leaves)
         candidates = [leaf.candidate() for leaf in leaves]
         if not candidates:
             return [], None, ()
@@ -223,14 +247,15 @@ class BeamParams(StepOptions):
     _divides = model_validator(mode="after")(lambda self: _width_multiple_of(self, "keep"))
 
 
-async def beam(problem: Problem, generator: Generator, scorer: Scorer, budget: Budget, params: BeamParams) -> Result:
+async def beam(problem: Problem, generator: Generator, scorer: Scorer, budget: Budget, params: BeamParams,
+               *, executor: Executor | None = None) -> Result:
     """Step-level beam search guided by a process reward model (Snell et al. 2024, arXiv:2408.03314; Yao et al.
     2023; HuggingFace search-and-learn): sample ``width`` first steps; at every depth score the open traces, keep
     the ``keep`` best and give each ``width / keep`` continuations; traces that end are set aside. At
     ``max_depth`` (or when the budget runs low) the kept traces are completed in one go. The answer is the
     best-scored complete trace (or the score-weighted vote with ``select=weighted``)."""
     meter = Meter(budget)
-    st = Stepper(problem, generator, scorer, meter, params)
+    st = Stepper(problem, generator, scorer, meter, params, executor)
     finished: list[Node] = []
     [frontier] = await st.expand([st.root], params.width)
     kept_per_depth: list[int] = []
@@ -259,7 +284,7 @@ async def beam(problem: Problem, generator: Generator, scorer: Scorer, budget: B
         if not frontier:
             finished += kept
             break
-    candidates, chosen, votes = st.pick(finished)
+    candidates, chosen, votes = await st.pick(finished)
     return result("beam", params, meter, candidates, chosen=chosen, votes=votes, scorer=scorer, stopped_by=stopped,
                   extra={"expansions": st.expansions, "nodes": st.nodes, "kept_per_depth": kept_per_depth},
                   tree=st.tree(finished, chosen))
@@ -275,13 +300,14 @@ class DVTSParams(StepOptions):
     _divides = model_validator(mode="after")(lambda self: _width_multiple_of(self, "expand"))
 
 
-async def dvts(problem: Problem, generator: Generator, scorer: Scorer, budget: Budget, params: DVTSParams) -> Result:
+async def dvts(problem: Problem, generator: Generator, scorer: Scorer, budget: Budget, params: DVTSParams,
+               *, executor: Executor | None = None) -> Result:
     """Diverse verifier tree search (Beeching et al. 2024, HuggingFace "Scaling test-time compute"): split the
     width into ``width / expand`` independent subtrees, each starting from its own first step; every step, each
     subtree expands ``expand`` children of its current node and greedily keeps the best-scored one. Subtrees
     never compete with each other, which keeps the final candidates diverse."""
     meter = Meter(budget)
-    st = Stepper(problem, generator, scorer, meter, params)
+    st = Stepper(problem, generator, scorer, meter, params, executor)
     n_sub = params.width // params.expand
     [heads] = await st.expand([st.root], n_sub)
     await st.score(heads)
@@ -310,7 +336,7 @@ async def dvts(problem: Problem, generator: Generator, scorer: Scorer, budget: B
             st.prune([k for k in kids if k is not best])
             (leaves if best.finish else nxt).append(best)
         active = nxt
-    candidates, chosen, votes = st.pick(leaves)
+    candidates, chosen, votes = await st.pick(leaves)
     return result("dvts", params, meter, candidates, chosen=chosen, votes=votes, scorer=scorer, stopped_by=stopped,
                   extra={"subtrees": n_sub, "expansions": st.expansions, "nodes": st.nodes}, tree=st.tree(leaves, chosen))
 
@@ -352,18 +378,19 @@ def backup(path: list[Node], value: float) -> None:
         node.value_sum += value
 
 
-async def mcts(problem: Problem, generator: Generator, scorer: Scorer, budget: Budget, params: MCTSParams) -> Result:
+async def mcts(problem: Problem, generator: Generator, scorer: Scorer, budget: Budget, params: MCTSParams,
+               *, executor: Executor | None = None) -> Result:
     """Monte-Carlo tree search over reasoning steps (as in rStar, Qi et al. 2024, and ReST-MCTS*, Zhang et al.
     2024): each iteration selects a leaf by UCT (or PUCT with the step's probability as prior), expands it with
     ``expand`` sampled next steps, values each new node by its step score (or, with ``rollout``, by completing it
     and scoring the outcome), and backs the values up the path. Complete traces found on the way are the
     candidates; the answer is the best-valued one (or the score-weighted vote with ``select=weighted``)."""
-    final, _ = await _mcts(problem, generator, scorer, budget, params, ())
+    final, _ = await _mcts(problem, generator, scorer, budget, params, (), executor)
     return final
 
 
 async def mcts_snapshots(problem: Problem, generator: Generator, scorer: Scorer, budget: Budget, params: MCTSParams,
-                         at: Collection[int]) -> dict[int, Result]:
+                         at: Collection[int], *, executor: Executor | None = None) -> dict[int, Result]:
     """One search of ``params.iterations`` iterations that also answers as if it had been asked for fewer: the
     Result of ``mcts`` with ``iterations=i`` for every ``i`` in ``at`` (and ``params.iterations``), each with the
     usage and time spent up to that point, scorer requests included.
@@ -375,16 +402,16 @@ async def mcts_snapshots(problem: Problem, generator: Generator, scorer: Scorer,
     scorer account; the new nodes taken out of the tree again), and its time is taken off the clock, so the
     search goes on exactly as if no one had asked."""
     with scorer_usage() as account:
-        final, snaps = await _mcts(problem, generator, scorer, budget, params, at)
+        final, snaps = await _mcts(problem, generator, scorer, budget, params, at, executor)
     return {**snaps, params.iterations: with_scorer_usage(final, account.usage)}
 
 
 async def _mcts(problem: Problem, generator: Generator, scorer: Scorer, budget: Budget, params: MCTSParams,
-                at: Collection[int]) -> tuple[Result, dict[int, Result]]:
+                at: Collection[int], executor: Executor | None = None) -> tuple[Result, dict[int, Result]]:
     """The search, and the answers it would have given after each of ``at`` iterations (see ``mcts_snapshots``;
     those include the scorer spending so far, the final Result leaves it to the registry's wrapper)."""
     meter = Meter(budget)
-    st = Stepper(problem, generator, scorer, meter, params)
+    st = Stepper(problem, generator, scorer, meter, params, executor)
     root = st.root
     terminals: list[Node] = []
     puct = params.selection == "puct"
@@ -468,7 +495,7 @@ async def _mcts_answer(st: Stepper, root: Node, terminals: list[Node], stopped: 
                     del node.children[before:]
             if not terminals and node is not root:
                 terminals = [node]  # the budget is spent: the best partial trace is the answer so far
-    candidates, chosen, votes = st.pick(terminals)
+    candidates, chosen, votes = await st.pick(terminals)
     p = st.p.model_copy(update={"iterations": iterations}) if snapshot else st.p
     r = result("mcts", p, st.meter, candidates, chosen=chosen, votes=votes, scorer=st.scorer, stopped_by=stopped,
                extra={"iterations": iterations, "expansions": st.expansions, "nodes": st.nodes,
