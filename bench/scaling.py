@@ -32,7 +32,8 @@ and at what cost? On reasoning-gym gsm_symbolic (fixed seed), in one resumable r
   qwen2.5-coder-1.5b: a probe on the 1.5B model's hidden states trained on its programs for items of another seed);
 - phase 17, 0.5B: beam search over programs guided by the learned verifier (``beam?prompt=pal`` with phase 13's
   probe: a block of code a step, each step prefix scored by the probe, every program that ends run in the sandbox and
-  judged with what it printed) at widths 4 and 8 (keeping 2 and 4).
+  judged with what it printed; the finished programs' probe-weighted vote picks the answer, the rule that beat the
+  probe's single best program in bench/verifier) at widths 4 and 8 (keeping 2 and 4).
 
 The summary, figure and JSON cover the first ``--limit`` items only, and each row says over how many items it was
 measured (a phase not yet run has no rows).
@@ -95,7 +96,7 @@ PHASES = {
     14: (SMALL, tuple(f"majority?prompt=pal&temperature={t}" for t in (0.3, 0.5, 1.0)), (1, 2, 4, 8)),
     15: (LARGE, ("majority?prompt=pal",), (1, 2, 4)),
     16: (LARGE, ("weighted_best_of_n?prompt=pal",), (1, 2, 4)),
-    17: (SMALL, ("beam?prompt=pal&max_step_tokens=96",), (4, 8)),
+    17: (SMALL, ("beam?prompt=pal&max_step_tokens=96&select=weighted",), (4, 8)),
 }
 PROBE = RESULTS / "verifier.probe.json"  # bench/verifier.py's probe, trained on programs of other items
 PROBE_LARGE = RESULTS / "verifier_large.probe.json"  # the same for the 1.5B model (bench/verifier.py --model)

@@ -300,3 +300,22 @@ def test_max_tokens_bounds_each_whole_path_not_only_its_last_completion(spec):
     assert r.candidates and all(c.tokens <= 25 for c in r.candidates), [c.tokens for c in r.candidates]
     asked = [q.params.max_tokens for call in gen.calls for q in call]
     assert max(asked) <= 12 and min(asked) >= 1
+
+
+def test_beam_keeps_distinct_traces_and_gives_them_the_whole_width():
+    def script(request, i):
+        if not request.prefix:
+            return ["same" + D, "same" + D, "other" + D, "worst" + D][i]
+        return f"The answer is {len(request.prefix)}"
+
+    scorer = ScriptedScorer(step=lambda s: {"same": 0.9, "other": 0.5, "worst": 0.1}.get(s, 0.8))
+    gen = ScriptedGenerator(script)
+    r = go(run("beam?width=4&keep=2&max_depth=3", P, gen, scorer=scorer))
+    assert prefixes(gen, 1) == [("same" + D, 2), ("other" + D, 2)]  # the copy of "same" is passed over
+    assert dict(r.extra)["kept_per_depth"] == [2]
+    gen = ScriptedGenerator(lambda req, i: "same" + D if not req.prefix else "The answer is 1")
+    go(run("beam?width=4&keep=2&max_depth=3", P, gen, scorer=scorer))
+    assert prefixes(gen, 1) == [("same" + D, 4)]  # one distinct trace takes the whole width
+    gen = ScriptedGenerator(script)
+    go(run("beam?width=4&keep=2&max_depth=3&distinct=false", P, gen, scorer=scorer))
+    assert prefixes(gen, 1) == [("same" + D, 2), ("same" + D, 2)]

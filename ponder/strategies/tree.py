@@ -243,15 +243,44 @@ def _width_multiple_of(params, field_name: str):
 class BeamParams(StepOptions):
     width: int = Field(4, ge=1, le=64, description="partial traces generated per step")
     keep: int = Field(2, ge=1, le=64, description="best partial traces kept per step; each gets width/keep children")
+    distinct: bool = Field(True, description="keep only distinct partial traces: a copy of a kept one is dropped and "
+                                             "the kept ones share its children (low-entropy text such as code repeats)")
 
     _divides = model_validator(mode="after")(lambda self: _width_multiple_of(self, "keep"))
+
+
+def best_distinct(nodes: list[Node], k: int) -> list[Node]:
+    """The ``k`` best-scored nodes whose texts differ (a copy of a better node is passed over), best first.
+
+    >>> [n.text for n in best_distinct([Node("a", score=0.9), Node("a", score=0.9), Node("b", score=0.5), Node("c", score=0.7)], 2)]
+    ['a', 'c']
+    """
+    out, seen = [], set()
+    for n in sorted(nodes, key=lambda n: -(n.score or 0.0)):
+        if n.text not in seen:
+            seen.add(n.text)
+            out.append(n)
+            if len(out) == k:
+                break
+    return out
+
+
+def shares(width: int, kept: int) -> list[int]:
+    """``width`` children split over ``kept`` nodes as evenly as it goes, the better nodes taking the remainder.
+
+    >>> shares(8, 4), shares(8, 3), shares(4, 1)
+    ([2, 2, 2, 2], [3, 3, 2], [4])
+    """
+    return [width // kept + (1 if i < width % kept else 0) for i in range(kept)]
 
 
 async def beam(problem: Problem, generator: Generator, scorer: Scorer, budget: Budget, params: BeamParams,
                *, executor: Executor | None = None) -> Result:
     """Step-level beam search guided by a process reward model (Snell et al. 2024, arXiv:2408.03314; Yao et al.
     2023; HuggingFace search-and-learn): sample ``width`` first steps; at every depth score the open traces, keep
-    the ``keep`` best and give each ``width / keep`` continuations; traces that end are set aside. At
+    the ``keep`` best and give each ``width / keep`` continuations; traces that end are set aside. Copies of a kept
+    trace are not kept again (``distinct``): the width goes to the distinct ones, as search-and-learn's
+    ``filter_duplicates`` does. At
     ``max_depth`` (or when the budget runs low) the kept traces are completed in one go. The answer is the
     best-scored complete trace (or the score-weighted vote with ``select=weighted``)."""
     meter = Meter(budget)
@@ -266,7 +295,7 @@ async def beam(problem: Problem, generator: Generator, scorer: Scorer, budget: B
         open_nodes = [n for n in frontier if not n.finish]
         if not open_nodes:
             break
-        kept = sorted(open_nodes, key=lambda n: -(n.score or 0.0))[: params.keep]
+        kept = best_distinct(open_nodes, params.keep) if params.distinct else sorted(open_nodes, key=lambda n: -(n.score or 0.0))[: params.keep]
         st.prune([n for n in open_nodes if n not in kept])
         kept_per_depth.append(len(kept))
         stopped = meter.exhausted()
@@ -280,7 +309,7 @@ async def beam(problem: Problem, generator: Generator, scorer: Scorer, budget: B
             else:
                 finished += kept
             break
-        frontier = [c for kids in await st.expand(kept, params.width // params.keep) for c in kids]
+        frontier = [c for kids in await st.expand(kept, shares(params.width, len(kept))) for c in kids]
         if not frontier:
             finished += kept
             break
