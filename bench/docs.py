@@ -58,9 +58,12 @@ NOTES = {
                 "seeing what it printed (a number or not, an integer, its sign and magnitude; `probe_answer`: "
                 "{probe_answer_auroc}, {probe_answer_within_item_auroc}, {probe_answer_weighted_16_accuracy}); the one that "
                 "ships is the better on a held-out quarter of the training items (AUROC {probe_answer_heldout_auroc_in_training} "
-                "against {probe_hidden_heldout_auroc_in_training}), never chosen on the headline items. The first table is "
-                "every selector at 1-16 programs (the first k of each item's 16), the second the learning curve (probes of "
-                "the shipped kind trained on the first k items).",
+                "against {probe_hidden_heldout_auroc_in_training}), never chosen on the headline items. Guiding beam search "
+                "over programs (a block of code a step, each prefix scored by the probe, the finished programs' "
+                "probe-weighted vote; bench/scaling's phase 17): {probe_beam_accuracy} at width {probe_beam_width} (None: "
+                "not yet run on every item). The first table is every selector at 1-16 programs (the first k of each "
+                "item's 16), the second the learning curve (probes of the shipped kind trained on the first k items), "
+                "the third beam search guided by the probe.",
     "verifier_large": "The default model's probe (`bench.verifier --model qwen2.5-coder-1.5b`): trained on "
                       "{training_paths} of the 1.5B model's programs (the greedy one and 3 sampled, bench/training's draws) "
                       "for {training_items} items of another seed, judged on its 4 sampled programs for each of the "
@@ -116,8 +119,12 @@ def describe(name: str) -> str:
     return " ".join(doc.strip().split("\n\n")[0].split())
 
 
+# keys a note names that a result written before they existed lacks (rendered as None until it is rerun)
+ADDED_LATER = {"verifier": ("probe_beam_width",)}
+
+
 def note(name: str, d: dict) -> str:
-    values = {k: fmt(v) for k, v in d.items() if k not in META}
+    values = {k: fmt(None) for k in ADDED_LATER.get(name, ())} | {k: fmt(v) for k, v in d.items() if k not in META}
     values["incomplete_phases"] = ", ".join(map(str, d.get("details", {}).get("incomplete_phases", []))) or "none"
     return NOTES.get(name, "").format(**values)
 
@@ -140,7 +147,7 @@ def section(name: str) -> list[str]:
     if isinstance(phases, dict):
         out += table([{"phase": k, "model": v["model"], "strategies": ", ".join(f"`{x}`" for x in v["strategies"]),
                        "budgets": ", ".join(map(str, v["budgets"]))} for k, v in phases.items()]) + [""]
-    for key in ("rows", "learning_curve"):
+    for key in ("rows", "learning_curve", "probe_beam"):
         rows = d.get("details", {}).get(key)
         if isinstance(rows, list) and rows and isinstance(rows[0], dict):
             out += table(rows) + [""]
