@@ -59,3 +59,18 @@ def write_result(name: str, headline: dict, *, models_used: list[str], seeds: li
     }
     out.write_text(json.dumps(record, indent=2) + "\n")
     return out
+
+
+def busy_machine_warning(seconds: float = 1.0) -> str | None:
+    """A warning when other processes keep the CPU busy now (measured over ``seconds``), else None: a benchmark's
+    seconds are only comparable on a quiet machine, and llama.cpp slows far more than in proportion when it shares
+    its cores (ponder.evaluation.contention). Every result still records what it saw (``other_cpu``)."""
+    from ponder.evaluation.contention import CONTENDED_CORES, CpuWindow
+
+    window = CpuWindow.start()
+    time.sleep(seconds)
+    other = window.other_cores()
+    if other is None or other < CONTENDED_CORES:
+        return None
+    return (f"other processes are using {other:.1f} of {os.cpu_count()} cores: the seconds measured now will be inflated "
+            f"(each result records it as other_cpu; its summary row as `contended`)")

@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
 
-from bench.common import RESULTS, write_result
+from bench.common import RESULTS, busy_machine_warning, write_result
 from bench.scaling import RUN as HEADLINE_RUN, SEED, SMALL, TASK
 from ponder.evaluation.metrics import bootstrap_ci
 from ponder.evaluation.runner import item_id
@@ -193,6 +193,8 @@ def main() -> None:
                     help="items of one approach run at once (each counted in its own upstream ledger); wall seconds per "
                          "item are reported from the items that ran alone")
     args = ap.parse_args()
+    if busy := busy_machine_warning():
+        print(f"warning: {busy}", file=sys.stderr)
     task = load_task(TASK)
     problems = list(task.problems(args.limit, SEED))
     db = open_store(STORE)

@@ -65,8 +65,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rich.console import Console
 from rich.progress import BarColumn, Progress as Bar, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from bench.common import RESULTS, cpu_name, write_result
+from bench.common import RESULTS, busy_machine_warning, cpu_name, write_result
 from ponder.backends import open_generator
+from ponder.evaluation.contention import CONTENDED_CORES
 from ponder.evaluation.report import coverage, summarize, write_report
 from ponder.evaluation.runner import EvalConfig, Progress, evaluate, item_id, stored_params, units
 from ponder.defaults import ASK_SECONDS
@@ -283,6 +284,10 @@ def main() -> None:
     ap.add_argument("--rederive", action="store_true",
                     help="derive the stored shared-sample rows (greedy, majority, weighted_best_of_n) again from their stored "
                          "samples and judgements, by today's answer rules; generates nothing")
+    ap.add_argument("--rerun-contended", action="store_true",
+                    help="first drop the --phases' strategy-run rows measured while other processes kept >= 0.5 cores "
+                         "busy (other_cpu), so this run measures them again (rows derived from shared samples keep "
+                         "their samples' seconds and are left alone)")
     ap.add_argument("--snapshot", type=Path, metavar="DEST",
                     help="write a consistent copy of the store to DEST (safe while a run writes to it) and exit")
     args = ap.parse_args()
@@ -291,6 +296,8 @@ def main() -> None:
         console.print(f"{args.snapshot}: {snapshot(RESULTS / 'scaling.sqlite', args.snapshot)}")
         return
     store = Store(RESULTS / "scaling.sqlite")
+    if not args.report_only and (busy := busy_machine_warning()):
+        console.print(f"[yellow]warning:[/] {busy}")
     task = load_task(TASK)
     items = {item_id(p) for p in task.problems(args.limit, SEED)}
     if args.rederive:
@@ -301,6 +308,14 @@ def main() -> None:
             cfg = EvalConfig(run=RUN, task=task.name, models=(model,), strategies=tuple(spec(s) for s in strategies),
                              budgets=budgets, limit=args.limit, seed=SEED, scorer=PHASE_SCORERS.get(ph))
             console.print(f"phase {ph}: {Evaluator(store, task, cfg).rederive(model, problems)} rows derived again")
+    if args.rerun_contended and not args.report_only:
+        for ph in [int(p) for p in args.phases.split(",")]:
+            model, strategies, _ = PHASES[ph]
+            for s in strategies:
+                name, params = stored_params(spec(s), PHASE_SCORERS.get(ph))
+                if get(name).evaluation != "shared_samples":
+                    n = store.delete_contended(RUN, model, name, params, CONTENDED_CORES)
+                    console.print(f"phase {ph}: {n} {name} rows measured on a busy machine will be measured again")
     for ph in [] if args.report_only else [int(p) for p in args.phases.split(",")]:
         model, strategies, budgets = PHASES[ph]
         if any("bank=" in x for x in strategies):

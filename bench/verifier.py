@@ -59,7 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from bench.common import RESULTS, write_result
+from bench.common import RESULTS, busy_machine_warning, write_result
 from bench.scaling import LARGE, PHASE_SCORERS, PHASES, PROBE, PROBE_LARGE, RUN, SEED, SMALL, TASK, spec
 from ponder.backends import open_generator
 from ponder.evaluation.metrics import bootstrap_ci
@@ -342,6 +342,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=LIMIT, help="headline items judged on (the first N)")
     args = ap.parse_args()
     setup = SETUPS[args.model]
+    if busy := busy_machine_warning():
+        print(f"warning: {busy}", file=sys.stderr)
     store = Store(RESULTS / "scaling.sqlite")
     if args.draw:
         if setup.model != SMALL:

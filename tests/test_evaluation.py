@@ -576,3 +576,36 @@ def test_stored_samples_reach_a_scorer_with_the_answers_they_vote_for():
     assert [c.trace().answer for c in programs] == ["42", None]
     paths = stored_candidates([row("so the answer is 1,200.", "stale", None)])
     assert paths[0].trace().answer == "1200"  # chain of thought: read again by today's rules
+
+
+def test_each_result_records_how_busy_the_rest_of_the_machine_was(tmp_path):
+    """A result measured while another process kept a core busy says so (other_cpu, the summary's `contended`),
+    and a row derived again from its stored samples keeps what was measured when they were drawn."""
+    from ponder.evaluation.runner import Evaluator
+    from ponder.testing import ArithmeticTask, ScriptedGenerator
+
+    class SlowGenerator(ScriptedGenerator):
+        async def generate(self, requests):
+            await asyncio.sleep(1.5)  # the model "decodes" while the spinner below holds a core
+            return await super().generate(requests)
+
+    spinner = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 30: pass"])
+    try:
+        time.sleep(0.3)
+        store = Store(tmp_path / "busy.sqlite")
+        cfg = EvalConfig(run="b", task="arithmetic", models=("m",), strategies=("majority?max_tokens=8",), budgets=(2,),
+                         limit=1, seed=1, workers=1)
+        asyncio.run(evaluate(store, ArithmeticTask(), cfg, lambda m: SlowGenerator(["The answer is 4."] * 2)))
+    finally:
+        spinner.kill()
+        spinner.wait()
+    [row] = store.results("b")
+    assert row["other_cpu"] >= 0.5, row["other_cpu"]
+    [summary] = summarize(store, "b")
+    assert summary["contended"] == 1.0
+    Evaluator(store, ArithmeticTask(), cfg).rederive("m", ArithmeticTask().problems(1, 1))
+    [again] = store.results("b")
+    assert again["other_cpu"] == row["other_cpu"]
+    # a busy-machine row can be dropped so that a resumed run measures it again; a quiet one stays
+    assert store.delete_contended("b", "m", "majority", row["params"], cores=row["other_cpu"] + 0.1) == 0
+    assert store.delete_contended("b", "m", "majority", row["params"], cores=0.5) == 1 and not store.results("b")

@@ -11,6 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from ponder.evaluation.contention import contended_share
 from ponder.evaluation.metrics import bootstrap_ci, mean_pass_at_k
 from ponder.evaluation.store import Store
 
@@ -81,6 +82,8 @@ def aggregate(rs: list, seed: int = 0, prices: Prices = Prices()) -> dict:
         "completion_tokens": completion, "prompt_tokens": prompt, "seconds": seconds,
         "cost_usd": (prompt * prices.prompt_per_m + completion * prices.completion_per_m) / 1e6 + seconds / 3600 * prices.machine_per_hour,
         "machine_seconds": seconds,
+        # the share of items measured while other processes kept >= 0.5 cores busy (their seconds are inflated)
+        "contended": contended_share([r["other_cpu"] if "other_cpu" in r.keys() else None for r in rs]),
     }
 
 

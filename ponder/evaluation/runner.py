@@ -29,6 +29,7 @@ finished one recomputes nothing.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ponder.accounting import scorer_usage
+from ponder.evaluation.contention import CpuWindow
 from ponder.evaluation.replay import ReplayGenerator
 from ponder.evaluation.store import Key, Store
 from ponder.protocols import Generator
@@ -168,6 +170,10 @@ def stored_candidates(rows) -> list[Candidate]:
     return cands
 
 
+# the window in which the strategy now running on an item started (each asyncio task has its own copy)
+_WINDOW: contextvars.ContextVar[CpuWindow | None] = contextvars.ContextVar("ponder_eval_window", default=None)
+
+
 class Evaluator:
     def __init__(self, store: Store, task: Task, config: EvalConfig, progress: Progress | None = None):
         self.store, self.task, self.config = store, task, config
@@ -188,6 +194,7 @@ class Evaluator:
         await asyncio.gather(*(item(p) for p in problems))
 
     async def _strategy(self, model: str, generator: Generator, problem: Problem, spec: str) -> None:
+        _WINDOW.set(CpuWindow.start())  # this task's own context: concurrent items each measure their own window
         info, base_params = parse_spec(spec)
         name, params_json = self.result_params(spec)
         key = Key(self.config.run, self.task.name, item_id(problem), model, name, params_json, self.config.seed)
@@ -213,7 +220,7 @@ class Evaluator:
             rows = await self.shared_samples(model, generator, problem, base_params, max(budgets))
             scores = await self._scores(model, problem, info, base_params, rows, scorer) if judged else None
             for b in todo:
-                self.store.put_result(key, b, self._derive(info, problem, rows[:b], scores), replace=b in stale)
+                self._put(key, b, self._derive(info, problem, rows[:b], scores), replace=b in stale)
                 self.progress.advance()
             return
         largest = info.parse_params({**base_params.model_dump(), **seed_params, **info.budget_params(max(todo))})
@@ -239,6 +246,11 @@ class Evaluator:
     def result_params(self, spec: str) -> tuple[str, str]:
         return stored_params(spec, self.config.scorer)
 
+    def _put(self, key: Key, b: int, row: dict[str, Any], replace: bool = False) -> None:
+        """Store a result row with how busy the rest of the machine was while this strategy ran on this item."""
+        window = _WINDOW.get()
+        self.store.put_result(key, b, {**row, "other_cpu": window.other_cores() if window else None}, replace=replace)
+
     def _put_run(self, key: Key, b: int, problem: Problem, r: Result, gen: Generator) -> None:
         """Store a strategy run as the budget-``b`` result: each candidate is scored once (a sandbox run, for code
         tasks); the chosen one's score is the result's."""
@@ -249,7 +261,7 @@ class Evaluator:
         for cand, s in zip(trace["candidates"], scores, strict=True):
             cand["correct"] = s
         trace.update(question=problem.question, reference=problem.answer)
-        self.store.put_result(key, b, {"trace": trace,
+        self._put(key, b, {"trace": trace,
             "answer": r.answer, "reference": problem.answer, "correct": correct, "prompt_tokens": r.usage.prompt_tokens,
             "cached_prompt_tokens": r.usage.cached_prompt_tokens, "completion_tokens": r.usage.completion_tokens,
             "seconds": r.seconds + getattr(gen, "seconds", 0.0), "n_candidates": len(r.candidates), "n_correct": n_correct,

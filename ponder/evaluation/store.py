@@ -59,11 +59,14 @@ MIGRATIONS = {"scores": ("prompt_tokens INTEGER", "cached_prompt_tokens INTEGER"
               "samples": ("token_logprobs BLOB",),
               # the result as the trace explorer shows it, zlib-compressed JSON (pack_trace): a strategy run's whole
               # Result (candidates, steps, tree); a shared-sample row's choice among the samples it was derived from
-              "results": ("trace BLOB",)}
+              "results": ("trace BLOB",
+                          # cores' worth of CPU other processes used on average while the result was measured
+                          # (ponder.evaluation.contention): NULL where unknown or the store predates the column
+                          "other_cpu REAL")}
 
 RESULT_COLUMNS = ("run", "task", "item", "model", "strategy", "params", "budget", "seed", "answer", "reference", "correct",
                   "prompt_tokens", "cached_prompt_tokens", "completion_tokens", "seconds", "n_candidates", "n_correct",
-                  "stopped_by", "created", "trace")
+                  "stopped_by", "created", "trace", "other_cpu")
 
 
 def pack_trace(trace: dict[str, Any] | None) -> bytes | None:
@@ -222,12 +225,17 @@ class Store:
     def put_result(self, key: Key, budget: int, r: dict[str, Any], replace: bool = False) -> None:
         """Store a result row; an existing row is kept unless ``replace`` (a row known to be stale)."""
         with self._lock:
+            where = (key.run, key.task, key.item, key.model, key.strategy, key.params, budget, key.seed)
+            # a row derived again from its stored samples keeps the contention measured when they were drawn
+            other = "COALESCE(?, (SELECT other_cpu FROM results WHERE run=? AND task=? AND item=? AND model=? " \
+                    "AND strategy=? AND params=? AND budget=? AND seed=?))"
             self.db.execute(
                 f"INSERT OR {'REPLACE' if replace else 'IGNORE'} INTO results ({', '.join(RESULT_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(RESULT_COLUMNS))})",
-                (key.run, key.task, key.item, key.model, key.strategy, key.params, budget, key.seed, r["answer"],
+                f"VALUES ({', '.join('?' * (len(RESULT_COLUMNS) - 1))}, {other})",
+                (*where, r["answer"],
                  r["reference"], r["correct"], r["prompt_tokens"], r["cached_prompt_tokens"], r["completion_tokens"],
-                 r["seconds"], r["n_candidates"], r["n_correct"], r["stopped_by"], time.time(), pack_trace(r.get("trace"))))
+                 r["seconds"], r["n_candidates"], r["n_correct"], r["stopped_by"], time.time(), pack_trace(r.get("trace")),
+                 r.get("other_cpu"), *where))
 
     def put_step_labels(self, sample, labels: Sequence[float], rollouts: int, usage: Usage) -> None:
         """A stored path's Monte-Carlo step labels (the share of rollouts from each step that reached the answer)
@@ -249,6 +257,13 @@ class Store:
         with self._lock, self.db:
             return self.db.execute("DELETE FROM results WHERE run = ? AND strategy = ? AND params = ?",
                                    (run, strategy, params)).rowcount
+
+    def delete_contended(self, run: str, model: str, strategy: str, params: str, cores: float) -> int:
+        """Drop a run's results of one strategy variant that were measured while other processes used at least
+        ``cores`` (``other_cpu``), so that a resumed run measures them again on a quiet machine. Returns how many."""
+        with self._lock, self.db:
+            return self.db.execute("DELETE FROM results WHERE run = ? AND model = ? AND strategy = ? AND params = ? "
+                                   "AND other_cpu >= ?", (run, model, strategy, params, cores)).rowcount
 
     def scores(self, key: Key, scorer: str) -> dict[int, tuple[float | None, Usage | None]]:
         """Each judged sample's score and what judging it cost (None where an older store did not record its tokens;
