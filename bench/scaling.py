@@ -3,8 +3,10 @@ and at what cost? On reasoning-gym gsm_symbolic (fixed seed), in one resumable r
 
 - phase 1, 0.5B: greedy, majority at budgets 1, 2, 4, 8, 16;
 - phase 2, 1.5B: greedy; phase 3, 1.5B: majority at budgets 1, 2, 4;
-- phase 4, 0.5B: weighted_best_of_n (self-judge P(yes)) and phase 5, 0.5B: beam, mcts at budgets 1, 2, 4, 8, 16
-  (steps scored by their own token confidence, the strategies' default scorer);
+- phase 4, 0.5B: weighted_best_of_n (self-judge P(yes)) at budgets 1, 2, 4, 8, 16 and phase 5, 0.5B: beam, mcts
+  over chain-of-thought steps scored by their own token confidence (the strategies' default scorer) at budgets 4
+  and 8, the widths phase 17 searches programs at (wave 1 measured them at 1-16 in a store since lost: 0.15-0.24;
+  a tree search at width 1 or 2 is little more than a greedy path, and the full range costs about 8 CPU hours);
 - phase 6, 0.5B: program (program-aided reasoning: programs run in the sandbox, a vote over what they print) at
   budgets 1, 2, 4, 8, 16 (the first program greedy; budget k votes over the first k of one 16-program run);
   phase 7, 1.5B: program at 1, 2, 4;
@@ -85,7 +87,7 @@ PHASES = {
     2: (LARGE, ("greedy",), (1,)),
     3: (LARGE, ("majority",), (1, 2, 4)),
     4: (SMALL, ("weighted_best_of_n",), (1, 2, 4, 8, 16)),
-    5: (SMALL, ("beam?max_step_tokens=96", "mcts?max_step_tokens=96"), (1, 2, 4, 8, 16)),
+    5: (SMALL, ("beam?max_step_tokens=96", "mcts?max_step_tokens=96"), (4, 8)),
     6: (SMALL, ("program",), (1, 2, 4, 8, 16)),
     7: (LARGE, ("program",), (1, 2, 4)),
     8: (SMALL, ("program?shots=4&bank=bench/results/bank_pal.jsonl",), (1, 2, 4)),
