@@ -251,6 +251,30 @@ def build_exemplar_bank(store: Store, workers: int, console: Console) -> Path:
     return BANK
 
 
+def rescore_runs(store: Store, console: Console) -> None:
+    """Every run in the store (the headline's, the exemplar bank's, the verifier's training draws) scored again by
+    today's checker: each item's problem is made from its id (seed-index), as its run made it."""
+    from ponder.evaluation.runner import Evaluator
+
+    task = load_task(TASK)
+    for run in [r["run"] for r in store.runs()]:
+        items = {r["item"] for r in store.results(run)} | {s["item"] for s in store.all_samples(run)}
+        by_seed: dict[int, int] = {}
+        for item in items:
+            seed, _, index = item.partition("-")
+            by_seed[int(seed)] = max(by_seed.get(int(seed), 0), int(index) + 1)
+        problems = [p for seed, n in by_seed.items() for p in task.problems(n, seed) if item_id(p) in items]
+        cfg = EvalConfig(run=run, task=task.name, models=(SMALL,), strategies=(), budgets=(1,), limit=len(problems), seed=SEED)
+        samples, results = Evaluator(store, task, cfg).rescore(problems)
+        console.print(f"run {run}: {samples} stored samples and {results} strategy results scored differently today")
+        if run != RUN:  # the headline's own rows are derived again phase by phase (--rederive); another run by its config
+            c = store.run_config(run)
+            cfg = EvalConfig(run=run, task=task.name, models=tuple(c["models"]), strategies=tuple(c["strategies"]),
+                             budgets=tuple(c["budgets"]), limit=c["limit"], seed=c["seed"], scorer=c.get("scorer"))
+            for model in cfg.models:
+                console.print(f"run {run}: {Evaluator(store, task, cfg).rederive(model, problems)} rows derived again")
+
+
 def snapshot(src: Path, dest: Path) -> dict[str, int]:
     """Copy the SQLite store ``src`` to ``dest`` with SQLite's backup API: a consistent copy even while another
     process writes to ``src`` (its committed transactions only, WAL included), as a single file (journal mode
@@ -286,6 +310,9 @@ def main() -> None:
     ap.add_argument("--rederive", action="store_true",
                     help="derive the stored shared-sample rows (greedy, majority, weighted_best_of_n) again from their stored "
                          "samples and judgements, by today's answer rules; generates nothing")
+    ap.add_argument("--rescore", action="store_true",
+                    help="score every stored text of the store's runs again by the task's checker as it is today (after "
+                         "a fix to it), then derive the shared-sample rows again; generates nothing")
     ap.add_argument("--rerun-contended", action="store_true",
                     help="first drop the --phases' strategy-run rows measured while other processes kept >= 0.5 cores "
                          "busy (other_cpu), so this run measures them again (rows derived from shared samples keep "
@@ -302,7 +329,9 @@ def main() -> None:
         console.print(f"[yellow]warning:[/] {busy}")
     task = load_task(TASK)
     items = {item_id(p) for p in task.problems(args.limit, SEED)}
-    if args.rederive:
+    if args.rescore:
+        rescore_runs(store, console)
+    if args.rederive or args.rescore:
         from ponder.evaluation.runner import Evaluator
 
         problems = list(task.problems(args.limit, SEED))

@@ -78,3 +78,19 @@ def test_extraction_never_crashes_and_normalising_is_idempotent(text):
         assert len(ans) <= 200
         once = normalize_answer(ans)
         assert normalize_answer(once) == once
+
+
+def test_a_negated_number_never_scores_on_reasoning_gym():
+    """reasoning-gym's gsm_symbolic scorer drops a leading minus (its regex wants a word boundary before it): a
+    program that printed -26 against 26 got full marks. ponder's task wrapper scores it wrong; the right number in
+    any spelling still scores."""
+    from ponder.tasks import load_task
+
+    task = load_task("rg:gsm_symbolic")
+    problem = task.problems(3, 2024)[0]
+    ref = problem.answer
+    assert float(ref) > 0
+    assert task.score(problem, f"The program printed \\boxed{{{ref}}}.") == 1.0
+    assert task.score(problem, f"The program printed \\boxed{{{float(ref)}}}.") == 1.0
+    assert task.score(problem, f"The program printed \\boxed{{-{ref}}}.") == 0.0
+    assert task.score(problem, f"The answer is -{ref}.") == 0.0

@@ -609,3 +609,36 @@ def test_each_result_records_how_busy_the_rest_of_the_machine_was(tmp_path):
     # a busy-machine row can be dropped so that a resumed run measures it again; a quiet one stays
     assert store.delete_contended("b", "m", "majority", row["params"], cores=row["other_cpu"] + 0.1) == 0
     assert store.delete_contended("b", "m", "majority", row["params"], cores=0.5) == 1 and not store.results("b")
+
+
+def test_a_fixed_checker_rescores_stored_samples_and_strategy_runs(tmp_path):
+    """After a fix to a task's checker, the stored texts are scored again (nothing generated): samples, and a
+    strategy run's candidates with its chosen one's `correct` and its `n_correct`; shared-sample rows follow their
+    samples when derived again."""
+    from ponder.evaluation.runner import Evaluator
+    from ponder.evaluation.store import Key
+    from ponder.testing import ArithmeticTask, ScriptedGenerator
+
+    texts = ["The answer is 4.", "The answer is -4.", "The answer is -4."]
+    store = Store(tmp_path / "r.sqlite")
+    cfg = EvalConfig(run="r", task="arithmetic", models=("m",), strategies=("majority?max_tokens=8",), budgets=(3,),
+                     limit=1, seed=1, workers=1)
+    lenient = ArithmeticTask()
+    lenient.score = lambda problem, text: 1.0 if "4" in text else 0.0  # a checker that drops the sign
+    asyncio.run(evaluate(store, lenient, cfg, lambda m: ScriptedGenerator(lambda req, i: texts[i % 3])))
+    [row] = store.results("r")
+    assert row["answer"] == "-4" and row["correct"] == 1.0
+    key = Key("r", "arithmetic", row["item"], "m", "beam", "{}", 1)
+    cands = [{"text": t, "answer": t.split()[-1].rstrip(".")} for t in texts]
+    store.put_result(key, 2, {"trace": {"candidates": cands, "chosen": 1, "answer": "-4"}, "answer": "-4", "reference": "4",
+                              "correct": 1.0, "prompt_tokens": 1, "cached_prompt_tokens": 0, "completion_tokens": 3,
+                              "seconds": 1.0, "n_candidates": 3, "n_correct": 3, "stopped_by": None})
+    problems = ArithmeticTask().problems(1, 1)
+    assert problems[0].answer == "4"
+    ev = Evaluator(store, ArithmeticTask(), cfg)
+    assert ev.rescore(problems) == (2, 1)
+    assert ev.rederive("m", problems) == 1
+    rows = {r["strategy"]: r for r in store.results("r")}
+    assert rows["majority"]["correct"] == 0.0 and rows["majority"]["n_correct"] == 1
+    assert rows["beam"]["correct"] == 0.0 and rows["beam"]["n_correct"] == 1
+    assert ev.rescore(problems) == (0, 0)  # scored by today's checker already

@@ -327,6 +327,27 @@ class Evaluator:
                 "correct": self.task.score(problem, c.text), "prompt_tokens": prompt_tokens, "seconds": seconds,
                 "token_logprobs": c.token_logprobs}
 
+    def rescore(self, problems: list[Problem]) -> tuple[int, int]:
+        """Score this run's stored samples and strategy-run results again by the task's checker as it is today (after
+        a fix to it), for the items of ``problems`` (an item whose stored reference differs from its problem's is
+        left alone); then derive the shared-sample rows again (``rederive``). Returns (samples, results) changed."""
+        by_item = {item_id(p): p for p in problems}
+        refs = {r["item"]: r["reference"] for r in self.store.results(self.config.run)}
+
+        def score(item: str, stored: dict[str, Any]) -> float | None:
+            p = by_item.get(item)
+            if p is None or (item in refs and refs[item] is not None and str(refs[item]) != str(p.answer)):
+                return None
+            if stored["params"] is not None and executes(json.loads(stored["params"]).get("prompt")):
+                # a stored program keeps its text, not its run: it was scored by what it printed (its answer), as
+                # with_execution wrote it; one that printed no answer was scored on its output, not kept: leave it
+                if stored["answer"] is None:
+                    return None
+                return self.task.score(p, f"The program printed \\boxed{{{stored['answer']}}}.")
+            return self.task.score(p, stored["text"])
+
+        return self.store.rescore(self.config.run, score)
+
     def rederive(self, model: str, problems: list[Problem]) -> int:
         """Derive the stored results of the shared-sample strategies again from their stored samples and scores
         (after a change in how answers are read from text): nothing is generated or judged; rows whose samples or
@@ -338,7 +359,7 @@ class Evaluator:
                 continue
             name, params_json = self.result_params(spec)
             # the scorer only names its stored judgements (a judge's name carries the model it asks)
-            scorer = resolve_scorer(info, self.config.scorer, _NoGenerator(model)) if info.default_scorer is not None else None
+            scorer = _stored_scorer(info, self.config.scorer, model) if info.default_scorer is not None else None
             for problem in problems:
                 key = Key(self.config.run, self.task.name, item_id(problem), model, name, params_json, self.config.seed)
                 skey = self._samples_key(model, problem, base_params)
@@ -410,6 +431,24 @@ class Evaluator:
                 "completion_tokens": sum(r["tokens"] for r in rows) + judged.completion_tokens,
                 "seconds": sum(r["seconds"] for r in rows) + judged.seconds,
                 "n_candidates": len(rows), "n_correct": sum(1 for r in rows if r["correct"] > 0), "stopped_by": None}
+
+
+def _stored_scorer(info: StrategyInfo, scorer: str | None, model: str):
+    """The scorer whose stored judgements a re-derivation reads, for its name only: a probe's name is its weights'
+    fingerprint, read from its file (building the scorer would need the embedded model's hidden states)."""
+    from ponder.specs import split_spec
+
+    name, args = split_spec(scorer, "scorer") if isinstance(scorer, str) else (None, {})
+    if name == "probe" and args.get("path"):
+        from ponder.verifier.probe import Probe
+
+        return _Named(f"probe:{Probe.load(args['path']).fingerprint()}")
+    return resolve_scorer(info, scorer, _NoGenerator(model))
+
+
+@dataclass(frozen=True)
+class _Named:
+    name: str
 
 
 class _NoGenerator:

@@ -8,7 +8,7 @@ import sqlite3
 import zlib
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -296,6 +296,49 @@ class Store:
         """A run's result rows, every column but the trace (``trace`` reads that)."""
         columns = ", ".join(c for c in RESULT_COLUMNS if c != "trace")
         return self.db.execute(f"SELECT {columns} FROM results WHERE run = ? ORDER BY model, strategy, budget, item", (run,)).fetchall()
+
+    def rescore(self, run: str, score: Callable[[str, dict[str, Any]], float | None]) -> tuple[int, int]:
+        """Score a run's stored texts again by today's checker, ``score(item, stored)`` (None: leave it), where
+        ``stored`` has the ``text``, the ``answer`` and the ``params`` (a sample's; None for a strategy run's
+        candidate, whose text already holds what its program printed): every sample, and every strategy-run result's
+        candidates (its ``correct`` is its chosen candidate's, ``n_correct`` how many scored). Rows derived from
+        shared samples read their samples' scores: derive them again afterwards (``Evaluator.rederive``). Returns
+        (samples changed, results changed); nothing is generated."""
+        samples_changed = results_changed = 0
+        with self._lock:
+            self.db.execute("BEGIN")
+            try:
+                for r in self.db.execute("SELECT rowid, item, text, answer, params, correct FROM samples WHERE run = ?",
+                                         (run,)).fetchall():
+                    new = score(r["item"], {"text": r["text"], "answer": r["answer"], "params": r["params"]})
+                    if new is not None and new != r["correct"]:
+                        self.db.execute("UPDATE samples SET correct = ? WHERE rowid = ?", (new, r["rowid"]))
+                        samples_changed += 1
+                rows = self.db.execute("SELECT rowid, item, correct, n_correct, trace FROM results WHERE run = ? AND "
+                                       "trace IS NOT NULL", (run,)).fetchall()
+                for r in rows:
+                    trace = unpack_trace(r["trace"])
+                    cands = trace.get("candidates") if trace else None
+                    if not cands:
+                        continue
+                    news = [score(r["item"], {"text": c.get("text") or "", "answer": c.get("answer"), "params": None})
+                            for c in cands]
+                    if any(n is None for n in news):
+                        continue
+                    for c, n in zip(cands, news, strict=True):
+                        c["correct"] = n
+                    chosen = trace.get("chosen")
+                    correct = news[chosen] if chosen is not None and trace.get("answer") is not None else r["correct"]
+                    n_correct = sum(1 for n in news if n > 0)
+                    if (correct, n_correct) != (r["correct"], r["n_correct"]):
+                        self.db.execute("UPDATE results SET correct = ?, n_correct = ?, trace = ? WHERE rowid = ?",
+                                        (correct, n_correct, pack_trace(trace), r["rowid"]))
+                        results_changed += 1
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+        return samples_changed, results_changed
 
     def all_samples(self, run: str) -> Iterator[sqlite3.Row]:
         yield from self.db.execute("SELECT * FROM samples WHERE run = ? ORDER BY model, strategy, item, idx", (run,))

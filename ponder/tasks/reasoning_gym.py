@@ -58,5 +58,26 @@ class ReasoningGymTask:
             raw = float(self._dataset(size, seed).score_answer(answer=ans, entry=problem.meta("entry")))
         except Exception:
             return 0.0
+        if opposite_signs(ans, str(problem.answer)):
+            return 0.0
         # solved means full marks: reasoning-gym gives small "well-formatted but wrong" credit (0.01 on gsm_symbolic)
         return 1.0 if raw >= 0.999 else 0.0
+
+
+def opposite_signs(answer: str, reference: str) -> bool:
+    """Whether two numbers differ in sign only where one is negative: reasoning-gym 0.1's ``gsm_symbolic`` scorer
+    reads the first number with ``\\b-?\\d+``, and no word boundary precedes a leading minus, so it read "-26" as
+    26 and gave a program that printed -26 full marks against 26 (19 headline rows and 43 stored samples had been
+    credited so, by 2026-12-05). A numeric answer whose sign differs from a numeric reference is wrong whatever the
+    generator's scorer says.
+
+    >>> opposite_signs("-26", "26"), opposite_signs("-2.0", "2"), opposite_signs("26", "26.0"), opposite_signs("0", "-0")
+    (True, True, False, False)
+    >>> opposite_signs("1/2", "-0.5"), opposite_signs("x = -3", "3")  # not both plain numbers: the scorer decides
+    (False, False)
+    """
+    try:
+        a, b = float(answer), float(reference)
+    except ValueError:
+        return False
+    return (a < 0) != (b < 0) and a != b
