@@ -252,12 +252,13 @@ def build_exemplar_bank(store: Store, workers: int, console: Console) -> Path:
 
 
 def rescore_runs(store: Store, console: Console) -> None:
-    """Every run in the store (the headline's, the exemplar bank's, the verifier's training draws) scored again by
-    today's checker: each item's problem is made from its id (seed-index), as its run made it."""
+    """Every run in the store (the headline's, the exemplar bank's, the verifier's training draws; bench/training's
+    draws and judgements) scored again by today's checker of its task: each item's problem is made from its id
+    (seed-index), as its run made it."""
     from ponder.evaluation.runner import Evaluator
 
-    task = load_task(TASK)
     for run in [r["run"] for r in store.runs()]:
+        task = load_task(store.run_config(run).get("task") or TASK)
         items = {r["item"] for r in store.results(run)} | {s["item"] for s in store.all_samples(run)}
         by_seed: dict[int, int] = {}
         for item in items:

@@ -214,6 +214,9 @@ def main() -> None:
     ap.add_argument("--grpo-lr", type=float, default=5e-5, help="GRPO's learning rate (LoRA)")
     ap.add_argument("--stages", default=",".join(STAGES))
     ap.add_argument("--smoke", action="store_true", help="every stage on SmolLM2 with a handful of items and steps")
+    ap.add_argument("--rescore", action="store_true",
+                    help="score the store's stored texts again by each task's checker as it is today, and stop "
+                         "(generates nothing; rerun --stages judge to report from the rescored rows)")
     args = ap.parse_args()
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     global STORE, WORK
@@ -225,6 +228,13 @@ def main() -> None:
         args.train_items, args.judge_items, args.steps, args.grpo_steps, max_tokens = 6, 4, 2, 2, 48
         STORE, WORK, name = RESULTS / "training-smoke.sqlite", Path("bench-train-smoke"), "training-smoke"
     store = Store(STORE)
+    if args.rescore:
+        from rich.console import Console
+
+        from bench.scaling import rescore_runs
+
+        rescore_runs(store, Console())
+        return
     held_out = headline_questions(args.judge_items, task_spec)  # the judged items' questions never become training data
     data = WORK / "data"
     data.mkdir(parents=True, exist_ok=True)

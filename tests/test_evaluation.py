@@ -642,3 +642,23 @@ def test_a_fixed_checker_rescores_stored_samples_and_strategy_runs(tmp_path):
     assert rows["majority"]["correct"] == 0.0 and rows["majority"]["n_correct"] == 1
     assert rows["beam"]["correct"] == 0.0 and rows["beam"]["n_correct"] == 1
     assert ev.rescore(problems) == (0, 0)  # scored by today's checker already
+
+
+def test_resuming_a_finished_run_loads_no_model(tmp_path):
+    """A run whose every result is stored opens no model when it is run again (its model may be gone: an adapter
+    trained on another machine); an unfinished one opens it once."""
+    from ponder.testing import ArithmeticTask, ScriptedGenerator
+
+    opened = []
+
+    def opener(model):
+        opened.append(model)
+        return ScriptedGenerator(lambda req, i: "The answer is 4.")
+
+    store = Store(tmp_path / "f.sqlite")
+    cfg = EvalConfig(run="f", task="arithmetic", models=("m",), strategies=("majority?max_tokens=8",), budgets=(1, 3),
+                     limit=2, seed=1, workers=1)
+    asyncio.run(evaluate(store, ArithmeticTask(), cfg, opener))
+    assert opened == ["m"] and len(store.results("f")) == 4
+    asyncio.run(evaluate(store, ArithmeticTask(), cfg, opener))
+    assert opened == ["m"]

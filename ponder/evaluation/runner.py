@@ -433,6 +433,29 @@ class Evaluator:
                 "n_candidates": len(rows), "n_correct": sum(1 for r in rows if r["correct"] > 0), "stopped_by": None}
 
 
+class _OnFirstUse:
+    """A generator opened when something first asks it for anything (to generate, its name, its hidden states), so
+    that resuming a run with nothing left to do loads no model; closing one never opened does nothing."""
+
+    def __init__(self, open_: Callable[[], Generator]):
+        self._open, self._inner = open_, None
+
+    def _get(self) -> Generator:
+        if self._inner is None:
+            self._inner = self._open()
+        return self._inner
+
+    def __getattr__(self, attr: str):
+        return getattr(self._get(), attr)
+
+    async def generate(self, requests):
+        return await self._get().generate(requests)
+
+    async def aclose(self) -> None:
+        if self._inner is not None:
+            await self._inner.aclose()
+
+
 def _stored_scorer(info: StrategyInfo, scorer: str | None, model: str):
     """The scorer whose stored judgements a re-derivation reads, for its name only: a probe's name is its weights'
     fingerprint, read from its file (building the scorer would need the embedded model's hidden states)."""
@@ -486,7 +509,7 @@ async def evaluate(store: Store, task: Task, config: EvalConfig, open_generator:
     ev.progress.total = ev.plan_size(len(problems))
     escalates = any(parse_spec(s)[0].needs_models for s in config.strategies)
     for model in config.models:
-        generator = open_generator(model)
+        generator = _OnFirstUse(lambda m=model: open_generator(m))  # a finished run's resume loads no model
         if escalates:  # cascade: the model it escalates to is opened on first use, by the same opener
             from ponder.backends.router import ModelRouter
 
