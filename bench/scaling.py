@@ -47,6 +47,11 @@ At the end it writes bench/results/scaling.json, the figure bench/results/scalin
     .venv/bin/python -m bench.scaling [--limit 100] [--workers 4] [--phases 1,2,3,4]
     .venv/bin/python -m bench.scaling --report-only --print-only --limit 40   # a phase in progress, first 40 items
     .venv/bin/python -m bench.scaling --snapshot /tmp/snap.sqlite             # a consistent copy, while a run writes
+    .venv/bin/python -m bench.scaling --phases 17 --rerun-contended           # measure busy-machine rows again
+    .venv/bin/python -m bench.scaling --rescore --report-only                 # after a fix to the task's checker
+
+Seconds are honest only on a quiet machine: every row records how busy the rest of it was (``other_cpu``; the
+summary's ``contended``), and a run warns when it starts on a busy one. Run one benchmark at a time.
 
 To commit a snapshot without touching the live file: ``git update-index --cacheinfo
 100644,$(git hash-object -w /tmp/snap.sqlite),bench/results/scaling.sqlite`` and commit.
