@@ -263,22 +263,22 @@ def rescore_runs(store: Store, console: Console) -> None:
     from ponder.evaluation.runner import Evaluator
 
     for run in [r["run"] for r in store.runs()]:
-        task = load_task(store.run_config(run).get("task") or TASK)
-        items = {r["item"] for r in store.results(run)} | {s["item"] for s in store.all_samples(run)}
+        c = store.run_config(run)
+        task = load_task(c.get("task") or TASK)
+        items = store.items(run)
         by_seed: dict[int, int] = {}
         for item in items:
             seed, _, index = item.partition("-")
             by_seed[int(seed)] = max(by_seed.get(int(seed), 0), int(index) + 1)
         problems = [p for seed, n in by_seed.items() for p in task.problems(n, seed) if item_id(p) in items]
-        cfg = EvalConfig(run=run, task=task.name, models=(SMALL,), strategies=(), budgets=(1,), limit=len(problems), seed=SEED)
-        samples, results = Evaluator(store, task, cfg).rescore(problems)
+        cfg = EvalConfig(run=run, task=task.name, models=tuple(c["models"]), strategies=tuple(c["strategies"]),
+                         budgets=tuple(c["budgets"]), limit=c["limit"], seed=c["seed"], scorer=c.get("scorer"))
+        evaluator = Evaluator(store, task, cfg)
+        samples, results = evaluator.rescore(problems)
         console.print(f"run {run}: {samples} stored samples and {results} strategy results scored differently today")
         if run != RUN:  # the headline's own rows are derived again phase by phase (--rederive); another run by its config
-            c = store.run_config(run)
-            cfg = EvalConfig(run=run, task=task.name, models=tuple(c["models"]), strategies=tuple(c["strategies"]),
-                             budgets=tuple(c["budgets"]), limit=c["limit"], seed=c["seed"], scorer=c.get("scorer"))
             for model in cfg.models:
-                console.print(f"run {run}: {Evaluator(store, task, cfg).rederive(model, problems)} rows derived again")
+                console.print(f"run {run}: {evaluator.rederive(model, problems)} rows derived again")
 
 
 def snapshot(src: Path, dest: Path) -> dict[str, int]:

@@ -42,7 +42,7 @@ from ponder.evaluation.replay import ReplayGenerator
 from ponder.evaluation.store import Key, Store
 from ponder.protocols import Generator
 from ponder.strategies.base import SamplingOptions, make_candidate, vote
-from ponder.strategies.execution import executes
+from ponder.strategies.execution import executes, printed_line
 from ponder.strategies.registry import StrategyInfo, get, parse_spec, resolve_scorer
 from ponder.tasks import Task
 from ponder.types import Budget, Candidate, Problem, Result, Usage
@@ -330,7 +330,8 @@ class Evaluator:
     def rescore(self, problems: list[Problem]) -> tuple[int, int]:
         """Score this run's stored samples and strategy-run results again by the task's checker as it is today (after
         a fix to it), for the items of ``problems`` (an item whose stored reference differs from its problem's is
-        left alone); then derive the shared-sample rows again (``rederive``). Returns (samples, results) changed."""
+        left alone). The shared-sample rows still hold their old choice's score: derive them again afterwards
+        (``rederive``). Returns (samples, results) changed."""
         by_item = {item_id(p): p for p in problems}
         refs = {r["item"]: r["reference"] for r in self.store.results(self.config.run)}
 
@@ -343,7 +344,7 @@ class Evaluator:
                 # with_execution wrote it; one that printed no answer was scored on its output, not kept: leave it
                 if stored["answer"] is None:
                     return None
-                return self.task.score(p, f"The program printed \\boxed{{{stored['answer']}}}.")
+                return self.task.score(p, printed_line(stored["answer"]))
             return self.task.score(p, stored["text"])
 
         return self.store.rescore(self.config.run, score)

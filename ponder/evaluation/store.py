@@ -340,5 +340,10 @@ class Store:
                 raise
         return samples_changed, results_changed
 
+    def items(self, run: str) -> set[str]:
+        """The items a run has stored anything for: results or samples."""
+        return {r[0] for r in self.db.execute("SELECT item FROM results WHERE run = ? UNION SELECT item FROM samples "
+                                              "WHERE run = ?", (run, run))}
+
     def all_samples(self, run: str) -> Iterator[sqlite3.Row]:
         yield from self.db.execute("SELECT * FROM samples WHERE run = ? ORDER BY model, strategy, item, idx", (run,))

@@ -72,6 +72,15 @@ def program_candidate(sample: Sample, ran: Execution | None) -> Candidate:
     return with_execution(to_candidate(sample), ran)
 
 
+def printed_line(answer: str) -> str:
+    """The line a program's printed answer adds to its candidate's text, which a task's checker reads.
+
+    >>> printed_line("88")
+    'The program printed \\\\boxed{88}.\\n'
+    """
+    return f"The program printed \\boxed{{{answer}}}.\n"
+
+
 def with_execution(base: Candidate, ran: Execution | None) -> Candidate:
     """``base`` (a candidate read from the model's text) answering instead with what its program printed, as
     :func:`program_candidate` describes; ``ran`` is None where the text had no program to run."""
@@ -80,7 +89,7 @@ def with_execution(base: Candidate, ran: Execution | None) -> Candidate:
     answer = printed_answer(ran.stdout) if ran.ok else None
     text = base.text.rstrip() + f"\n```output\n{ran.output[-OUTPUT_SHOWN:]}```\n"
     if answer is not None:
-        text += f"The program printed \\boxed{{{answer}}}.\n"
+        text += printed_line(answer)
     return replace(base, text=text, answer=answer, key=normalize_answer(answer) if answer is not None else None,
                    executions=(ran,), completion=base.text)
 

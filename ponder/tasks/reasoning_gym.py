@@ -65,7 +65,7 @@ class ReasoningGymTask:
 
 
 def opposite_signs(answer: str, reference: str) -> bool:
-    """Whether two numbers differ in sign only where one is negative: reasoning-gym 0.1's ``gsm_symbolic`` scorer
+    """Whether a numeric answer and a numeric reference have opposite signs (zero counts as positive): reasoning-gym 0.1's ``gsm_symbolic`` scorer
     reads the first number with ``\\b-?\\d+``, and no word boundary precedes a leading minus, so it read "-26" as
     26 and gave a program that printed -26 full marks against 26 (19 headline rows and 43 stored samples had been
     credited so, by 2026-12-05). A numeric answer whose sign differs from a numeric reference is wrong whatever the
@@ -80,4 +80,4 @@ def opposite_signs(answer: str, reference: str) -> bool:
         a, b = float(answer), float(reference)
     except ValueError:
         return False
-    return (a < 0) != (b < 0) and a != b
+    return (a < 0) != (b < 0)
