@@ -214,6 +214,7 @@ def serve(
     cascade_model: Annotated[list[str] | None, typer.Option("--cascade-model", help="a registry model requests may escalate to with cascade?large=NAME (repeatable; opened embedded on first use)")] = None,
     probe: Annotated[list[str] | None, typer.Option("--probe", help="NAME=FILE: a learned verifier (ponder verifier train) that requests may name in probe?name=NAME (repeatable; checked against the served model at start)")] = None,
     passthrough: Annotated[bool, typer.Option("--passthrough", help="answer as the bare model would (no search, nothing added to the prompt): another tool's search on this engine, every token counted in /metrics")] = False,
+    passthrough_sampling: Annotated[str, typer.Option("--passthrough-sampling", help="with --passthrough, what a request that sets no top_p/top_k/min_p samples with: openai (top-p 1, no top-k) or ponder (top-k 40, top-p 0.95, as ponder's strategies)")] = "openai",
     store: Annotated[Path | None, typer.Option("--store", help="an evaluation store (ponder eval --db) whose runs the trace explorer at /ui shows, read-only")] = None,
 ) -> None:
     """Serve the OpenAI chat and completions API with test-time search behind it, and the trace explorer at /ui."""
@@ -226,6 +227,9 @@ def serve(
 
     try:
         parse_spec(strategy)
+        from ponder.server.passthrough import sampling_defaults
+
+        sampling_defaults(passthrough_sampling)  # an unknown name is an error before the model loads
         rewards = _named_values(reward_url, "--reward-url", "NAME=http(s)://…", lambda v: v.startswith(("http://", "https://")))
         named = {k: p.to_dict() for k, p in load_named_policies(policies).items() if k != "default"}
         probes = _named_values(probe, "--probe", "NAME=FILE")
@@ -239,7 +243,8 @@ def serve(
         config = ServeConfig(model_name=name, default_strategy=strategy, api_key=api_key, max_concurrent=max_concurrent,
                              max_queue=max_queue, max_seconds=max_seconds, max_tokens_total=max_tokens_total,
                              policies=named, reward_urls=rewards, cascade_models=tuple(cascade_model or ()),
-                             probes=probes, store=str(store) if store is not None else None, passthrough=passthrough)
+                             probes=probes, store=str(store) if store is not None else None, passthrough=passthrough,
+                             passthrough_sampling=passthrough_sampling)
         if not upstream and "default" not in probes:  # the probe shipped for the served model, as probe?name=default
             from ponder.verifier.bundled import shipped_probe
 

@@ -65,6 +65,22 @@ def test_search_options_and_what_cannot_pass_are_refused():
     assert gen.calls == []
 
 
+def test_sampling_defaults_fill_only_what_a_request_leaves_unset():
+    c, gen = client()  # OpenAI's defaults: top-p 1, no top-k
+    c.post("/v1/chat/completions", json={"model": "m", "messages": MSGS[1:2]})
+    c2, gen2 = client(passthrough_sampling="ponder")  # what ponder's own strategies sample with
+    c2.post("/v1/chat/completions", json={"model": "m", "messages": MSGS[1:2]})
+    c2.post("/v1/chat/completions", json={"model": "m", "messages": MSGS[1:2], "top_p": 0.5, "top_k": 7, "min_p": 0.1})
+    (openai,), (ponder,), (asked,) = gen.calls[0], *gen2.calls
+    assert (openai.params.top_p, openai.params.top_k, openai.params.min_p) == (1.0, 0, 0.0)
+    assert (ponder.params.top_p, ponder.params.top_k) == (0.95, 40)
+    assert (asked.params.top_p, asked.params.top_k, asked.params.min_p) == (0.5, 7, 0.1)  # llama.cpp's extensions honoured
+    for bad in ({"top_k": -1}, {"top_k": 2.5}, {"top_k": "40"}, {"min_p": 1.5}, {"top_k": True}):
+        r = c2.post("/v1/chat/completions", json={"model": "m", "messages": MSGS[1:2], **bad})
+        assert r.status_code == 400 and r.json()["error"]["param"] == next(iter(bad)), (bad, r.text)
+    assert len(gen2.calls) == 2
+
+
 def test_a_streamed_request_sends_each_sample_as_it_decodes():
     c, _ = client()
     with c.stream("POST", "/v1/chat/completions", json={"model": "m", "messages": MSGS[1:2], "n": 2, "stream": True,

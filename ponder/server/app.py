@@ -74,8 +74,9 @@ class ServeConfig:
     # an evaluation store the trace explorer (/ui) reads stored runs from, read-only (``ponder serve --store``)
     store: str | None = None
     # answer as the bare model would, no search (``ponder serve --passthrough``: another tool's search on this engine,
-    # its tokens counted here)
+    # its tokens counted here), sampling with these defaults where a request sets no top-p, top-k or min-p
     passthrough: bool = False
+    passthrough_sampling: str = "openai"
 
 
 @dataclass
@@ -488,7 +489,8 @@ def create_app(generator: Generator, config: ServeConfig, open_model: Callable[[
         from ponder.server import passthrough as pt
 
         req = pt.request_of(body, max_n=config.max_n, max_tokens=config.max_tokens_total,
-                            max_prompt_chars=config.max_prompt_chars, deadline=time.monotonic() + config.max_seconds)
+                            max_prompt_chars=config.max_prompt_chars, deadline=time.monotonic() + config.max_seconds,
+                            defaults=pt.sampling_defaults(config.passthrough_sampling))
         if body.stream:
             server.admit()
             include_usage = bool((body.stream_options or {}).get("include_usage"))

@@ -5,8 +5,12 @@ accounting.
 
 A request is one batched call to the engine: the messages rendered with the model's chat template (or the raw
 prompt of a completion), ``n`` samples (sample i seeded ``seed + i``), the OpenAI sampling fields honoured
-(``max_completion_tokens`` as well as ``max_tokens``; ``stop``; ``logprobs``/``top_logprobs``). The ``ponder``
-field and ``reasoning_effort`` are refused: there is no search to configure.
+(``max_completion_tokens`` as well as ``max_tokens``; ``stop``; ``logprobs``/``top_logprobs``; llama.cpp's
+``top_k`` and ``min_p`` extensions). Where a request leaves top-p, top-k or min-p unset, the server's sampling
+defaults apply: OpenAI's (top-p 1, no top-k) unless it was started with ponder's own (``--passthrough-sampling
+ponder``: top-k 40, top-p 0.95, what ponder's strategies sample with), so a tool compared with ponder's strategies
+draws from the same distribution. The ``ponder`` field and ``reasoning_effort`` are refused: there is no search to
+configure.
 """
 
 from __future__ import annotations
@@ -15,18 +19,56 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from ponder.errors import InvalidRequest
 from ponder.server.responses import ApiError, sse
 from ponder.server.schema import ChatRequest, CompletionRequest
-from ponder.types import Completion, GenerationRequest, Message, Prompt, Sample, SamplingParams
+from ponder.types import MAX_TOP_K, Completion, GenerationRequest, Message, Prompt, Sample, SamplingParams
 
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 
 
+@dataclass(frozen=True)
+class SamplingDefaults:
+    """What a pass-through request samples with where it sets no top-p, top-k or min-p."""
+
+    top_p: float = 1.0
+    top_k: int = 0  # 0: no top-k
+    min_p: float = 0.0
+
+
+def sampling_defaults(name: str) -> SamplingDefaults:
+    """``openai``: the OpenAI API's (top-p 1, no top-k); ``ponder``: what ponder's own strategies sample with.
+
+    >>> sampling_defaults("ponder")
+    SamplingDefaults(top_p=0.95, top_k=40, min_p=0.0)
+    """
+    if name == "openai":
+        return SamplingDefaults()
+    if name == "ponder":
+        from ponder.strategies.base import SamplingOptions
+
+        fields = SamplingOptions.model_fields
+        return SamplingDefaults(fields["top_p"].default, fields["top_k"].default, fields["min_p"].default)
+    raise InvalidRequest(f"unknown pass-through sampling defaults {name!r}: openai or ponder")
+
+
+def _extension(extra: dict[str, Any], name: str, kind: type, low: float, high: float, default):
+    """A llama.cpp sampling extension (``top_k``, ``min_p``) of the request, checked, or the default."""
+    value = extra.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not float(value).is_integer()) \
+            or not low <= value <= high:
+        raise ApiError(400, f"{name} must be {'an integer' if kind is int else 'a number'} in [{low:g}, {high:g}], got {value!r}",
+                       param=name)
+    return kind(value)
+
+
 def request_of(req: ChatRequest | CompletionRequest, *, max_n: int, max_tokens: int, max_prompt_chars: int,
-               deadline: float) -> GenerationRequest:
+               deadline: float, defaults: SamplingDefaults = SamplingDefaults()) -> GenerationRequest:
     """The engine request a pass-through request asks for, or a 400 saying what cannot be passed through."""
     if req.ponder is not None or getattr(req, "reasoning_effort", None):
         raise ApiError(400, "this server passes requests through to the model (--passthrough): no ponder options or "
@@ -60,8 +102,9 @@ def request_of(req: ChatRequest | CompletionRequest, *, max_n: int, max_tokens: 
     stop = [req.stop] if isinstance(req.stop, str) else (req.stop or [])
     try:
         params = SamplingParams(temperature=1.0 if req.temperature is None else req.temperature,  # OpenAI's default
-                                top_p=req.top_p or 1.0, top_k=0, max_tokens=asked, stop=tuple(stop), seed=req.seed,
-                                logprobs=logprobs)
+                                top_p=req.top_p or defaults.top_p, top_k=_extension(extra, "top_k", int, 0, MAX_TOP_K, defaults.top_k),
+                                min_p=_extension(extra, "min_p", float, 0, 0.999, defaults.min_p), max_tokens=asked,
+                                stop=tuple(stop), seed=req.seed, logprobs=logprobs)
         return GenerationRequest(prompt, n=req.n, params=params, deadline=deadline)
     except InvalidRequest as exc:
         raise ApiError(400, str(exc)) from None
