@@ -1,6 +1,8 @@
 """Side by side with the peers: each peer tool installed in its own virtual environment (pinned from PyPI, by this
 benchmark), pointed at the same upstream: ``ponder serve --passthrough`` on the same GGUF, so every tool gets the
 same engine and every token is counted at the upstream (a ledger per item), never taken from the tool's own usage.
+The upstream samples with ponder's own defaults where a peer sets none (top-k 40, top-p 0.95: ``--passthrough-sampling
+ponder``; the peers send only the temperature), so a peer and ponder's strategies draw paths from one distribution.
 Each item is asked with ponder's own chain-of-thought instruction and scored by the task's checker, as ponder's rows
 are; ponder's rows come from the headline store (the same items, seed 2024).
 
@@ -13,6 +15,7 @@ not runnable here: it requires vLLM 0.12, whose wheels are CUDA builds for NVIDI
 Resumable: every (peer, approach, model, budget, item) row goes to bench/results/peers.sqlite as it finishes.
 
     .venv/bin/python -m bench.peers [--limit 100] [--model qwen2.5-coder-0.5b] [--budget 8] [--concurrency 4]
+    .venv/bin/python -m bench.peers --limit 30 --report-only    # peers.json from the stored rows, nothing run
 
 Each item's requests go to the upstream under a ledger of their own (``/ledger/TAG/v1``), so items may run side by
 side (``--concurrency``; the engine batches their samples together) and each item's tokens are still counted
@@ -107,7 +110,7 @@ class Upstream:
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen([sys.executable, "-m", "ponder", "serve", "--model", model, "--passthrough",
-                                      "--port", str(self.port), "--max-seconds", "600"],
+                                      "--passthrough-sampling", "ponder", "--port", str(self.port), "--max-seconds", "600"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         for _ in range(600):
             try:
@@ -183,6 +186,82 @@ def ponder_rows(items: set[str], model: str) -> list[dict]:
     return [r for r in rows if r["model"] == model and r["items"] == len(items)]
 
 
+# the peer approaches that draw what ponder's chain-of-thought vote draws (ponder's instruction, T 0.7, 384 tokens,
+# ``budget`` paths), so an item one gets right and the other does not is sampling noise or a defect of one of them
+SAME_DRAWS = ("self_consistency", "self_consistency_answer")
+
+
+def ponder_vote_by_item(model: str, budget: int, items: set[str]) -> dict[str, float]:
+    """ponder's ``majority`` over ``budget`` chain-of-thought paths at T 0.7 (its default instruction), per item,
+    from the headline store."""
+    from ponder.evaluation.store import Store
+
+    out = {}
+    for r in Store(RESULTS / "scaling.sqlite", readonly=True).results(HEADLINE_RUN):
+        params = json.loads(r["params"])
+        if (r["model"], r["strategy"], r["budget"], r["item"] in items) == (model, "majority", budget, True) \
+                and "prompt" not in params and params.get("temperature") == 0.7:
+            out[r["item"]] = r["correct"]
+    return out
+
+
+def mcnemar_p(only_a: int, only_b: int) -> float:
+    """Two-sided exact McNemar p-value: how likely a split of the discordant items at least this uneven is when
+    neither side is better.
+
+    >>> mcnemar_p(0, 0), round(mcnemar_p(8, 1), 3)
+    (1.0, 0.039)
+    """
+    from math import comb
+
+    n, k = only_a + only_b, min(only_a, only_b)
+    return 1.0 if n == 0 else min(1.0, 2 * sum(comb(n, i) for i in range(k + 1)) / 2 ** n)
+
+
+def versus_ponder_vote(db: sqlite3.Connection, model: str, budget: int, items: set[str]) -> list[dict]:
+    """Item by item, each peer vote that draws ponder's paths against ponder's own vote: both right, the peer only,
+    ponder only, and McNemar's p (a small p with the peer ahead points at a defect of ponder's to find)."""
+    ours = ponder_vote_by_item(model, budget, items)
+    out = []
+    for peer, approach in db.execute("SELECT DISTINCT peer, approach FROM rows WHERE model=? AND budget=?", (model, budget)):
+        if approach not in SAME_DRAWS:
+            continue
+        theirs = {i: c for i, c in db.execute("SELECT item, correct FROM rows WHERE peer=? AND approach=? AND model=? "
+                                              "AND budget=?", (peer, approach, model, budget)) if i in items and i in ours}
+        if len(theirs) < len(items):
+            continue
+        both = sum(1 for i in theirs if theirs[i] > 0 and ours[i] > 0)
+        peer_only = sum(1 for i in theirs if theirs[i] > 0 and not ours[i] > 0)
+        ponder_only = sum(1 for i in theirs if ours[i] > 0 and not theirs[i] > 0)
+        out.append({"tool": peer, "approach": approach, "ponder": f"majority@{budget}", "items": len(theirs), "both_right": both,
+                    "peer_only": peer_only, "ponder_only": ponder_only, "neither": len(theirs) - both - peer_only - ponder_only,
+                    "mcnemar_p": round(mcnemar_p(peer_only, ponder_only), 3)})
+    return out
+
+
+def extraction_disagreements(db: sqlite3.Connection, model: str, budget: int, items: set[str], task, problems) -> list[dict]:
+    """Where the answer the peers voted on (the number after "The answer is", else the last number) and the answer
+    ponder's checker reads (boxed, tags, the answer phrase) differ on a peer's chosen text: how often, and how often
+    only the peers' reading would have matched the reference (ponder's extraction losing a right answer)."""
+    sys.path.insert(0, str(RUNNERS))
+    from stated_answer import answer_projection
+
+    by_id = {item_id(p): p for p in problems}
+    out = []
+    for peer, approach in db.execute("SELECT DISTINCT peer, approach FROM rows WHERE model=? AND budget=?", (model, budget)):
+        rows = [(i, t) for i, t in db.execute("SELECT item, text FROM rows WHERE peer=? AND approach=? AND model=? AND budget=?",
+                                              (peer, approach, model, budget)) if i in items and t]
+        differ = lost = 0
+        for i, text in rows:
+            theirs, ours = answer_projection(text), extract_answer(text)
+            if ours is None or theirs.replace(",", "") != ours.replace(",", ""):
+                differ += 1
+                lost += task.score(by_id[i], f"The answer is {theirs}.") > 0 and not task.score(by_id[i], text) > 0
+        out.append({"tool": peer, "approach": approach, "texts": len(rows), "readings_differ": differ,
+                    "right_only_by_peers_reading": lost})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=100)
@@ -192,27 +271,31 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=1,
                     help="items of one approach run at once (each counted in its own upstream ledger); wall seconds per "
                          "item are reported from the items that ran alone")
+    ap.add_argument("--report-only", action="store_true", help="write peers.json from the stored rows; run nothing")
     args = ap.parse_args()
-    if busy := busy_machine_warning():
+    if not args.report_only and (busy := busy_machine_warning()):
         print(f"warning: {busy}", file=sys.stderr)
     task = load_task(TASK)
     problems = list(task.problems(args.limit, SEED))
     db = open_store(STORE)
     failures: dict[str, str] = {}
-    upstream = Upstream(args.model)
-    try:
-        for peer in [p.strip() for p in args.peers.split(",") if p.strip()]:
-            if "unavailable" in PEERS[peer]:
+    peers = [p.strip() for p in args.peers.split(",") if p.strip()]
+    for peer in peers:
+        if peer not in PEERS:
+            ap.error(f"unknown peer {peer!r} (known: {', '.join(PEERS)})")
+        if "unavailable" in PEERS[peer]:
+            failures |= {f"{peer}/{approach}": PEERS[peer]["unavailable"] for approach in PEERS[peer]["approaches"]}
+    if not args.report_only:
+        upstream = Upstream(args.model)
+        try:
+            for peer in (p for p in peers if "unavailable" not in PEERS[p]):
                 for approach in PEERS[peer]["approaches"]:
-                    failures[f"{peer}/{approach}"] = PEERS[peer]["unavailable"]
-                continue
-            for approach in PEERS[peer]["approaches"]:
-                try:
-                    run_peer(db, upstream, peer, approach, args.model, args.budget, problems, task, args.concurrency)
-                except RuntimeError as exc:  # could not install: the row says why
-                    failures[f"{peer}/{approach}"] = str(exc)
-    finally:
-        upstream.close()
+                    try:
+                        run_peer(db, upstream, peer, approach, args.model, args.budget, problems, task, args.concurrency)
+                    except RuntimeError as exc:  # could not install: the row says why
+                        failures[f"{peer}/{approach}"] = str(exc)
+        finally:
+            upstream.close()
     items = {item_id(p) for p in problems}
     peer_rows = []
     for peer, approach in db.execute("SELECT DISTINCT peer, approach FROM rows WHERE model=? AND budget=?", (args.model, args.budget)):
@@ -243,7 +326,10 @@ def main() -> None:
         "items": len(items),
     }
     out = write_result("peers", headline, models_used=[args.model], seeds=[SEED],
-                       details={"rows": peer_rows, "ponder_rows": [{k: r[k] for k in ("strategy", "budget", "accuracy", "completion_tokens", "seconds")} for r in ours],
+                       details={"rows": peer_rows, "ponder_rows": [{k: r[k] for k in ("strategy", "budget", "accuracy", "ci_low", "ci_high", "completion_tokens", "seconds")}
+                                                for r in ours],
+                                "versus_ponder_vote": versus_ponder_vote(db, args.model, args.budget, items),
+                                "extraction": extraction_disagreements(db, args.model, args.budget, items, task, problems),
                                 "failures": failures, "upstream": "ponder serve --passthrough (tokens from a ledger per item, /ledger/TAG)"})
     print(json.dumps(headline, indent=1))
     print(out)

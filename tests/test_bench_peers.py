@@ -86,3 +86,32 @@ def test_the_optillm_runner_votes_on_stated_answers_with_the_fix(monkeypatch):
     assert runner.voted_on_answers(texts) == texts[1]  # 88 twice (stated, then the last number) beats 98 once
     assert runner.voted_on_answers([]) == ""
     assert set(runner.__doc__.split("``")[1::2]) >= {"self_consistency", "self_consistency_answer", "bon", "moa", "re2", "cot_reflection"}
+
+
+def _stored(tmp_path, texts: dict[str, tuple[str, float]]):
+    db = peers.open_store(tmp_path / "peers.sqlite")
+    for item, (text, correct) in texts.items():
+        db.execute("INSERT INTO rows VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                   ("p", "self_consistency_answer", "m", 8, item, text, None, correct, 10, 20, 8, 3.0, None, 1))
+    return db
+
+
+def test_texts_the_peers_and_ponder_read_differently_are_counted_with_the_ones_ponder_lost(tmp_path):
+    from ponder.testing import ArithmeticTask
+
+    task = ArithmeticTask()
+    problems = task.problems(3, 1)  # 1 + 3 = 4, 2 + 5 = 7, 3 + 7 = 10
+    db = _stored(tmp_path, {"sum-1-0": ("\\boxed{5} was a slip: 1 + 3 = 4", 0.0),  # ponder reads the box, the peers 4
+                            "sum-1-1": ("2 + 5 = 7. The answer is 7.", 1.0), "sum-1-2": ("", 0.0)})
+    [row] = peers.extraction_disagreements(db, "m", 8, {p.id for p in problems}, task, problems)
+    assert row == {"tool": "p", "approach": "self_consistency_answer", "texts": 2, "readings_differ": 1,
+                   "right_only_by_peers_reading": 1}
+
+
+def test_a_peer_vote_is_set_against_ponders_item_by_item(tmp_path, monkeypatch):
+    db = _stored(tmp_path, {"a": ("", 1.0), "b": ("", 1.0), "c": ("", 0.0), "d": ("", 0.0)})
+    monkeypatch.setattr(peers, "ponder_vote_by_item", lambda model, budget, items: {"a": 1.0, "b": 0.0, "c": 1.0, "d": 0.0})
+    [row] = peers.versus_ponder_vote(db, "m", 8, {"a", "b", "c", "d"})
+    assert (row["both_right"], row["peer_only"], row["ponder_only"], row["neither"]) == (1, 1, 1, 1)
+    assert row["mcnemar_p"] == 1.0 and row["ponder"] == "majority@8"
+    assert peers.versus_ponder_vote(db, "m", 8, {"a", "b", "c", "d", "e"}) == []  # a peer row short of items is left out

@@ -49,5 +49,19 @@ def test_the_readme_headline_table_holds_scaling_json_figures():
         assert (f"{r['accuracy']:.2f}", f"{r['ci_low']:.2f}", f"{r['ci_high']:.2f}", f"{r['completion_tokens']:.0f}") == (acc, lo, hi, tokens)
 
 
+def test_the_readme_peers_table_holds_peers_json_figures():
+    import json
+    import re
+
+    data = json.loads((ROOT / "bench" / "results" / "peers.json").read_text())
+    rows = {(r["tool"], r["approach"]): r for r in data["details"]["rows"]}
+    readme = (ROOT / "README.md").read_text()
+    table = re.findall(r"^\| (its_hub|optillm) \| (\w+) \(\d+\) \| ([\d.]+) \[([\d.]+), ([\d.]+)\] \| (\d+) \|", readme, re.M)
+    assert sorted((t, a) for t, a, *_ in table) == sorted(rows), "README's peers table lists every measured approach once"
+    for tool, approach, acc, lo, hi, tokens in table:
+        r = rows[(tool, approach)]
+        assert (f"{r['accuracy']:.2f}", f"{r['ci'][0]:.2f}", f"{r['ci'][1]:.2f}", f"{r['completion_tokens']:.0f}") == (acc, lo, hi, tokens)
+
+
 def test_readme_is_short():
     assert len((ROOT / "README.md").read_text().splitlines()) < 250
