@@ -96,6 +96,21 @@ def test_a_good_program_runs_and_reports():
     assert r.ok and r.stdout.strip() == "6" and r.isolation == "kernel"
 
 
+@pytest.mark.parametrize("weak", [False, True], ids=["kernel", "process"])
+def test_a_failing_program_reads_a_traceback_of_its_own_lines_only(weak):
+    """What tir shows the model so that it can fix its block: the error and the program's own frames, none of the
+    sandbox's prelude (a frame in "<string>" at a line the model never wrote)."""
+    limits = SandboxLimits(wall_seconds=5, cpu_seconds=3, memory_mb=256, isolation="process" if weak else "kernel")
+    r = run_python("def total(xs):\n    return sum(xs) + missing\nprint('before')\nprint(total([1, 2]))", limits=limits)
+    assert not r.ok and r.returncode == 1 and r.stdout == "before\n"
+    assert r.stderr.startswith("Traceback (most recent call last):\n") and "<string>" not in r.stderr
+    assert 'File "candidate.py", line 4' in r.stderr and 'File "candidate.py", line 2, in total' in r.stderr
+    assert r.stderr.rstrip().endswith("NameError: name 'missing' is not defined")
+    s = run_python("print('x'\n", limits=limits)
+    assert not s.ok and "<string>" not in s.stderr and "SyntaxError" in s.stderr and "candidate.py" in s.stderr
+    assert run_python("import sys\nsys.exit(3)", limits=limits).returncode == 3
+
+
 def test_it_runs_as_nobody_alone_in_its_namespaces():
     r = run_python("import os\nprint(os.getuid(), os.getpid())\nprint(sorted(p for p in os.listdir('/proc') if p.isdigit()))\n"
                    "print(sorted(os.listdir('/')))", limits=FAST)

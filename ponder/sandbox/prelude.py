@@ -96,8 +96,26 @@ _setup(_cfg)
 del _setup
 _path = _cfg["source"]
 del _cfg
-_src = open(_path, encoding="utf-8").read()
-_code = compile(_src, "candidate.py", "exec")
-del _src, _path
-exec(_code, {"__name__": "__main__", "__builtins__": __builtins__})
+def _report(e):
+    # the candidate's traceback without this prelude's own frames ("<string>"): a model that reads its error to fix
+    # its program (tir) sees only lines of the program it wrote
+    try:
+        import traceback
+        tb = e.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename == "<string>":
+            tb = tb.tb_next
+        sys.stderr.write("".join(traceback.format_exception(type(e), e, tb)))
+    except BaseException:
+        sys.stderr.write("%s: %s\n" % (type(e).__name__, e))
+    sys.stderr.flush()
+try:
+    _src = open(_path, encoding="utf-8").read()
+    _code = compile(_src, "candidate.py", "exec")
+    del _src, _path
+    exec(_code, {"__name__": "__main__", "__builtins__": __builtins__})
+except SystemExit:
+    raise
+except BaseException as _e:
+    _report(_e)
+    raise SystemExit(1)
 '''
