@@ -355,8 +355,8 @@ def grpo_lines(d: dict) -> list[str]:
 
 
 def peers_markdown() -> str:
-    """README's comparison with the peers: ponder's best within the best peer's tokens against every peer approach
-    on the same items and upstream, and whether the issue's target (+5 points, at most its tokens, 2x faster) holds."""
+    """README's comparison with the peers: ponder's best within the best peer's tokens (chosen on the headline's 100
+    items) against every peer approach on the same items and upstream, and whether the issue's target (+5 points, at most its tokens, 2x faster) holds."""
     d = load("peers")
     ours = next((r for r in d["details"]["ponder_rows"] if f"{r['strategy']}@{r['budget']}" == d["ponder_best_strategy"]), None)
     rows = sorted(d["details"]["rows"], key=lambda r: (-r["accuracy"], r["completion_tokens"]))
@@ -367,7 +367,8 @@ def peers_markdown() -> str:
     speed = d.get("ponder_speedup_vs_peer_best")
     met = gain >= 0.05 and ours["completion_tokens"] <= d["peer_best_tokens_per_item"] and (speed or 0) >= 2
     lines += [f"On the first {d['items']} headline items, the same GGUF ({d['models'][0]['name']}) behind one upstream that "
-              f"counts every token, ponder's best within the best peer's tokens, `{d['ponder_best_strategy']}`, answers "
+              f"counts every token, ponder's most accurate configuration over all 100 headline items within the best "
+              f"peer's tokens (chosen there, not on these items), `{d['ponder_best_strategy']}`, answers "
               f"{ours['accuracy']:.2f}{_ci(ours)} with {ours['completion_tokens']:.0f} generated tokens an item in "
               f"{ours['seconds']:.0f} s; the best peer approach, {d['peer_best']}, answers {d['peer_best_accuracy']:.2f} with "
               f"{d['peer_best_tokens_per_item']:.0f} tokens in {_seconds(rows[0])} ({gain:+.2f}, ponder "
