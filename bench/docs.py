@@ -356,7 +356,8 @@ def grpo_lines(d: dict) -> list[str]:
 
 def peers_markdown() -> str:
     """README's comparison with the peers: ponder's best within the best peer's tokens (chosen on the headline's 100
-    items) against every peer approach on the same items and upstream, and whether the issue's target (+5 points, at most its tokens, 2x faster) holds."""
+    items) against every peer approach on the same items and upstream, and whether the issue's target (+5 points,
+    at most its tokens, 2x faster) holds."""
     d = load("peers")
     ours = next((r for r in d["details"]["ponder_rows"] if f"{r['strategy']}@{r['budget']}" == d["ponder_best_strategy"]), None)
     rows = sorted(d["details"]["rows"], key=lambda r: (-r["accuracy"], r["completion_tokens"]))

@@ -46,14 +46,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 
 from bench.common import RESULTS, busy_machine_warning, write_result
-from bench.scaling import RUN as HEADLINE_RUN, SEED, SMALL, TASK
+from bench.scaling import LIMIT as HEADLINE_ITEMS, RUN as HEADLINE_RUN, SEED, SMALL, TASK
 from ponder.evaluation.metrics import bootstrap_ci
 from ponder.evaluation.runner import item_id
 from ponder.scorers.answers import extract_answer
 from ponder.tasks import load_task
 
 STORE = RESULTS / "peers.sqlite"
-HEADLINE_ITEMS = 100  # bench/scaling.py's headline: ponder's configuration is chosen over all of them
 VENVS = Path("bench-peers")  # each peer's virtual environment (not committed)
 RUNNERS = Path(__file__).parent / "peer_runners"
 PEERS = {

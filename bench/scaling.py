@@ -84,6 +84,7 @@ from ponder.tasks import load_task
 
 SMALL, LARGE = "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"
 SEED = 2024
+LIMIT = 100  # the headline items: the first LIMIT of TASK at SEED
 TASK = "rg:gsm_symbolic"
 RUN = "scaling"
 MAX_TOKENS = 384
@@ -306,7 +307,7 @@ def snapshot(src: Path, dest: Path) -> dict[str, int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--limit", type=int, default=100)
+    ap.add_argument("--limit", type=int, default=LIMIT)
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--phases", default="1,2,3,4,5")
     ap.add_argument("--report-only", action="store_true", help="summarise what is stored, run nothing")

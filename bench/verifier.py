@@ -60,7 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 from bench.common import RESULTS, busy_machine_warning, write_result
-from bench.scaling import LARGE, PHASE_SCORERS, PHASES, PROBE, PROBE_LARGE, RUN, SEED, SMALL, TASK, spec
+from bench.scaling import LARGE, LIMIT, PHASE_SCORERS, PHASES, PROBE, PROBE_LARGE, RUN, SEED, SMALL, TASK, spec
 from ponder.backends import open_generator
 from ponder.evaluation.metrics import bootstrap_ci
 from ponder.evaluation.runner import EvalConfig, evaluate, item_id, samples_params, stored_params
@@ -74,7 +74,6 @@ from ponder.verifier.bundled import PROBES
 from ponder.verifier.probe import Probe, auroc
 from ponder.verifier.train import Features, train
 
-LIMIT = 100
 TRAIN_RUN, TRAIN_SEED, TRAIN_ITEMS, TRAIN_PROGRAMS = "probe", 7, 240, 8
 TRAIN_SPEC = "majority?prompt=pal&max_tokens=384"
 # the stored samples both sides are drawn as (training: TRAIN_SPEC; test: phase 12's majority?prompt=pal, same options)
