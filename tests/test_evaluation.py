@@ -662,3 +662,25 @@ def test_resuming_a_finished_run_loads_no_model(tmp_path):
     assert opened == ["m"] and len(store.results("f")) == 4
     asyncio.run(evaluate(store, ArithmeticTask(), cfg, opener))
     assert opened == ["m"]
+
+
+def test_a_replayed_rule_drawing_live_counts_those_draws_seconds_once(tmp_path):
+    """An adaptive rule is evaluated on a replay of the shared samples; where none are stored yet it draws them live,
+    inside its own run. Their generation time is then already in the run's wall time and must not be added again as
+    replayed time (it was: a row's seconds came out near twice the wall time it took)."""
+    from ponder.testing import ArithmeticTask, ScriptedGenerator
+
+    store = Store(tmp_path / "live.sqlite")
+    gen = ScriptedGenerator(lambda req, i: "so " * 20 + "The answer is 4", seconds_per_token=0.01)
+    config = EvalConfig(run="r", task="arithmetic", models=("m",), strategies=("adaptive_majority?max_tokens=64",),
+                        budgets=(4,), limit=2, seed=0, workers=1)
+    t0 = time.monotonic()
+    asyncio.run(evaluate(store, ArithmeticTask(), config, lambda m: gen))
+    wall = time.monotonic() - t0
+    rows = store.results("r")
+    assert len(rows) == 2 and all(r["completion_tokens"] > 0 for r in rows)
+    assert sum(r["seconds"] for r in rows) <= wall  # each draw's time counted once (twice would exceed the wall)
+    assert all(r["seconds"] >= 0.2 for r in rows)  # and counted: 24 decoding steps of 0.01 s at least
+    # replayed on a second run of the same rule at another budget, the stored draws' time is what the row costs
+    asyncio.run(evaluate(store, ArithmeticTask(), EvalConfig(**{**config.as_dict(), "budgets": (2, 4)}), lambda m: gen))
+    assert all(r["seconds"] >= 0.2 for r in store.results("r"))

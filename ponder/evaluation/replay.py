@@ -65,7 +65,8 @@ class ReplayGenerator:
     others replay). A request with a confidence stop (DeepConf) gets the stored draws cut where the engine would
     have cut them, from their stored token logprobs. Requests that are no independent draw of a known prompt
     template (other prompts, prefixes, stop strings, confidence stops without stored draws with token logprobs) go
-    to the live generator. ``seconds`` sums the stored generation time of the tokens it served."""
+    to the live generator. ``seconds`` sums the stored generation time of the tokens it served from draws stored
+    before the request (a draw made live for it took the caller's own wall time, which counts it once)."""
 
     def __init__(self, source: SampleSource, model: str, live: Generator, problem: Problem) -> None:
         self.source, self.model, self.live, self.problem = source, model, live, problem
@@ -104,13 +105,17 @@ class ReplayGenerator:
                 continue
             options, first = found
             need = 1 if req.params.temperature == 0 else first + req.n
+            stored = len(self.source.stored_samples(self.model, self.problem, options))
             rows = await self.source.shared_samples(self.model, self.live, self.problem, options, need)
-            served = rows[first:first + req.n] if req.params.temperature else [rows[0]] * req.n
+            at = range(first, first + req.n) if req.params.temperature else [0] * req.n
+            served = [rows[i] for i in at]
             samples = tuple(stored_sample(r, req.params.confidence_stop) for r in served)
             # a cut sample took its share of the draw's time
-            seconds = sum(r["seconds"] * s.n_tokens / max(1, r["tokens"]) for r, s in zip(served, samples, strict=True))
+            shares = [r["seconds"] * s.n_tokens / max(1, r["tokens"]) for r, s in zip(served, samples, strict=True)]
             self.served += len(served)
-            self.seconds += seconds
+            # what was drawn live just now is in the caller's own wall time already: only stored draws add theirs
+            self.seconds += sum(x for i, x in zip(at, shares, strict=True) if i < stored)
+            seconds = sum(shares)
             out.append(Completion(samples, Usage(prompt_tokens=rows[0]["prompt_tokens"],
                                                  completion_tokens=sum(s.n_tokens for s in samples), seconds=seconds)))
         return out
