@@ -88,8 +88,9 @@ NOTES = {
              "there, a ledger per item): ponder's best within the best peer's tokens, `{ponder_best_strategy}`, answers "
              "{ponder_best_accuracy} with {ponder_best_tokens_per_item} generated tokens an item; the best peer approach, "
              "{peer_best}, {peer_best_accuracy} with {peer_best_tokens_per_item}; ponder is {ponder_speedup_vs_peer_best}× "
-             "faster per item (wall seconds of items run one at a time). The first table is each peer approach (its errors "
-             "and unparsable answers counted), the second ponder's own rows on the same items from the headline store; "
+             "faster per item (the two timed alone, item after item in one run: `details.timing`). The first table is each peer approach (its errors "
+             "and unparsable answers counted), the second ponder's own rows on the same items from the headline store "
+             "(their seconds with 4 items side by side, so not comparable with the first table's); "
              "the third sets each peer vote that draws ponder's own paths (its instruction, T 0.7, 384 tokens) against "
              "ponder's chain-of-thought `majority` item by item (McNemar's exact p on the items only one got right); the "
              "fourth counts the chosen texts where the peers' answer reading (after \"The answer is\", else the last "
@@ -366,21 +367,34 @@ def peers_markdown() -> str:
         return "\n".join([*lines, "Not measured yet: `.venv/bin/python -m bench.peers` (docs/benchmarks.md#peers).", PEERS_END])
     gain = ours["accuracy"] - d["peer_best_accuracy"]
     speed = d.get("ponder_speedup_vs_peer_best")
+    timing = d["details"].get("timing")
     met = gain >= 0.05 and ours["completion_tokens"] <= d["peer_best_tokens_per_item"] and (speed or 0) >= 2
+
+    def timed_side(r: dict) -> dict:
+        """The best peer's seconds are the ones timed beside ponder's; the others' come from their items run alone."""
+        return timing["peer"] if timing and f"{r['tool']}/{r['approach']}" == d["peer_best"] else r
+
+    best_row = next(r for r in rows if f"{r['tool']}/{r['approach']}" == d["peer_best"])
+    if timing:
+        timed = (f"Timed alone, one item after the other in one run on the first {timing['items']} items, {d['peer_best']} "
+                 f"took {timing['peer']['seconds']:.0f} s an item and ponder {timing['ponder']['seconds']:.0f} s "
+                 f"({speed:.1f}× as fast; ponder's model loaded once before, as the upstream's was; the other peers' seconds "
+                 f"come from their own items run alone earlier, where {d['peer_best']} took {_seconds(best_row)})")
+    else:
+        timed = "Not yet timed side by side (`--time-alone`)"
     lines += [f"On the first {d['items']} headline items, the same GGUF ({d['models'][0]['name']}) behind one upstream that "
-              f"counts every token, ponder's most accurate configuration over all 100 headline items within the best "
-              f"peer's tokens (chosen there, not on these items), `{d['ponder_best_strategy']}`, answers "
-              f"{ours['accuracy']:.2f}{_ci(ours)} with {ours['completion_tokens']:.0f} generated tokens an item in "
-              f"{ours['seconds']:.0f} s; the best peer approach, {d['peer_best']}, answers {d['peer_best_accuracy']:.2f} with "
-              f"{d['peer_best_tokens_per_item']:.0f} tokens in {_seconds(rows[0])} ({gain:+.2f}, ponder "
-              f"{'—' if speed is None else f'{speed:.0f}'}× as fast: the target of +0.05 at no more tokens and 2× the speed is "
-              f"{'met' if met else 'not met'}). ThinkBooster cannot run on a CPU-only machine (it requires vLLM 0.12's "
+              f"counts every token, ponder's most accurate configuration over all {d['details']['headline_items']} headline items within the "
+              f"best peer's tokens (chosen there, not on these items), `{d['ponder_best_strategy']}`, answers "
+              f"{ours['accuracy']:.2f}{_ci(ours)} with {ours['completion_tokens']:.0f} generated tokens an item; the best peer "
+              f"approach, {d['peer_best']}, answers {d['peer_best_accuracy']:.2f} with {d['peer_best_tokens_per_item']:.0f} "
+              f"({gain:+.2f}). {timed}: the target of +0.05 at no more tokens and 2× the speed is "
+              f"{'met' if met else 'not met'} on these {d['items']} items. ThinkBooster cannot run on a CPU-only machine (it requires vLLM 0.12's "
               f"CUDA wheels).", "",
               f"| tool | approach (paths) | accuracy | generated tokens / item | s / item (alone) | errors |", "|---|---|---|---|---|---|",
               f"| ponder | `{d['ponder_best_strategy'].rsplit('@', 1)[0]}` ({ours['budget']}) | {ours['accuracy']:.2f}{_ci(ours)} | {ours['completion_tokens']:.0f} | "
-              f"{_seconds(ours)} | 0 |"]
+              f"{_seconds(timing['ponder']) if timing else '—'} | 0 |"]
     lines += [f"| {r['tool']} | {r['approach']} ({r['budget']}) | {r['accuracy']:.2f} [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}] | "
-              f"{r['completion_tokens']:.0f} | {_seconds(r)} | {r['errors']} |" for r in rows]
+              f"{r['completion_tokens']:.0f} | {_seconds(timed_side(r))} | {r['errors']} |" for r in rows]
     lines += ["", "Every row, ponder's own, and item-by-item checks of the peers' votes against ponder's: "
                   "[docs/benchmarks.md](docs/benchmarks.md#peers).", PEERS_END]
     return "\n".join(lines)

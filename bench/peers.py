@@ -21,8 +21,10 @@ Resumable: every (peer, approach, model, budget, item) row goes to bench/results
 
 Each item's requests go to the upstream under a ledger of their own (``/ledger/TAG/v1``), so items may run side by
 side (``--concurrency``; the engine batches their samples together) and each item's tokens are still counted
-exactly. Wall seconds per item are compared only over items that ran alone (concurrency 1), as ponder's headline
-rows did: run a first slice with ``--concurrency 1 --limit 10`` to time them, the rest side by side.
+exactly. Items go slice by slice (``--concurrency`` items, every approach answering a slice before the next starts),
+so a run stopped at any time leaves whole items. Wall seconds per item come from items that ran alone (concurrency
+1); the speedup from ``--time-alone N``: the best peer approach and ponder's best answer the first N items alone,
+one after the other in one run (ponder embedded, its model loaded once before, as the upstream's is).
 
 Writes bench/results/peers.json: ponder_best_accuracy, ponder_best_strategy, ponder_best_tokens_per_item,
 peer_best_accuracy, peer_best, peer_best_tokens_per_item, ponder_speedup_vs_peer_best, and a row per tool x approach.
@@ -75,12 +77,16 @@ PEERS = {
 SCHEMA = """CREATE TABLE IF NOT EXISTS rows (peer TEXT, approach TEXT, model TEXT, budget INTEGER, item TEXT, text TEXT,
 answer TEXT, correct REAL, completion_tokens INTEGER, prompt_tokens INTEGER, requests INTEGER, seconds REAL, error TEXT,
 concurrency INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (peer, approach, model, budget, item))"""
+# the speed comparison: the best peer approach and ponder's best, each item answered by one then the other, alone
+TIMINGS = """CREATE TABLE IF NOT EXISTS timings (pair TEXT, tool TEXT, approach TEXT, model TEXT, budget INTEGER, item TEXT,
+seconds REAL, completion_tokens INTEGER, correct REAL, PRIMARY KEY (pair, tool, item))"""
 
 
 def open_store(path: Path) -> sqlite3.Connection:
     """The rows store (a store written before items ran side by side gains the concurrency column: they ran alone)."""
     db = sqlite3.connect(path)
     db.execute(SCHEMA)
+    db.execute(TIMINGS)
     if "concurrency" not in {r[1] for r in db.execute("PRAGMA table_info(rows)")}:
         db.execute("ALTER TABLE rows ADD COLUMN concurrency INTEGER NOT NULL DEFAULT 1")
     return db
@@ -165,8 +171,10 @@ def run_peer(db: sqlite3.Connection, upstream: Upstream, peer: str, approach: st
     """Every item of ``problems`` not yet stored, ``concurrency`` at a time (their requests batched together by the
     upstream's engine); each row is stored as it finishes, with the concurrency it ran at (its wall seconds are
     comparable only at 1)."""
-    have = {r[0] for r in db.execute("SELECT item FROM rows WHERE peer=? AND approach=? AND model=? AND budget=?",
-                                     (peer, approach, model, budget))}
+    # an item that failed while others ran beside it (its requests queued at the upstream past the peer's own client
+    # timeout: aiohttp's 300 s for its_hub) is run again; run such a pass with --concurrency 1
+    have = {r[0] for r in db.execute("SELECT item FROM rows WHERE peer=? AND approach=? AND model=? AND budget=? AND NOT "
+                                     "(error IS NOT NULL AND concurrency > 1)", (peer, approach, model, budget))}
     todo = [p for p in problems if item_id(p) not in have]
     if not todo:
         return
@@ -215,6 +223,91 @@ def ponder_best(headline: list[dict], here: list[dict], token_cap: float | None)
         return None
     chosen = max(within, key=lambda r: (r["accuracy"], -r["completion_tokens"]))
     return key[(chosen["strategy"], chosen["budget"])]
+
+
+def headline_spec(label: str, model: str) -> tuple[str, str | None]:
+    """The full spec (every parameter, the token cap included) and the scorer of the headline phase whose rows carry
+    ``label`` for ``model``, labelled exactly as the headline's summary labels them.
+
+    >>> headline_spec("adaptive_majority?prompt=pal", SMALL)[0].split("?")[0]
+    'adaptive_majority'
+    >>> headline_spec("majority?prompt=pal&temperature=0.3", SMALL)
+    ('majority?prompt=pal&temperature=0.3&max_tokens=384', None)
+    """
+    from bench.scaling import PHASE_SCORERS, PHASES, spec
+    from ponder.evaluation.report import _labels
+    from ponder.evaluation.runner import stored_params
+
+    found = {}
+    for ph, (m, specs, _) in PHASES.items():
+        for s in specs:
+            if m == model:
+                name, params = stored_params(spec(s), PHASE_SCORERS.get(ph))
+                found[(m, name, params)] = (spec(s), PHASE_SCORERS.get(ph))
+    labels = _labels([{"model": m, "strategy": n, "params": p} for m, n, p in found], ("prompt", "scorer"))
+    for key, (full, scorer) in found.items():
+        if labels[key] == label:
+            return full, scorer
+    raise KeyError(f"no headline phase of {model} is labelled {label!r}")
+
+
+async def ponder_answers(spec: str, scorer: str | None, budget: int, problem, generator, task) -> tuple[float, int, float]:
+    """One item answered by ponder's configuration as ``ponder ask`` would (the headline's seed and budget, the
+    sandbox for programs): its wall seconds, generated tokens and score."""
+    from ponder.strategies.registry import parse_spec, resolve_scorer
+    from ponder.types import Budget
+
+    info, base = parse_spec(spec)
+    seed = {"seed": SEED} if "seed" in info.params.model_fields else {}
+    params = info.parse_params({**base.model_dump(), **seed, **info.budget_params(budget)})
+    t0 = time.time()
+    r = await info.run(problem, generator, resolve_scorer(info, scorer, generator), Budget(), params)
+    seconds = time.time() - t0
+    return seconds, r.usage.completion_tokens, task.score(problem, r.text) if r.text else 0.0
+
+
+def time_alone(db: sqlite3.Connection, upstream: Upstream, peer: tuple[str, str], ours: tuple[str, int], model: str,
+               budget: int, problems, task, generator) -> str:
+    """The speed comparison, measured side by side in one run: each item answered alone by the best peer approach
+    (its runner against the upstream) and then by ponder's best configuration (embedded, its model loaded once
+    before, as the upstream's is), item after item, so whatever the machine does meanwhile touches both alike.
+    Resumable: pairs already timed are kept. Returns the pair's key in the ``timings`` table."""
+    import asyncio
+
+    label, ours_budget = ours
+    pair = pair_key(peer, budget, ours, model)
+    spec, scorer = headline_spec(label, model)
+    done = {(t, i) for t, i in db.execute("SELECT tool, item FROM timings WHERE pair=?", (pair,))}
+    py = venv_python(peer[0]) if any((peer[0], item_id(p)) not in done for p in problems) else None
+    for p in problems:
+        if (peer[0], item_id(p)) not in done:
+            row = run_item(upstream, py, peer[0], peer[1], model, budget, p, task)
+            db.execute("INSERT OR REPLACE INTO timings VALUES (?,?,?,?,?,?,?,?,?)",
+                       (pair, peer[0], peer[1], model, budget, item_id(p), row[11], row[8], row[7]))
+            db.commit()
+        if ("ponder", item_id(p)) not in done:
+            seconds, tokens, correct = asyncio.run(ponder_answers(spec, scorer, ours_budget, p, generator, task))
+            db.execute("INSERT OR REPLACE INTO timings VALUES (?,?,?,?,?,?,?,?,?)",
+                       (pair, "ponder", label, model, ours_budget, item_id(p), seconds, tokens, correct))
+            db.commit()
+    return pair
+
+
+def timing_summary(db: sqlite3.Connection, pair: str, items: set[str]) -> dict | None:
+    """Seconds, tokens and accuracy an item of each side of a timed pair over ``items`` (None until both sides timed
+    every one), and the speedup: the peer's seconds an item over ponder's."""
+    sides, seconds = {}, {}
+    for tool in ("peer", "ponder"):
+        where = "tool='ponder'" if tool == "ponder" else "tool<>'ponder'"
+        rs = [r for r in db.execute(f"SELECT item, seconds, completion_tokens, correct FROM timings WHERE pair=? AND {where}",
+                                    (pair,)) if r[0] in items]
+        if len(rs) < len(items):
+            return None
+        seconds[tool] = sum(r[1] for r in rs) / len(rs)
+        sides[tool] = {"seconds": round(seconds[tool], 2), "completion_tokens": round(sum(r[2] for r in rs) / len(rs), 1),
+                       "accuracy": round(sum(r[3] for r in rs) / len(rs), 4)}
+    return {"pair": pair, "items": len(items), **sides,
+            "speedup": round(seconds["peer"] / seconds["ponder"], 2) if seconds["ponder"] else None}
 
 
 def ponder_vote_by_item(model: str, budget: int, items: set[str]) -> dict[str, float]:
@@ -288,6 +381,30 @@ def extraction_disagreements(db: sqlite3.Connection, model: str, budget: int, it
     return out
 
 
+def pair_key(peer: tuple[str, str], budget: int, ours: tuple[str, int], model: str) -> str:
+    """The ``timings`` key of one speed comparison (the peer approach and ponder's configuration, each at its budget)."""
+    return f"{peer[0]}/{peer[1]}@{budget} vs {ours[0]}@{ours[1]} on {model}"
+
+
+def peer_summaries(db: sqlite3.Connection, model: str, budget: int, items: set[str]) -> list[dict]:
+    """A row per peer approach that answered every one of ``items``: accuracy with its interval, tokens counted at
+    the upstream, seconds an item over the items it ran alone, errors and unparsable answers."""
+    out = []
+    for peer, approach in db.execute("SELECT DISTINCT peer, approach FROM rows WHERE model=? AND budget=?", (model, budget)):
+        rs = db.execute("SELECT correct, completion_tokens, seconds, error, answer, concurrency, item FROM rows WHERE peer=? "
+                        "AND approach=? AND model=? AND budget=?", (peer, approach, model, budget)).fetchall()
+        rs = [r for r in rs if r[6] in items]
+        if len(rs) < len(items):
+            continue
+        acc, lo, hi = bootstrap_ci([r[0] for r in rs], seed=SEED)
+        alone = [r[2] for r in rs if r[5] == 1]
+        out.append({"tool": peer, "approach": approach, "budget": budget, "items": len(rs), "accuracy": round(acc, 4),
+                    "ci": [round(lo, 4), round(hi, 4)], "completion_tokens": round(sum(r[1] for r in rs) / len(rs), 1),
+                    "seconds": round(sum(alone) / len(alone), 2) if alone else None, "items_timed_alone": len(alone),
+                    "errors": sum(1 for r in rs if r[3]), "unparsable": sum(1 for r in rs if r[4] is None and not r[3])})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=100)
@@ -297,12 +414,18 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=1,
                     help="items of one approach run at once (each counted in its own upstream ledger); wall seconds per "
                          "item are reported from the items that ran alone")
+    ap.add_argument("--time-alone", type=int, default=10, metavar="N",
+                    help="time the best peer approach and ponder's best alone, item after item in one run, on the first "
+                         "N items (the speedup's figures; 0: skip)")
     ap.add_argument("--report-only", action="store_true", help="write peers.json from the stored rows; run nothing")
     args = ap.parse_args()
     if not args.report_only and (busy := busy_machine_warning()):
         print(f"warning: {busy}", file=sys.stderr)
     task = load_task(TASK)
     problems = list(task.problems(args.limit, SEED))
+    items = {item_id(p) for p in problems}
+    headline_items = {item_id(p) for p in task.problems(HEADLINE_ITEMS, SEED)}
+    timed = problems[:min(args.time_alone, len(problems))]
     db = open_store(STORE)
     failures: dict[str, str] = {}
     peers = [p.strip() for p in args.peers.split(",") if p.strip()]
@@ -311,36 +434,46 @@ def main() -> None:
             ap.error(f"unknown peer {peer!r} (known: {', '.join(PEERS)})")
         if "unavailable" in PEERS[peer]:
             failures |= {f"{peer}/{approach}": PEERS[peer]["unavailable"] for approach in PEERS[peer]["approaches"]}
+
+    def chosen() -> tuple[list[dict], dict | None, list[dict], dict | None]:
+        """The peers' rows and their best; ponder's rows on the items and its side (see ponder_best)."""
+        rows = peer_summaries(db, args.model, args.budget, items)
+        best = max(rows, key=lambda r: (r["accuracy"], -r["completion_tokens"])) if rows else None
+        here = ponder_rows(items, args.model)
+        return rows, best, here, ponder_best(ponder_rows(headline_items, args.model), here,
+                                             best["completion_tokens"] if best else None)
+
     if not args.report_only:
         upstream = Upstream(args.model)
         try:
-            for peer in (p for p in peers if "unavailable" not in PEERS[p]):
-                for approach in PEERS[peer]["approaches"]:
-                    try:
-                        run_peer(db, upstream, peer, approach, args.model, args.budget, problems, task, args.concurrency)
-                    except RuntimeError as exc:  # could not install: the row says why
-                        failures[f"{peer}/{approach}"] = str(exc)
+            # slice by slice (``concurrency`` items): every approach answers a slice before the next one starts, so a
+            # run stopped at any time leaves whole items, every approach's answer to each (report with a smaller --limit)
+            for end in range(args.concurrency, len(problems) + args.concurrency, args.concurrency):
+                for peer in (p for p in peers if not any(k.startswith(f"{p}/") for k in failures)):  # runnable, installed
+                    for approach in PEERS[peer]["approaches"]:
+                        try:
+                            run_peer(db, upstream, peer, approach, args.model, args.budget, problems[:end], task,
+                                     args.concurrency)
+                        except RuntimeError as exc:  # could not install: the row says why
+                            failures[f"{peer}/{approach}"] = str(exc)
+            _, best_peer, _, best_ours = chosen()
+            if timed and best_peer and best_ours:
+                from ponder.backends import open_generator
+
+                generator = open_generator(args.model)
+                try:
+                    time_alone(db, upstream, (best_peer["tool"], best_peer["approach"]),
+                               (best_ours["strategy"], best_ours["budget"]), args.model, args.budget, timed, task, generator)
+                finally:
+                    generator.close()
         finally:
             upstream.close()
-    items = {item_id(p) for p in problems}
-    peer_rows = []
-    for peer, approach in db.execute("SELECT DISTINCT peer, approach FROM rows WHERE model=? AND budget=?", (args.model, args.budget)):
-        rs = db.execute("SELECT correct, completion_tokens, seconds, error, answer, concurrency, item FROM rows WHERE peer=? "
-                        "AND approach=? AND model=? AND budget=?", (peer, approach, args.model, args.budget)).fetchall()
-        rs = [r for r in rs if r[6] in items]
-        if len(rs) < len(items):
-            continue
-        acc, lo, hi = bootstrap_ci([r[0] for r in rs], seed=SEED)
-        alone = [r[2] for r in rs if r[5] == 1]
-        peer_rows.append({"tool": peer, "approach": approach, "budget": args.budget, "items": len(rs), "accuracy": round(acc, 4),
-                          "ci": [round(lo, 4), round(hi, 4)], "completion_tokens": round(sum(r[1] for r in rs) / len(rs), 1),
-                          "seconds": round(sum(alone) / len(alone), 2) if alone else None, "items_timed_alone": len(alone),
-                          "errors": sum(1 for r in rs if r[3]), "unparsable": sum(1 for r in rs if r[4] is None and not r[3])})
-    ours = ponder_rows(items, args.model)
-    best_peer = max(peer_rows, key=lambda r: (r["accuracy"], -r["completion_tokens"])) if peer_rows else None
-    headline_items = {item_id(p) for p in task.problems(HEADLINE_ITEMS, SEED)}
-    best_ours = ponder_best(ponder_rows(headline_items, args.model), ours,
-                            best_peer["completion_tokens"] if best_peer else None)
+    peer_rows, best_peer, ours, best_ours = chosen()
+    timing = None
+    if timed and best_peer and best_ours:
+        timing = timing_summary(db, pair_key((best_peer["tool"], best_peer["approach"]), args.budget,
+                                             (best_ours["strategy"], best_ours["budget"]), args.model),
+                                {item_id(p) for p in timed})
     headline = {
         "ponder_best_accuracy": round(best_ours["accuracy"], 4) if best_ours else None,
         "ponder_best_strategy": f"{best_ours['strategy']}@{best_ours['budget']}" if best_ours else None,
@@ -348,13 +481,14 @@ def main() -> None:
         "peer_best_accuracy": best_peer["accuracy"] if best_peer else None,
         "peer_best": f"{best_peer['tool']}/{best_peer['approach']}" if best_peer else None,
         "peer_best_tokens_per_item": best_peer["completion_tokens"] if best_peer else None,
-        "ponder_speedup_vs_peer_best": round(best_peer["seconds"] / best_ours["seconds"], 2)
-        if best_peer and best_ours and best_peer["seconds"] else None,
+        # measured side by side in one run (time_alone), never from the headline's seconds (4 items side by side)
+        "ponder_speedup_vs_peer_best": timing["speedup"] if timing else None,
         "items": len(items),
     }
     out = write_result("peers", headline, models_used=[args.model], seeds=[SEED],
                        details={"rows": peer_rows, "ponder_rows": [{k: r[k] for k in ("strategy", "budget", "accuracy", "ci_low", "ci_high", "completion_tokens", "seconds")}
                                                 for r in ours],
+                                "timing": timing, "headline_items": HEADLINE_ITEMS,
                                 "versus_ponder_vote": versus_ponder_vote(db, args.model, args.budget, items),
                                 "extraction": extraction_disagreements(db, args.model, args.budget, items, task, problems),
                                 "failures": failures, "upstream": "ponder serve --passthrough (tokens from a ledger per item, /ledger/TAG)"})

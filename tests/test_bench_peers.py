@@ -46,12 +46,60 @@ def test_items_run_side_by_side_are_each_charged_exactly_what_they_sent(tmp_path
         peers.run_peer(db, up, "fake", "sc", "m", 3, problems, task, concurrency=3)
         rows = db.execute("SELECT item, requests, completion_tokens, prompt_tokens, concurrency, answer FROM rows").fetchall()
         metrics = httpx.get(up.url + "/metrics").text
+        # an item that failed side by side (its requests queued past the peer's client timeout) is run again, alone
+        db.execute("UPDATE rows SET error='TimeoutError', text='' WHERE item=?", (problems[0].id,))
+        peers.run_peer(db, up, "fake", "sc", "m", 3, problems, task, concurrency=1)
+        again = db.execute("SELECT item, error, concurrency FROM rows ORDER BY concurrency").fetchall()
+    assert again[0] == (problems[0].id, None, 1) and all(c == 3 for _, _, c in again[1:])
     assert sorted(r[0] for r in rows) == sorted(p.id for p in problems)
     assert all(r[1] == 3 and r[4] == 3 and r[5] == "4" for r in rows)
     total = sum(float(line.split()[-1]) for line in metrics.splitlines()
                 if line.startswith('ponder_tokens_total{kind="completion",strategy="passthrough"}'))
     assert sum(r[2] for r in rows) == total > 0  # the ledgers split the upstream's count exactly, item by item
     assert len({r[2] for r in rows}) > 1  # items of different lengths were charged differently
+
+
+def _sums(req, i):
+    """Right sums, one word longer for every sample index, from the question in the request."""
+    import re
+
+    a, b = map(int, re.search(r"What is (\d+) \+ (\d+)", req.prompt.messages[-1].content).groups())
+    return "so " * i + f"The answer is {a + b}"
+
+
+def test_the_speed_comparison_times_both_sides_item_after_item_and_resumes(tmp_path, monkeypatch):
+    from test_server import Served
+
+    from ponder.server import ServeConfig, create_app
+    from ponder.testing import ArithmeticTask, ScriptedGenerator
+
+    (tmp_path / "fake_runner.py").write_text(FAKE_RUNNER)
+    monkeypatch.setattr(peers, "RUNNERS", tmp_path)
+    monkeypatch.setitem(peers.PEERS, "fake", {"runner": "fake_runner.py", "approaches": ("sc",)})
+    monkeypatch.setattr(peers, "venv_python", lambda peer: Path(sys.executable))
+    task = ArithmeticTask()
+    problems = task.problems(3, 1)
+    items = {p.id for p in problems}
+    upstream_gen, ponder_gen = ScriptedGenerator(_sums), ScriptedGenerator(_sums, seconds_per_token=0.002)
+    with Served(create_app(upstream_gen, ServeConfig(model_name="m", passthrough=True))) as s:
+        up = object.__new__(peers.Upstream)
+        up.url = s.url.removesuffix("/v1")
+        db = peers.open_store(tmp_path / "peers.sqlite")
+        # ponder's side is the headline's own phase behind the label: majority over 2 paths of the small model
+        pair = peers.time_alone(db, up, ("fake", "sc"), ("majority", 2), peers.SMALL, 4, problems[:2], task, ponder_gen)
+        assert peers.timing_summary(db, pair, items) is None  # the third item is not timed yet
+        calls = len(ponder_gen.calls)
+        pair = peers.time_alone(db, up, ("fake", "sc"), ("majority", 2), peers.SMALL, 4, problems, task, ponder_gen)
+    assert pair == peers.pair_key(("fake", "sc"), 4, ("majority", 2), peers.SMALL)
+    assert len(ponder_gen.calls) == calls + 1  # resumed: only the item not timed before ran again
+    assert all(r.params.max_tokens == 384 for call in ponder_gen.calls for r in call)  # the phase's token cap
+    summary = peers.timing_summary(db, pair, items)
+    assert summary["items"] == 3 and summary["peer"]["accuracy"] == summary["ponder"]["accuracy"] == 1.0
+    # the peer's 4 paths (one request each, so each its first sample: 4 words) against ponder's 2 in one batch (4 + 5)
+    assert summary["peer"]["completion_tokens"] == 16 and summary["ponder"]["completion_tokens"] == 9
+    rows = db.execute("SELECT tool, seconds FROM timings WHERE pair=?", (pair,)).fetchall()
+    mean = {tool: sum(x for t, x in rows if t == tool) / 3 for tool in ("fake", "ponder")}
+    assert summary["speedup"] == round(mean["fake"] / mean["ponder"], 2)
 
 
 def test_a_store_from_before_side_by_side_runs_gains_the_column(tmp_path):
