@@ -240,10 +240,8 @@ def headline_spec(label: str, model: str) -> tuple[str, str | None]:
 
     found = {}
     for ph, (m, specs, _) in PHASES.items():
-        for s in specs:
-            if m == model:
-                name, params = stored_params(spec(s), PHASE_SCORERS.get(ph))
-                found[(m, name, params)] = (spec(s), PHASE_SCORERS.get(ph))
+        for s in specs if m == model else ():
+            found[(m, *stored_params(spec(s), PHASE_SCORERS.get(ph)))] = (spec(s), PHASE_SCORERS.get(ph))
     labels = _labels([{"model": m, "strategy": n, "params": p} for m, n, p in found], ("prompt", "scorer"))
     for key, (full, scorer) in found.items():
         if labels[key] == label:
@@ -435,13 +433,14 @@ def main() -> None:
         if "unavailable" in PEERS[peer]:
             failures |= {f"{peer}/{approach}": PEERS[peer]["unavailable"] for approach in PEERS[peer]["approaches"]}
 
-    def chosen() -> tuple[list[dict], dict | None, list[dict], dict | None]:
-        """The peers' rows and their best; ponder's rows on the items and its side (see ponder_best)."""
+    # ponder's rows, from the headline store (this benchmark never writes it): on the peers' items and on all of them
+    ours, headline_rows = ponder_rows(items, args.model), ponder_rows(headline_items, args.model)
+
+    def chosen() -> tuple[list[dict], dict | None, dict | None]:
+        """The peers' rows as stored now and their best; ponder's side (see ponder_best)."""
         rows = peer_summaries(db, args.model, args.budget, items)
         best = max(rows, key=lambda r: (r["accuracy"], -r["completion_tokens"])) if rows else None
-        here = ponder_rows(items, args.model)
-        return rows, best, here, ponder_best(ponder_rows(headline_items, args.model), here,
-                                             best["completion_tokens"] if best else None)
+        return rows, best, ponder_best(headline_rows, ours, best["completion_tokens"] if best else None)
 
     if not args.report_only:
         upstream = Upstream(args.model)
@@ -456,7 +455,7 @@ def main() -> None:
                                      args.concurrency)
                         except RuntimeError as exc:  # could not install: the row says why
                             failures[f"{peer}/{approach}"] = str(exc)
-            _, best_peer, _, best_ours = chosen()
+            _, best_peer, best_ours = chosen()
             if timed and best_peer and best_ours:
                 from ponder.backends import open_generator
 
@@ -468,7 +467,7 @@ def main() -> None:
                     generator.close()
         finally:
             upstream.close()
-    peer_rows, best_peer, ours, best_ours = chosen()
+    peer_rows, best_peer, best_ours = chosen()
     timing = None
     if timed and best_peer and best_ours:
         timing = timing_summary(db, pair_key((best_peer["tool"], best_peer["approach"]), args.budget,

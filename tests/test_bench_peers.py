@@ -3,9 +3,11 @@ from its own ledger; the store's migration; and the its_hub runner's answer proj
 
 import importlib.util
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 import bench.peers as peers
 
@@ -25,23 +27,36 @@ print(json.dumps({"id": job["questions"][0]["id"], "text": texts[-1]}))
 """
 
 
-def test_items_run_side_by_side_are_each_charged_exactly_what_they_sent(tmp_path, monkeypatch):
-    from test_server import Served
-
-    from ponder.server import ServeConfig, create_app
-    from ponder.testing import ArithmeticTask, ScriptedGenerator
-
+@pytest.fixture
+def fake_peer(tmp_path, monkeypatch):
+    """A peer named "fake" whose runner (FAKE_RUNNER) runs on this interpreter."""
     (tmp_path / "fake_runner.py").write_text(FAKE_RUNNER)
     monkeypatch.setattr(peers, "RUNNERS", tmp_path)
     monkeypatch.setitem(peers.PEERS, "fake", {"runner": "fake_runner.py", "approaches": ("sc",)})
     monkeypatch.setattr(peers, "venv_python", lambda peer: Path(sys.executable))
+
+
+@contextmanager
+def upstream(gen):
+    """A real pass-through server on loopback over ``gen``, as the benchmark's Upstream sees it."""
+    from test_server import Served
+
+    from ponder.server import ServeConfig, create_app
+
+    with Served(create_app(gen, ServeConfig(model_name="m", passthrough=True))) as s:
+        up = object.__new__(peers.Upstream)
+        up.url = s.url.removesuffix("/v1")
+        yield up
+
+
+def test_items_run_side_by_side_are_each_charged_exactly_what_they_sent(tmp_path, fake_peer):
+    from ponder.testing import ArithmeticTask, ScriptedGenerator
+
     task = ArithmeticTask()
     problems = task.problems(5, 1)
     # each item's text says its own question back, at a length of its own, so a mix-up of items would show
     gen = ScriptedGenerator(lambda req, i: "so " * (len(req.prompt.messages[-1].content) % 7) + "The answer is 4")
-    with Served(create_app(gen, ServeConfig(model_name="m", passthrough=True))) as s:
-        up = object.__new__(peers.Upstream)
-        up.url = s.url.removesuffix("/v1")
+    with upstream(gen) as up:
         db = peers.open_store(tmp_path / "peers.sqlite")
         peers.run_peer(db, up, "fake", "sc", "m", 3, problems, task, concurrency=3)
         rows = db.execute("SELECT item, requests, completion_tokens, prompt_tokens, concurrency, answer FROM rows").fetchall()
@@ -67,23 +82,14 @@ def _sums(req, i):
     return "so " * i + f"The answer is {a + b}"
 
 
-def test_the_speed_comparison_times_both_sides_item_after_item_and_resumes(tmp_path, monkeypatch):
-    from test_server import Served
-
-    from ponder.server import ServeConfig, create_app
+def test_the_speed_comparison_times_both_sides_item_after_item_and_resumes(tmp_path, fake_peer):
     from ponder.testing import ArithmeticTask, ScriptedGenerator
 
-    (tmp_path / "fake_runner.py").write_text(FAKE_RUNNER)
-    monkeypatch.setattr(peers, "RUNNERS", tmp_path)
-    monkeypatch.setitem(peers.PEERS, "fake", {"runner": "fake_runner.py", "approaches": ("sc",)})
-    monkeypatch.setattr(peers, "venv_python", lambda peer: Path(sys.executable))
     task = ArithmeticTask()
     problems = task.problems(3, 1)
     items = {p.id for p in problems}
     upstream_gen, ponder_gen = ScriptedGenerator(_sums), ScriptedGenerator(_sums, seconds_per_token=0.002)
-    with Served(create_app(upstream_gen, ServeConfig(model_name="m", passthrough=True))) as s:
-        up = object.__new__(peers.Upstream)
-        up.url = s.url.removesuffix("/v1")
+    with upstream(upstream_gen) as up:
         db = peers.open_store(tmp_path / "peers.sqlite")
         # ponder's side is the headline's own phase behind the label: majority over 2 paths of the small model
         pair = peers.time_alone(db, up, ("fake", "sc"), ("majority", 2), peers.SMALL, 4, problems[:2], task, ponder_gen)

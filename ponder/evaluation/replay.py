@@ -74,8 +74,9 @@ class ReplayGenerator:
         self.served = 0
         self.seconds = 0.0
 
-    def _shared_set(self, req: GenerationRequest) -> tuple[SamplingOptions, int] | None:
-        """The sampling options of the stored set that answers ``req`` and the index of its first sample."""
+    def _shared_set(self, req: GenerationRequest) -> tuple[SamplingOptions, int, list] | None:
+        """The sampling options of the stored set that answers ``req``, the index of its first sample, and the
+        draws stored so far."""
         p = req.params
         if req.prefix or p.stop or p.ignore_eos or (p.logprobs or 0) > 0:
             return None
@@ -90,10 +91,10 @@ class ReplayGenerator:
         # nothing stored yet: the draws are made once through the source and stored, so every other budget (and
         # every other rule) replays them
         if p.temperature == 0:
-            return options, 0
+            return options, 0, stored
         if p.seed is None or p.seed < self.source.seed:
             return None
-        return options, p.seed - self.source.seed
+        return options, p.seed - self.source.seed, stored
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
         out: list[Completion] = []
@@ -103,10 +104,11 @@ class ReplayGenerator:
                 [c] = await self.live.generate([req])
                 out.append(c)
                 continue
-            options, first = found
+            options, first, rows = found
             need = 1 if req.params.temperature == 0 else first + req.n
-            stored = len(self.source.stored_samples(self.model, self.problem, options))
-            rows = await self.source.shared_samples(self.model, self.live, self.problem, options, need)
+            stored = len(rows)
+            if stored < need:
+                rows = await self.source.shared_samples(self.model, self.live, self.problem, options, need)
             at = range(first, first + req.n) if req.params.temperature else [0] * req.n
             served = [rows[i] for i in at]
             samples = tuple(stored_sample(r, req.params.confidence_stop) for r in served)
