@@ -370,16 +370,26 @@ def peers_markdown() -> str:
     timing = d["details"].get("timing")
     met = gain >= 0.05 and ours["completion_tokens"] <= d["peer_best_tokens_per_item"] and (speed or 0) >= 2
 
+    pairs = {t["peer_approach"]: t for t in d["details"].get("timed_pairs", [])}
+    if timing:
+        pairs[d["peer_best"]] = timing
+
     def timed_side(r: dict) -> dict:
-        """The best peer's seconds are the ones timed beside ponder's; the others' come from their items run alone."""
-        return timing["peer"] if timing and f"{r['tool']}/{r['approach']}" == d["peer_best"] else r
+        """A peer approach timed beside ponder's (the best one, or one that was the best once) shows those seconds; the
+        others' come from their items run alone."""
+        t = pairs.get(f"{r['tool']}/{r['approach']}")
+        return t["peer"] if t else r
 
     best_row = next(r for r in rows if f"{r['tool']}/{r['approach']}" == d["peer_best"])
     if timing:
         timed = (f"Timed alone, one item after the other in one run on the first {timing['items']} items, {d['peer_best']} "
                  f"took {timing['peer']['seconds']:.0f} s an item and ponder {timing['ponder']['seconds']:.0f} s "
-                 f"({speed:.1f}× as fast; ponder's model loaded once before, as the upstream's was; the other peers' seconds "
-                 f"come from their own items run alone earlier, where {d['peer_best']} took {_seconds(best_row)})")
+                 f"({speed:.2f}× as fast; ponder's model loaded once before, as the upstream's was")
+        others = [t for name, t in pairs.items() if name != d["peer_best"]]
+        timed += "".join(f"; {t['peer_approach']}, timed the same way on those items, took {t['peer']['seconds']:.0f} s "
+                         f"against ponder's {t['ponder']['seconds']:.0f} s ({t['speedup']:.2f}×)" for t in others)
+        timed += (f"; the other peers' seconds come from their own items run alone earlier, where {d['peer_best']} took "
+                  f"{_seconds(best_row)})")
     else:
         timed = "Not yet timed side by side (`--time-alone`)"
     lines += [f"On the first {d['items']} headline items, the same GGUF ({d['models'][0]['name']}) behind one upstream that "

@@ -304,8 +304,16 @@ def timing_summary(db: sqlite3.Connection, pair: str, items: set[str]) -> dict |
         seconds[tool] = sum(r[1] for r in rs) / len(rs)
         sides[tool] = {"seconds": round(seconds[tool], 2), "completion_tokens": round(sum(r[2] for r in rs) / len(rs), 1),
                        "accuracy": round(sum(r[3] for r in rs) / len(rs), 4)}
-    return {"pair": pair, "items": len(items), **sides,
+    peer = db.execute("SELECT tool, approach FROM timings WHERE pair=? AND tool<>'ponder' LIMIT 1", (pair,)).fetchone()
+    return {"pair": pair, "peer_approach": f"{peer[0]}/{peer[1]}", "items": len(items), **sides,
             "speedup": round(seconds["peer"] / seconds["ponder"], 2) if seconds["ponder"] else None}
+
+
+def timed_pairs(db: sqlite3.Connection, model: str, items: set[str]) -> list[dict]:
+    """The summary of every pair of ``model`` timed side by side on all of ``items`` (a pair timed when another peer
+    approach was the best one keeps its measured seconds for the table)."""
+    pairs = [r[0] for r in db.execute("SELECT DISTINCT pair FROM timings WHERE model=? ORDER BY pair", (model,))]
+    return [s for s in (timing_summary(db, pair, items) for pair in pairs) if s]
 
 
 def ponder_vote_by_item(model: str, budget: int, items: set[str]) -> dict[str, float]:
@@ -488,6 +496,7 @@ def main() -> None:
                        details={"rows": peer_rows, "ponder_rows": [{k: r[k] for k in ("strategy", "budget", "accuracy", "ci_low", "ci_high", "completion_tokens", "seconds")}
                                                 for r in ours],
                                 "timing": timing, "headline_items": HEADLINE_ITEMS,
+                                "timed_pairs": timed_pairs(db, args.model, {item_id(p) for p in timed}) if timed else [],
                                 "versus_ponder_vote": versus_ponder_vote(db, args.model, args.budget, items),
                                 "extraction": extraction_disagreements(db, args.model, args.budget, items, task, problems),
                                 "failures": failures, "upstream": "ponder serve --passthrough (tokens from a ledger per item, /ledger/TAG)"})

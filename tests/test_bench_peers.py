@@ -106,6 +106,8 @@ def test_the_speed_comparison_times_both_sides_item_after_item_and_resumes(tmp_p
     rows = db.execute("SELECT tool, seconds FROM timings WHERE pair=?", (pair,)).fetchall()
     mean = {tool: sum(x for t, x in rows if t == tool) / 3 for tool in ("fake", "ponder")}
     assert summary["speedup"] == round(mean["fake"] / mean["ponder"], 2)
+    assert summary["peer_approach"] == "fake/sc" and peers.timed_pairs(db, peers.SMALL, items) == [summary]
+    assert peers.timed_pairs(db, peers.SMALL, items | {"not-timed"}) == []  # a pair counts only once it covers every item
 
 
 def test_a_store_from_before_side_by_side_runs_gains_the_column(tmp_path):
