@@ -370,9 +370,7 @@ def peers_markdown() -> str:
     timing = d["details"].get("timing")
     met = gain >= 0.05 and ours["completion_tokens"] <= d["peer_best_tokens_per_item"] and (speed or 0) >= 2
 
-    pairs = {t["peer_approach"]: t for t in d["details"].get("timed_pairs", [])}
-    if timing:
-        pairs[d["peer_best"]] = timing
+    pairs = {t["peer_approach"]: t for t in d["details"].get("timed_pairs", [])}  # the best pair's is `timing`
 
     def timed_side(r: dict) -> dict:
         """A peer approach timed beside ponder's (the best one, or one that was the best once) shows those seconds; the

@@ -297,15 +297,16 @@ def timing_summary(db: sqlite3.Connection, pair: str, items: set[str]) -> dict |
     sides, seconds = {}, {}
     for tool in ("peer", "ponder"):
         where = "tool='ponder'" if tool == "ponder" else "tool<>'ponder'"
-        rs = [r for r in db.execute(f"SELECT item, seconds, completion_tokens, correct FROM timings WHERE pair=? AND {where}",
-                                    (pair,)) if r[0] in items]
+        rs = [r for r in db.execute(f"SELECT item, seconds, completion_tokens, correct, tool, approach FROM timings "
+                                    f"WHERE pair=? AND {where}", (pair,)) if r[0] in items]
         if len(rs) < len(items):
             return None
         seconds[tool] = sum(r[1] for r in rs) / len(rs)
         sides[tool] = {"seconds": round(seconds[tool], 2), "completion_tokens": round(sum(r[2] for r in rs) / len(rs), 1),
                        "accuracy": round(sum(r[3] for r in rs) / len(rs), 4)}
-    peer = db.execute("SELECT tool, approach FROM timings WHERE pair=? AND tool<>'ponder' LIMIT 1", (pair,)).fetchone()
-    return {"pair": pair, "peer_approach": f"{peer[0]}/{peer[1]}", "items": len(items), **sides,
+        if tool == "peer":
+            peer_approach = f"{rs[0][4]}/{rs[0][5]}"
+    return {"pair": pair, "peer_approach": peer_approach, "items": len(items), **sides,
             "speedup": round(seconds["peer"] / seconds["ponder"], 2) if seconds["ponder"] else None}
 
 
@@ -476,11 +477,12 @@ def main() -> None:
         finally:
             upstream.close()
     peer_rows, best_peer, best_ours = chosen()
+    pairs = timed_pairs(db, args.model, {item_id(p) for p in timed}) if timed else []
     timing = None
-    if timed and best_peer and best_ours:
-        timing = timing_summary(db, pair_key((best_peer["tool"], best_peer["approach"]), args.budget,
-                                             (best_ours["strategy"], best_ours["budget"]), args.model),
-                                {item_id(p) for p in timed})
+    if best_peer and best_ours:
+        best_pair = pair_key((best_peer["tool"], best_peer["approach"]), args.budget,
+                             (best_ours["strategy"], best_ours["budget"]), args.model)
+        timing = next((t for t in pairs if t["pair"] == best_pair), None)
     headline = {
         "ponder_best_accuracy": round(best_ours["accuracy"], 4) if best_ours else None,
         "ponder_best_strategy": f"{best_ours['strategy']}@{best_ours['budget']}" if best_ours else None,
@@ -496,7 +498,7 @@ def main() -> None:
                        details={"rows": peer_rows, "ponder_rows": [{k: r[k] for k in ("strategy", "budget", "accuracy", "ci_low", "ci_high", "completion_tokens", "seconds")}
                                                 for r in ours],
                                 "timing": timing, "headline_items": HEADLINE_ITEMS,
-                                "timed_pairs": timed_pairs(db, args.model, {item_id(p) for p in timed}) if timed else [],
+                                "timed_pairs": pairs,
                                 "versus_ponder_vote": versus_ponder_vote(db, args.model, args.budget, items),
                                 "extraction": extraction_disagreements(db, args.model, args.budget, items, task, problems),
                                 "failures": failures, "upstream": "ponder serve --passthrough (tokens from a ledger per item, /ledger/TAG)"})
