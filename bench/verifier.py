@@ -29,7 +29,9 @@ qwen2.5-coder-1.5b``, the default model: 4 an item, phase 15).
 The probe is written to bench/results/verifier.probe.json and as the probe ponder ships for the model
 (ponder/verifier/probes/): bench/scaling.py's phase 13 votes with it through the real scorer
 (``--scorer probe?path=…``), so the headline table has that row with its hidden-state reading counted; a probe that
-scores differently from the one there drops phase 13's stored rows, to be rerun.
+scores differently from the one there drops the stored rows of phase 13 and of phase 17 (which searches with it),
+to be rerun before the store is committed (tests/test_bench_scaling.py checks scaling.json against the committed
+store, tests/test_bench_verifier.py this result against the committed probe).
 
     .venv/bin/python -m bench.verifier --draw   # draw the training programs, then judge
     .venv/bin/python -m bench.verifier          # judge only (what is drawn); about 10 minutes the first time
@@ -457,7 +459,8 @@ def judge(store: Store, setup: Setup, limit: int) -> None:
     save_probe(store, probe, setup)
     figure = draw_figure(scores, labels, aurocs, rows, RESULTS / f"{setup.result}.png", model, budgets)
     out = write_result(setup.result, headline, models_used=[model], seeds=[SEED, TRAIN_SEED],
-                       details={"aurocs": aurocs, "rows": rows, "learning_curve": curve, "voting_paths": len(voting),
+                       details={"probe_fingerprint": Probe.load(setup.probe_file).fingerprint(),  # the probe measured, as shipped
+                                "aurocs": aurocs, "rows": rows, "learning_curve": curve, "voting_paths": len(voting),
                                 "probe_metrics": probe.metrics, "centroid_metrics": centroid.metrics,
                                 "training": {"db": setup.train_db.name, "run": setup.train_run, "seed": TRAIN_SEED,
                                              "params": [json.loads(p) for p in sorted(setup.train_params)], "note": setup.train_note},

@@ -47,3 +47,41 @@ def test_the_headline_figures_and_the_default_choice():
 
     result = doctest.testmod(bench.scaling, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 4 and result.failed == 0
+
+
+def test_every_published_headline_row_regenerates_from_the_committed_store():
+    """scaling.json's rows (and the README table drawn from them) are what the committed store summarises to: a
+    store committed without a phase's rows (dropped when the probe they were scored with changed) fails here, not
+    in a reader's rerun. verifier.json's beam figure is the widest phase-17 row of scaling.json, or None while
+    that phase is incomplete."""
+    import json
+
+    from bench.common import RESULTS
+    from bench.scaling import LIMIT, RUN, SEED, TASK, phase_specs
+    from ponder.evaluation.report import summarize
+    from ponder.evaluation.runner import item_id
+    from ponder.tasks import load_task
+
+    published = json.loads((RESULTS / "scaling.json").read_text())
+    items = {item_id(p) for p in load_task(TASK).problems(published["details"]["limit"], SEED)}
+    assert published["details"]["limit"] == LIMIT
+    store = Store(RESULTS / "scaling.sqlite", readonly=True)
+    try:
+        rows = summarize(store, RUN, seed=SEED, items=items, strategies=phase_specs(), label_params=("prompt", "scorer"))
+    finally:
+        store.close()
+    key = lambda r: (r["model"], r["strategy"], r["budget"])  # noqa: E731
+    regenerated = {key(r): r for r in rows}
+    shown = {key(r): r for r in published["details"]["rows"]}
+    assert sorted(shown) == sorted(regenerated), "rows published in scaling.json and rows in the committed store differ"
+    for k, r in shown.items():
+        again = regenerated[k]
+        assert r["items"] == again["items"], k
+        for field in ("accuracy", "ci_low", "ci_high", "completion_tokens", "seconds"):
+            assert abs(r[field] - again[field]) < 0.01, (k, field, r[field], again[field])
+
+    verified = json.loads((RESULTS / "verifier.json").read_text())
+    beams = [r for r in published["details"]["rows"] if r["strategy"].startswith("beam?prompt=pal&scorer=probe")
+             and r["items"] == LIMIT]
+    widest = max(beams, key=lambda r: r["budget"]) if beams else None
+    assert verified["probe_beam_accuracy"] == (round(widest["accuracy"], 4) if widest else None)

@@ -103,3 +103,23 @@ def test_the_shipped_probe_is_the_one_measured(model):
 
     setup = verifier.SETUPS[model]
     assert Probe.load(setup.shipped).fingerprint() == Probe.load(setup.probe_file).fingerprint()
+
+
+@pytest.mark.parametrize("model", sorted(verifier.SETUPS))
+def test_the_published_figures_describe_the_probe_committed_beside_them(model):
+    """verifier.json's figures are those of the probe file committed with it: the probe's own record of what it was
+    trained on and how it did on its held-out training quarter matches the published one (a probe trained on the
+    labels before a checker fix, 526 right programs, beside figures of one trained after it, 506, fails here), and
+    so does its fingerprint where the result records it."""
+    import json
+
+    from ponder.verifier.probe import Probe
+
+    setup = verifier.SETUPS[model]
+    published = json.loads((verifier.RESULTS / f"{setup.result}.json").read_text())
+    probe = Probe.load(setup.probe_file)
+    assert (published["training_paths"], published["training_right"], published["training_items"]) == \
+        (probe.metrics["paths"], probe.metrics["right"], probe.metrics["items"])
+    assert published["probe_heldout_auroc_in_training"] == pytest.approx(probe.metrics["heldout_auroc"])
+    if "probe_fingerprint" in published["details"]:
+        assert published["details"]["probe_fingerprint"] == probe.fingerprint()
