@@ -265,16 +265,21 @@ async def ponder_answers(spec: str, scorer: str | None, budget: int, problem, ge
 
 
 def time_alone(db: sqlite3.Connection, upstream: Upstream, peer: tuple[str, str], ours: tuple[str, int], model: str,
-               budget: int, problems, task, generator) -> str:
+               budget: int, problems, task, generator, again: bool = False) -> str:
     """The speed comparison, measured side by side in one run: each item answered alone by the best peer approach
     (its runner against the upstream) and then by ponder's best configuration (embedded, its model loaded once
     before, as the upstream's is), item after item, so whatever the machine does meanwhile touches both alike.
-    Resumable: pairs already timed are kept. Returns the pair's key in the ``timings`` table."""
+    Resumable: pairs already timed are kept, unless ``again`` (after a change to ponder or to the machine: both sides
+    are timed again in this run, never one side against the other's old figures). Returns the pair's key in the
+    ``timings`` table."""
     import asyncio
 
     label, ours_budget = ours
     pair = pair_key(peer, budget, ours, model)
     spec, scorer = headline_spec(label, model)
+    if again:
+        db.execute("DELETE FROM timings WHERE pair=?", (pair,))
+        db.commit()
     done = {(t, i) for t, i in db.execute("SELECT tool, item FROM timings WHERE pair=?", (pair,))}
     py = venv_python(peer[0]) if any((peer[0], item_id(p)) not in done for p in problems) else None
     for p in problems:
@@ -424,6 +429,9 @@ def main() -> None:
     ap.add_argument("--time-alone", type=int, default=10, metavar="N",
                     help="time the best peer approach and ponder's best alone, item after item in one run, on the first "
                          "N items (the speedup's figures; 0: skip)")
+    ap.add_argument("--retime", action="store_true",
+                    help="with --time-alone: drop the chosen pair's stored timings and time both sides again in this run "
+                         "(after a change to ponder's speed)")
     ap.add_argument("--report-only", action="store_true", help="write peers.json from the stored rows; run nothing")
     args = ap.parse_args()
     if not args.report_only and (busy := busy_machine_warning()):
@@ -471,7 +479,8 @@ def main() -> None:
                 generator = open_generator(args.model)
                 try:
                     time_alone(db, upstream, (best_peer["tool"], best_peer["approach"]),
-                               (best_ours["strategy"], best_ours["budget"]), args.model, args.budget, timed, task, generator)
+                               (best_ours["strategy"], best_ours["budget"]), args.model, args.budget, timed, task, generator,
+                               again=args.retime)
                 finally:
                     generator.close()
         finally:

@@ -96,8 +96,12 @@ def test_the_speed_comparison_times_both_sides_item_after_item_and_resumes(tmp_p
         assert peers.timing_summary(db, pair, items) is None  # the third item is not timed yet
         calls = len(ponder_gen.calls)
         pair = peers.time_alone(db, up, ("fake", "sc"), ("majority", 2), peers.SMALL, 4, problems, task, ponder_gen)
+        assert len(ponder_gen.calls) == calls + 1  # resumed: only the item not timed before ran again
+        peer_requests = upstream_gen.calls[:]
+        # --retime: both sides answer every item again in this run (after a change to ponder's speed)
+        peers.time_alone(db, up, ("fake", "sc"), ("majority", 2), peers.SMALL, 4, problems, task, ponder_gen, again=True)
+        assert len(ponder_gen.calls) == calls + 1 + 3 and len(upstream_gen.calls) == len(peer_requests) + 3 * 4
     assert pair == peers.pair_key(("fake", "sc"), 4, ("majority", 2), peers.SMALL)
-    assert len(ponder_gen.calls) == calls + 1  # resumed: only the item not timed before ran again
     assert all(r.params.max_tokens == 384 for call in ponder_gen.calls for r in call)  # the phase's token cap
     summary = peers.timing_summary(db, pair, items)
     assert summary["items"] == 3 and summary["peer"]["accuracy"] == summary["ponder"]["accuracy"] == 1.0
