@@ -187,12 +187,10 @@ def run_peer(db: sqlite3.Connection, upstream: Upstream, peer: str, approach: st
 
 def ponder_rows(items: set[str], model: str) -> list[dict]:
     """ponder's rows on the same items from the headline store (each strategy at each budget)."""
-    from ponder.evaluation.report import summarize
     from ponder.evaluation.store import Store
-    from bench.scaling import phase_specs
+    from bench.scaling import headline_rows
 
-    rows = summarize(Store(RESULTS / "scaling.sqlite", readonly=True), HEADLINE_RUN, seed=SEED, items=items,
-                     strategies=phase_specs(), label_params=("prompt", "scorer"))
+    rows = headline_rows(Store(RESULTS / "scaling.sqlite", readonly=True), items)
     return [r for r in rows if r["model"] == model and r["items"] == len(items)]
 
 

@@ -126,6 +126,12 @@ def phase_specs() -> set[tuple[str, str]]:
     return {stored_params(spec(s), PHASE_SCORERS.get(ph)) for ph, (_, strategies, _) in PHASES.items() for s in strategies}
 
 
+def headline_rows(store: Store, items: set[str]) -> list[dict]:
+    """The headline's summary rows over ``items``: every phase's specs (only those), each row naming its prompt
+    template and scorer where set (adaptive_majority?prompt=pal votes on executed programs)."""
+    return summarize(store, RUN, seed=SEED, items=items, strategies=phase_specs(), label_params=("prompt", "scorer"))
+
+
 def incomplete_phases(store: Store, items: set[str]) -> list[int]:
     """The phases whose every strategy (exactly its parameters) and budget does not yet have a result on all
     ``items``."""
@@ -365,8 +371,7 @@ def main() -> None:
             tid = bar.add_task("", total=None)
             progress = Progress(on_change=lambda p: bar.update(tid, total=p.total, completed=p.done))
             asyncio.run(evaluate(store, task, cfg, lambda m: open_generator(m), progress))
-    # rows name their prompt template when they set one (adaptive_majority?prompt=pal votes on executed programs)
-    rows = summarize(store, RUN, seed=SEED, items=items, strategies=phase_specs(), label_params=("prompt", "scorer"))
+    rows = headline_rows(store, items)
     for r in rows:
         console.print(f"{r['model']:<20} {r['strategy']:<20} budget {r['budget']:>2}: accuracy {r['accuracy']:.3f} "
                       f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] over {r['items']} items (a right candidate on {r['any_correct']:.2f}), "

@@ -305,10 +305,10 @@ def draw_figure(scores: dict[str, list[float]], labels: list[float], aurocs: dic
     return out
 
 
-def save_probe(store: Store, probe: Probe, setup: Setup) -> None:
+def save_probe(store: Store, probe: Probe, setup: Setup) -> str:
     """Write the probe where bench/scaling's probe phase reads it, and as the probe ponder ships; where it now scores
     paths differently from the file there, that phase's stored rows were scored by the old one and are dropped (rerun
-    the phase)."""
+    the phase). Returns the saved probe's fingerprint."""
     old = Probe.load(setup.probe_file).fingerprint() if setup.probe_file.exists() else None
     probe.save(setup.probe_file)
     probe.save(setup.shipped)  # the probe ponder ships for the model is the one measured here
@@ -318,6 +318,7 @@ def save_probe(store: Store, probe: Probe, setup: Setup) -> None:
         dropped = sum(store.delete_results(RUN, *stored_params(spec(s), PHASE_SCORERS[ph])) for ph in phases for s in PHASES[ph][1])
         print(f"the probe changed ({old} -> {new}): dropped phases {phases}' {dropped} stored rows; rerun them with "
               f"python -m bench.scaling --phases {','.join(map(str, phases))}")
+    return new
 
 
 def beam_rows(setup: Setup, items: set[str]) -> list[dict]:
@@ -456,10 +457,10 @@ def judge(store: Store, setup: Setup, limit: int) -> None:
         "probe_heldout_auroc_in_training": probe.metrics.get("heldout_auroc"),
         "test_items": len(set(items)), "test_paths": len(paths), "test_right": int(sum(labels)),
     }
-    save_probe(store, probe, setup)
+    fingerprint = save_probe(store, probe, setup)
     figure = draw_figure(scores, labels, aurocs, rows, RESULTS / f"{setup.result}.png", model, budgets)
     out = write_result(setup.result, headline, models_used=[model], seeds=[SEED, TRAIN_SEED],
-                       details={"probe_fingerprint": Probe.load(setup.probe_file).fingerprint(),  # the probe measured, as shipped
+                       details={"probe_fingerprint": fingerprint,  # the probe measured, as shipped
                                 "aurocs": aurocs, "rows": rows, "learning_curve": curve, "voting_paths": len(voting),
                                 "probe_metrics": probe.metrics, "centroid_metrics": centroid.metrics,
                                 "training": {"db": setup.train_db.name, "run": setup.train_run, "seed": TRAIN_SEED,

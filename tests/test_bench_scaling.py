@@ -57,8 +57,7 @@ def test_every_published_headline_row_regenerates_from_the_committed_store():
     import json
 
     from bench.common import RESULTS
-    from bench.scaling import LIMIT, RUN, SEED, TASK, phase_specs
-    from ponder.evaluation.report import summarize
+    from bench.scaling import LIMIT, SEED, TASK, headline_rows
     from ponder.evaluation.runner import item_id
     from ponder.tasks import load_task
 
@@ -67,7 +66,7 @@ def test_every_published_headline_row_regenerates_from_the_committed_store():
     assert published["details"]["limit"] == LIMIT
     store = Store(RESULTS / "scaling.sqlite", readonly=True)
     try:
-        rows = summarize(store, RUN, seed=SEED, items=items, strategies=phase_specs(), label_params=("prompt", "scorer"))
+        rows = headline_rows(store, items)
     finally:
         store.close()
     key = lambda r: (r["model"], r["strategy"], r["budget"])  # noqa: E731
