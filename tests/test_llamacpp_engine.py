@@ -4,6 +4,7 @@ import asyncio
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from ponder.backends.llamacpp import EngineConfig, LlamaCppGenerator
@@ -207,3 +208,60 @@ def test_gpu_layers_reach_the_model_and_a_cpu_build_says_it_runs_on_the_cpu(smol
         assert one(gen, temperature=0, max_tokens=4).samples[0].n_tokens >= 1  # and it still generates
     finally:
         gen.close()
+
+
+def _cosine(a, b) -> float:
+    import numpy as np
+
+    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def test_a_path_just_generated_is_read_from_its_cached_slot(smol_path):
+    """Reading the hidden state of a path the engine just generated, with a program's output block appended,
+    evaluates only the appended tokens (the prompt and the path come from the path's slot), and the state equals a
+    fresh read of the whole sequence by a second context (up to float rounding: other batch shapes)."""
+    from ponder.backends.hidden_states import HiddenStateReader
+
+    prompt = Prompt.chat("Write a Python program that prints 14 * 3 + 23 * 2. (read after generation)")
+    with LlamaCppGenerator(smol_path, EngineConfig(n_ctx=4096, n_slots=8)) as gen:
+        c = one(gen, prompt=prompt, n=4, temperature=0.8, max_tokens=40, seed=3)
+        texts = [s.text + "\n```output\n88\n```" for s in c.samples]
+        model = gen.engine.model
+        seqs = [model.encode_prompt(prompt, t) for t in texts]
+        n_prompt = len(model.encode_prompt(prompt))
+        evaluated = gen.stats.prompt_tokens_evaluated
+        read = asyncio.run(gen.read_hidden_states([prompt] * 4, texts))
+        evaluated = gen.stats.prompt_tokens_evaluated - evaluated
+        # the sequence after the path: what was appended (re-tokenised where the text joins), each read's own
+        assert read.tokens == sum(len(s) for s in seqs)
+        assert read.reused >= sum(n_prompt + s.n_tokens - 2 for s in c.samples), (read.reused, n_prompt)
+        assert evaluated == read.tokens - read.reused < 4 * 16
+        again = asyncio.run(gen.read_hidden_states([prompt] * 4, texts))  # now the output blocks are cached too
+        assert again.reused == again.tokens - 4  # only each last token, which must be evaluated to be read
+    reader = HiddenStateReader(smol_path, n_ctx=1024, n_threads=1)
+    try:
+        fresh = reader.read(seqs)
+    finally:
+        reader.close()
+    for ours, theirs, twice in zip(read.states, fresh.states, again.states, strict=True):
+        assert _cosine(ours, theirs) > 0.999 and _cosine(twice, theirs) > 0.999
+        assert abs(np.linalg.norm(ours) / np.linalg.norm(theirs) - 1) < 0.01
+
+
+def test_reads_share_decode_steps_with_generation_and_fail_alone(engine):
+    """Reads submitted beside a generating request finish with it (same engine steps); a read of an empty
+    sequence is refused on its own; reading nothing returns no rows."""
+
+    async def both():
+        gen_task = engine.generate([GenerationRequest(Q, n=3, params=SamplingParams(temperature=0.7, max_tokens=24, seed=5))])
+        reads = engine.read_hidden_states([Prompt.chat(f"Question {i}: what is {i} + {i}?") for i in range(5)],
+                                          [f"It is {2 * i}." for i in range(5)])
+        return await asyncio.gather(gen_task, reads)
+
+    [c], read = asyncio.run(both())
+    assert len(c.samples) == 3 and read.states.shape == (5, engine.engine.model.n_embd)
+    assert len({tuple(np.round(r, 4)) for r in read.states}) == 5  # five sequences, five states
+    with pytest.raises(InvalidRequest, match="empty"):
+        engine.engine.submit_read([])
+    empty = asyncio.run(engine.read_hidden_states([], []))
+    assert empty.states.shape == (0, engine.engine.model.n_embd) and empty.tokens == 0

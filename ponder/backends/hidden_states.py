@@ -1,6 +1,8 @@
 """The policy's own hidden states, read through llama.cpp's embeddings output: the final hidden state at the last
-token of a (prompt + path) sequence, the feature a learned verifier (probe) scores. A second llama.cpp context over
-the same GGUF, in embeddings mode with last-token pooling, so reading never disturbs the generating engine.
+token of a (prompt + path) sequence, the feature a learned verifier (probe) scores. The embedded engine reads them
+itself, from its own cache (``LlamaEngine.submit_read``); :class:`HiddenStateReader` is the standalone reader: a
+fresh llama.cpp context over the GGUF, in embeddings mode with last-token pooling, holding no engine (the reference
+the engine's reads are tested against).
 """
 
 from __future__ import annotations

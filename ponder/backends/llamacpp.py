@@ -113,10 +113,25 @@ class _Req:
         self.seqs: list[_Seq] = []
         self.samples: list[Sample | None] = [None] * request.n
         self.admitted_at = 0
+        self.read = False  # a state read (:meth:`LlamaEngine.submit_read`): prefilled, no samples
+
+    @property
+    def prefill_end(self) -> int:
+        """Where prefilling in the ordinary batch stops: a read's last token is evaluated apart, with embeddings on."""
+        return len(self.tokens) - 1 if self.read else len(self.tokens)
 
     @property
     def prefilling(self) -> bool:
         return bool(self.slots) and not self.seqs
+
+
+@dataclass(frozen=True)
+class StateRead:
+    """What a read (:meth:`LlamaEngine.submit_read`) resolves to."""
+
+    state: np.ndarray  # the final hidden state after the last token
+    tokens: int  # tokens the sequence holds
+    reused: int  # of those, tokens taken from the cache (not evaluated for this read)
 
 
 class RequestHandle:
@@ -178,6 +193,25 @@ class LlamaEngine:
         self._inbox.put(_Req(request, handle))
         return handle
 
+    def submit_read(self, tokens: Sequence[int]) -> RequestHandle:
+        """Read the final hidden state after the last of ``tokens`` (the model's last-layer output, normed: what
+        llama.cpp's embeddings output holds), as a prompt would be read: the longest prefix the cache holds is
+        reused (a path just generated is still in its slot, so reading it with a few tokens appended evaluates only
+        those), the rest is evaluated in the running batch, and the last token in a step of its own with embeddings
+        on. The future resolves to a :class:`StateRead`. Sequences longer than the context keep their end."""
+        if self._closed:
+            raise BackendError("the llama.cpp engine is closed")
+        tokens = list(tokens)[-(self.ctx_limit - 1):]
+        if not tokens:
+            raise InvalidRequest("nothing to read: the sequence is empty")
+        from ponder.types import Prompt
+
+        handle = RequestHandle()
+        req = _Req(GenerationRequest(prompt=Prompt(text=""), n=1), handle)
+        req.tokens, req.read = tokens, True
+        self._inbox.put(req)
+        return handle
+
     def close(self) -> None:
         if self._closed:
             return
@@ -221,17 +255,50 @@ class LlamaEngine:
         while True:
             entries = self._plan_batch()
             if not entries:
-                return
+                break
             rc = self._decode(entries)
             if rc == 0:
+                self._after_decode(entries)
                 break
-            if rc == 1 and self._make_room():
+            self._room_or_fail(rc)  # then plan again
+        self._read_states()
+
+    def _room_or_fail(self, rc: int) -> None:
+        """After a decode that found no room (rc 1): evict a cached entry, else fail the newest request."""
+        if rc == 1 and self._make_room():
+            return
+        victim = max(self._active, key=lambda r: r.admitted_at)
+        self._fail(victim, ContextOverflow(
+            f"the KV cache ({self.config.n_ctx} cells) is full: this request does not fit beside the others; "
+            "ask for fewer samples or tokens, or start the engine with a larger n_ctx"))
+
+    def _read_states(self) -> None:
+        """The last token of every read whose other tokens are in the cache, in one decode with embeddings on (in
+        embeddings mode llama.cpp outputs every row of a batch: only these rows are in it)."""
+        while True:
+            ready = [r for r in self._active if r.read and r.slots and r.next_prompt == r.prefill_end]
+            if not ready:
+                return
+            rows = [(r.tokens[-1], len(r.tokens) - 1, r.slots[0], True, r) for r in ready]
+            llama_cpp.llama_set_embeddings(self.ctx, True)
+            try:
+                rc = self._decode(rows)
+                if rc == 0:
+                    states = [np.ctypeslib.as_array(llama_cpp.llama_get_embeddings_ith(self.ctx, i), shape=(self.model.n_embd,)).copy()
+                              for i in range(len(rows))]
+            finally:
+                llama_cpp.llama_set_embeddings(self.ctx, False)
+            if rc != 0:
+                self._room_or_fail(rc)
                 continue
-            victim = max(self._active, key=lambda r: r.admitted_at)
-            self._fail(victim, ContextOverflow(
-                f"the KV cache ({self.config.n_ctx} cells) is full: this request does not fit beside the others; "
-                "ask for fewer samples or tokens, or start the engine with a larger n_ctx"))
-        self._after_decode(entries)
+            for r, state in zip(ready, states, strict=True):
+                self.stats.prompt_tokens_evaluated += 1
+                self.slots.mark_evaluated(r.slots[0], len(r.tokens))
+                self.slots.release(r.slots[0])
+                self._active.remove(r)
+                if not r.handle.future.done():
+                    r.handle.future.set_result(StateRead(state, len(r.tokens), r.cached))
+            return
 
     # -- admission -------------------------------------------------------------------------------------
 
@@ -276,8 +343,11 @@ class LlamaEngine:
             return "wait_prefix"  # its best prefix is being evaluated right now: copy it next step, not recompute it
         source = self.slots.slots[match.slot] if match.slot is not None and match.length > 0 else None
         slots = []
-        if source is not None and source.state == "cached" and self.slots.n_available() - 1 < req.request.n:
-            # not enough other slots: take the finished sequence's slot over and drop what follows the prefix
+        # a read that extends a finished sequence (a path just generated) takes its slot over: the cache entry grows,
+        # and no other entry (the path's siblings, still to be read) is evicted to make room for a copy
+        extends = req.read and source is not None and match.length >= len(source.tokens)
+        if source is not None and source.state == "cached" and (extends or self.slots.n_available() - 1 < req.request.n):
+            # take the finished sequence's slot over and drop what follows the prefix
             self.slots.take(source.id, match.length)
             llama_cpp.llama_memory_seq_rm(self.mem, source.id, match.length, -1)
             slots.append(source.id)
@@ -316,7 +386,7 @@ class LlamaEngine:
             if not req.prefilling or room <= 0:
                 continue
             start = req.next_prompt
-            end = min(len(req.tokens), start + room)
+            end = min(req.prefill_end, start + room)
             for i in range(start, end):
                 last = i == len(req.tokens) - 1
                 rows.append((req.tokens[i], i, req.slots[0], last, req))
@@ -524,6 +594,24 @@ class LlamaEngine:
             req.handle.future.set_exception(exc)
 
 
+def _waves(sequences: list[list[int]], cells: int) -> list[list[list[int]]]:
+    """``sequences`` in order, in groups holding at most ``cells`` tokens (each at least one sequence): reads
+    submitted together must fit the KV cache beside what else runs, or the newest would fail for want of room.
+
+    >>> [len(w) for w in _waves([[0] * 300] * 5 + [[0] * 900], 700)]
+    [2, 2, 1, 1]
+    """
+    out: list[list[list[int]]] = []
+    held = cells
+    for seq in sequences:
+        if held + len(seq) > cells:
+            out.append([])
+            held = 0
+        out[-1].append(seq)
+        held += len(seq)
+    return out
+
+
 class LlamaCppGenerator:
     """The :class:`ponder.protocols.Generator` over an embedded :class:`LlamaEngine`."""
 
@@ -537,7 +625,6 @@ class LlamaCppGenerator:
         self.engine = LlamaEngine(path, config, lora=self.adapter)
         self.name = name or (str(model) if not str(model).endswith(".gguf") else Path(model).stem)
         self._sha256: str | None = None
-        self._reader = None
 
     @property
     def stats(self) -> EngineStats:
@@ -558,15 +645,21 @@ class LlamaCppGenerator:
 
     async def read_hidden_states(self, prompts, completions) -> HiddenStates:
         """The final hidden state at the last token of each prompt + completion (as the model would read them),
-        from a second context in embeddings mode (opened on first use), with the tokens read and how many of them
-        came from its cache (a question's paths share the question: it is evaluated once)."""
-        from ponder.backends.hidden_states import HiddenStateReader
-
-        if self._reader is None:
-            self._reader = await asyncio.to_thread(HiddenStateReader, self.engine.model.path, n_threads=self.engine.config.n_threads,
-                                                   lora=self.adapter)
+        read by the generating engine itself (:meth:`LlamaEngine.submit_read`), with the tokens read and how many of
+        them came from its cache: a path this engine just generated is still cached, so reading it (with a
+        program's output appended) evaluates only what was appended; a question's paths share the question."""
         tokens = [self.engine.model.encode_prompt(p, c) for p, c in zip(prompts, completions, strict=True)]
-        return await asyncio.to_thread(self._reader.read, tokens)
+        reads = []
+        for wave in _waves(tokens, self.engine.config.n_ctx // 2):
+            handles = [self.engine.submit_read(t) for t in wave]
+            try:
+                reads += await asyncio.gather(*(asyncio.wrap_future(h.future) for h in handles))
+            except BaseException:
+                for h in handles:
+                    h.cancel()
+                raise
+        states = np.vstack([r.state for r in reads]) if reads else np.zeros((0, self.engine.model.n_embd), dtype=np.float32)
+        return HiddenStates(states, sum(r.tokens for r in reads), sum(r.reused for r in reads))
 
     def render(self, request: GenerationRequest) -> str:
         return self.engine.model.render(request.prompt, request.prefix)
@@ -593,9 +686,6 @@ class LlamaCppGenerator:
         self.close()
 
     def close(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
         self.engine.close()
 
     def __enter__(self) -> LlamaCppGenerator:

@@ -1,8 +1,9 @@
 """The learned verifier as a scorer: ``probe?path=FILE`` scores each path (outcome) or each step prefix (steps) by
 a probe on the generating model's own hidden states (:mod:`ponder.verifier.probe`), and on the answer the path
-votes for when the probe sees answers (``Trace.answer``: a program's printed value). Reading a state evaluates the
-path (and the question, once for all its paths) in a second context: those tokens are charged to the run as prompt
-tokens, the question's repeats as cached ones."""
+votes for when the probe sees answers (``Trace.answer``: a program's printed value). The generating engine reads the
+states (``read_hidden_states``): a path it just generated is still in its cache, so only what the trace appends (a
+program's output block) is evaluated. The tokens read are charged to the run as prompt tokens, those taken from the
+cache as cached ones."""
 
 from __future__ import annotations
 
