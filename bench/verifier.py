@@ -36,6 +36,7 @@ store, tests/test_bench_verifier.py this result against the committed probe).
     .venv/bin/python -m bench.verifier --draw   # draw the training programs, then judge
     .venv/bin/python -m bench.verifier          # judge only (what is drawn); about 10 minutes the first time
     .venv/bin/python -m bench.verifier --model qwen2.5-coder-1.5b   # the default model's probe (below)
+    .venv/bin/python -m bench.verifier --beam-only   # after phase 17 ran further: its figures only, nothing read
 
 ``--model qwen2.5-coder-1.5b``: the same for the default model, trained on bench/training's draws (its greedy and 3
 sampled programs on 120 items of seed 7, bench/results/training.sqlite) and judged on the 4 sampled programs an
@@ -335,6 +336,44 @@ def beam_rows(setup: Setup, items: set[str]) -> list[dict]:
     return [r for r in rows if r["model"] == setup.model and r["items"] == len(items)]
 
 
+def beam_figures(setup: Setup, items: set[str]) -> tuple[dict, dict]:
+    """verifier.json's keys and details that come from the beam phase's stored rows (``beam_rows``), not from
+    reading any program: what ``--beam-only`` refreshes after that phase ran further."""
+    beams = beam_rows(setup, items)
+    widest = max(beams, key=lambda r: r["budget"]) if beams else None
+    keys = {"probe_beam_accuracy": round(widest["accuracy"], 4) if widest else None,
+            "probe_beam_width": widest["budget"] if widest else None}
+    details = {"probe_beam": [{k: r[k] for k in ("strategy", "budget", "accuracy", "ci_low", "ci_high", "any_correct",
+                                                 "completion_tokens", "prompt_tokens", "seconds")} for r in beams],
+               "probe_beam_note": (f"beam search over programs (a block of code a step) guided by this probe, "
+                                   f"bench/scaling's phase {setup.beam_phase}, at the widest width measured on all "
+                                   f"{len(items)} items; the probe scores each step prefix as it scores a "
+                                   f"whole program (it was trained on whole programs, not on step labels)")
+               if setup.beam_phase else "not measured for this model"}
+    return keys, details
+
+
+def refresh_beam(setup: Setup, limit: int) -> Path:
+    """Rewrite the committed result's beam figures from the store, everything else as it was measured: the probe
+    must still be the one the result describes (its fingerprint), or the whole benchmark has to run again."""
+    from ponder.verifier.probe import Probe
+
+    out = RESULTS / f"{setup.result}.json"
+    record = json.loads(out.read_text())
+    shipped = Probe.load(setup.probe_file).fingerprint()
+    if record["details"].get("probe_fingerprint") != shipped:
+        raise SystemExit(f"{out.name} describes probe {record['details'].get('probe_fingerprint')}, not the one beside it "
+                         f"({shipped}): run the benchmark in full")
+    task = load_task(TASK)
+    keys, details = beam_figures(setup, {item_id(p) for p in task.problems(limit, SEED)})
+    fixed = ("benchmark", "models", "seeds", "commit", "date", "machine", "details")
+    headline = {k: v for k, v in record.items() if k not in fixed} | keys
+    # the rest was measured at an earlier commit: say which, once
+    measured = record["details"].get("measured", {k: record[k] for k in ("commit", "date", "machine")})
+    return write_result(setup.result, headline, models_used=[setup.model], seeds=record["seeds"],
+                        details=record["details"] | details | {"measured": measured})
+
+
 def main() -> None:
     import argparse
 
@@ -342,8 +381,13 @@ def main() -> None:
     ap.add_argument("--model", choices=sorted(SETUPS), default=SMALL, help="whose probe (default: %(default)s)")
     ap.add_argument("--draw", action="store_true", help=f"draw {SMALL}'s training programs first (resumable)")
     ap.add_argument("--limit", type=int, default=LIMIT, help="headline items judged on (the first N)")
+    ap.add_argument("--beam-only", action="store_true",
+                    help="only rewrite the beam figures (bench/scaling's beam phase) of the committed result; read nothing")
     args = ap.parse_args()
     setup = SETUPS[args.model]
+    if args.beam_only:
+        print(refresh_beam(setup, args.limit))
+        return
     if busy := busy_machine_warning():
         print(f"warning: {busy}", file=sys.stderr)
     store = Store(RESULTS / "scaling.sqlite")
@@ -430,8 +474,7 @@ def judge(store: Store, setup: Setup, limit: int) -> None:
                       f"probe_weighted_{k_max}_accuracy": next(r["accuracy"] for r in sel if r["selector"] == "probe_weighted" and r["budget"] == k_max)})
     judged = json.loads((RESULTS / "scaling.json").read_text())["details"].get("judge", {}).get("auroc") if model == SMALL else None
     m_k, w_k, p_k_ = acc[("majority", k_max)], acc[("probe_weighted", k_max)], acc[("pass", k_max)]
-    beams = beam_rows(setup, test_items)
-    widest = max(beams, key=lambda r: r["budget"]) if beams else None
+    beam_keys, beam_details = beam_figures(setup, test_items)
     headline = {
         "model": model,
         "probe_auroc": aurocs["probe"]["auroc"], "probe_auroc_ci": aurocs["probe"]["ci"],
@@ -442,8 +485,7 @@ def judge(store: Store, setup: Setup, limit: int) -> None:
         f"probe_weighted_best_of_n_{k_max}_accuracy": w_k, f"probe_best_of_n_{k_max}_accuracy": acc[("probe_best_of_n", k_max)],
         f"majority{k_max}_accuracy": m_k, f"pass_at_{k_max}": p_k_,
         "gap_closed": round((w_k - m_k) / (p_k_ - m_k), 4) if p_k_ > m_k else None,
-        "probe_beam_accuracy": round(widest["accuracy"], 4) if widest else None,
-        "probe_beam_width": widest["budget"] if widest else None,
+        **beam_keys,
         "probe_sees_answer": probe.sees_answer,
         "probe_hidden_auroc": aurocs["probe_hidden"]["auroc"],
         "probe_hidden_within_item_auroc": aurocs["probe_hidden"]["within_item_auroc"],
@@ -470,13 +512,7 @@ def judge(store: Store, setup: Setup, limit: int) -> None:
                                 "judge_note": "the self-judge's AUROC is on the 0.5B model's chain-of-thought paths (phase 4), "
                                               "the probe's on its programs (phase 12): different paths, the same model"
                                               if model == SMALL else "the self-judge was measured on the 0.5B model only",
-                                "probe_beam": [{k: r[k] for k in ("strategy", "budget", "accuracy", "ci_low", "ci_high", "any_correct",
-                                                                  "completion_tokens", "prompt_tokens", "seconds")} for r in beams],
-                                "probe_beam_note": (f"beam search over programs (a block of code a step) guided by this probe, "
-                                                    f"bench/scaling's phase {setup.beam_phase}, at the widest width measured on all "
-                                                    f"{len(test_items)} items; the probe scores each step prefix as it scores a "
-                                                    f"whole program (it was trained on whole programs, not on step labels)")
-                                if setup.beam_phase else "not measured for this model"})
+                                **beam_details})
     print(json.dumps(headline, indent=2))
     for r in rows:
         print(f"{r['selector']:<22} @{r['budget']:>2}: {r['accuracy']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]")

@@ -123,3 +123,41 @@ def test_the_published_figures_describe_the_probe_committed_beside_them(model):
     assert published["probe_heldout_auroc_in_training"] == pytest.approx(probe.metrics["heldout_auroc"])
     if "probe_fingerprint" in published["details"]:
         assert published["details"]["probe_fingerprint"] == probe.fingerprint()
+
+
+def test_beam_only_rewrites_the_beam_figures_and_keeps_every_other_measurement(tmp_path, monkeypatch):
+    """``--beam-only`` after phase 17 ran further: the beam keys come from the store's rows, every other figure stays
+    as measured (with the commit, date and machine it was measured on), and a result that describes another probe
+    than the one beside it is refused: its figures would need the whole benchmark."""
+    import json
+    from dataclasses import replace
+
+    import numpy as np
+
+    import bench.common
+    from ponder.verifier.probe import Probe, fit
+
+    monkeypatch.setattr(verifier, "RESULTS", tmp_path)
+    monkeypatch.setattr(bench.common, "RESULTS", tmp_path)
+    setup = replace(verifier.SETUPS["qwen2.5-coder-0.5b"], probe_file=tmp_path / "verifier.probe.json")
+    rng = np.random.default_rng(0)
+    fit(rng.normal(size=(40, 3)), np.array([0.0, 1.0] * 20), model_sha256="a" * 64).save(setup.probe_file)
+    probe = Probe.load(setup.probe_file)  # as saved (its weights as the file holds them)
+    record = {"benchmark": "verifier", "probe_auroc": 0.85, "gap_closed": 0.21, "probe_beam_accuracy": None,
+              "probe_beam_width": None, "models": [], "seeds": [2024, 7], "commit": "abc", "date": "then",
+              "machine": {"cpus": 2, "cpu": "old"}, "details": {"probe_fingerprint": probe.fingerprint(), "rows": [1, 2]}}
+    (tmp_path / "verifier.json").write_text(json.dumps(record))
+    beam = {"strategy": "beam?prompt=pal", "ci_low": 0.3, "ci_high": 0.5, "any_correct": 0.6, "completion_tokens": 900,
+            "prompt_tokens": 3000, "seconds": 40.0}
+    monkeypatch.setattr(verifier, "beam_rows", lambda s, items: [beam | {"budget": 4, "accuracy": 0.38},
+                                                                beam | {"budget": 8, "accuracy": 0.41}])
+    out = json.loads(verifier.refresh_beam(setup, 100).read_text())
+    assert (out["probe_beam_accuracy"], out["probe_beam_width"]) == (0.41, 8)
+    assert (out["probe_auroc"], out["gap_closed"], out["details"]["rows"]) == (0.85, 0.21, [1, 2])
+    assert [r["budget"] for r in out["details"]["probe_beam"]] == [4, 8] and "100 items" in out["details"]["probe_beam_note"]
+    assert out["details"]["measured"] == {"commit": "abc", "date": "then", "machine": {"cpus": 2, "cpu": "old"}}
+    again = json.loads(verifier.refresh_beam(setup, 100).read_text())  # the first measurement is kept, not this one
+    assert again["details"]["measured"]["commit"] == "abc"
+    fit(rng.normal(size=(40, 3)), np.array([1.0, 0.0] * 20), model_sha256="a" * 64).save(setup.probe_file)
+    with pytest.raises(SystemExit, match="run the benchmark in full"):
+        verifier.refresh_beam(setup, 100)
