@@ -380,11 +380,11 @@ def peers_markdown() -> str:
 
     best_row = next(r for r in rows if f"{r['tool']}/{r['approach']}" == d["peer_best"])
     if timing:
-        timed = (f"Timed alone, one item after the other in one run on the first {timing['items']} items, {d['peer_best']} "
-                 f"took {timing['peer']['seconds']:.0f} s an item and ponder {timing['ponder']['seconds']:.0f} s "
+        timed = (f"Timed alone, one item after the other in one run on the first {timing['items']} items{_on(timing)}, "
+                 f"{d['peer_best']} took {timing['peer']['seconds']:.0f} s an item and ponder {timing['ponder']['seconds']:.0f} s "
                  f"({speed:.2f}× as fast; ponder's model loaded once before, as the upstream's was")
         others = [t for name, t in pairs.items() if name != d["peer_best"]]
-        timed += "".join(f"; {t['peer_approach']}, timed the same way on those items, took {t['peer']['seconds']:.0f} s "
+        timed += "".join(f"; {t['peer_approach']}, timed the same way on those items{_on(t)}, took {t['peer']['seconds']:.0f} s "
                          f"against ponder's {t['ponder']['seconds']:.0f} s ({t['speedup']:.2f}×)" for t in others)
         timed += (f"; the other peers' seconds come from their own items run alone earlier, where {d['peer_best']} took "
                   f"{_seconds(best_row)})")
@@ -410,6 +410,12 @@ def peers_markdown() -> str:
 
 def _ci(r: dict) -> str:
     return f" [{r['ci_low']:.2f}, {r['ci_high']:.2f}]" if "ci_low" in r else ""
+
+
+def _on(timing: dict) -> str:
+    """Where a pair was timed: seconds compare across pairs only on one machine (a ratio within a pair always)."""
+    machine = timing.get("machine")
+    return f" on an {machine}" if machine else " (on an earlier machine, not recorded)"
 
 
 def _seconds(r: dict) -> str:

@@ -49,6 +49,7 @@ import httpx
 
 from bench.common import RESULTS, busy_machine_warning, write_result
 from bench.scaling import LIMIT as HEADLINE_ITEMS, RUN as HEADLINE_RUN, SEED, SMALL, TASK
+from ponder.evaluation.contention import cpu_model, machine_label
 from ponder.evaluation.metrics import bootstrap_ci
 from ponder.evaluation.runner import item_id
 from ponder.scorers.answers import extract_answer
@@ -89,6 +90,10 @@ def open_store(path: Path) -> sqlite3.Connection:
     db.execute(TIMINGS)
     if "concurrency" not in {r[1] for r in db.execute("PRAGMA table_info(rows)")}:
         db.execute("ALTER TABLE rows ADD COLUMN concurrency INTEGER NOT NULL DEFAULT 1")
+    # the processor a pair was timed on (NULL: timed before the column existed; this project's machines have been
+    # AMD EPYC and Intel Xeon ones, so such seconds compare only within their pair)
+    if "machine" not in {r[1] for r in db.execute("PRAGMA table_info(timings)")}:
+        db.execute("ALTER TABLE timings ADD COLUMN machine TEXT")
     return db
 
 
@@ -283,13 +288,13 @@ def time_alone(db: sqlite3.Connection, upstream: Upstream, peer: tuple[str, str]
     for p in problems:
         if (peer[0], item_id(p)) not in done:
             row = run_item(upstream, py, peer[0], peer[1], model, budget, p, task)
-            db.execute("INSERT OR REPLACE INTO timings VALUES (?,?,?,?,?,?,?,?,?)",
-                       (pair, peer[0], peer[1], model, budget, item_id(p), row[11], row[8], row[7]))
+            db.execute("INSERT OR REPLACE INTO timings VALUES (?,?,?,?,?,?,?,?,?,?)",
+                       (pair, peer[0], peer[1], model, budget, item_id(p), row[11], row[8], row[7], cpu_model()))
             db.commit()
         if ("ponder", item_id(p)) not in done:
             seconds, tokens, correct = asyncio.run(ponder_answers(spec, scorer, ours_budget, p, generator, task))
-            db.execute("INSERT OR REPLACE INTO timings VALUES (?,?,?,?,?,?,?,?,?)",
-                       (pair, "ponder", label, model, ours_budget, item_id(p), seconds, tokens, correct))
+            db.execute("INSERT OR REPLACE INTO timings VALUES (?,?,?,?,?,?,?,?,?,?)",
+                       (pair, "ponder", label, model, ours_budget, item_id(p), seconds, tokens, correct, cpu_model()))
             db.commit()
     return pair
 
@@ -297,11 +302,12 @@ def time_alone(db: sqlite3.Connection, upstream: Upstream, peer: tuple[str, str]
 def timing_summary(db: sqlite3.Connection, pair: str, items: set[str]) -> dict | None:
     """Seconds, tokens and accuracy an item of each side of a timed pair over ``items`` (None until both sides timed
     every one), and the speedup: the peer's seconds an item over ponder's."""
-    sides, seconds = {}, {}
+    sides, seconds, machines = {}, {}, []
     for tool in ("peer", "ponder"):
         where = "tool='ponder'" if tool == "ponder" else "tool<>'ponder'"
-        rs = [r for r in db.execute(f"SELECT item, seconds, completion_tokens, correct, tool, approach FROM timings "
+        rs = [r for r in db.execute(f"SELECT item, seconds, completion_tokens, correct, tool, approach, machine FROM timings "
                                     f"WHERE pair=? AND {where}", (pair,)) if r[0] in items]
+        machines += [r[6] for r in rs]
         if len(rs) < len(items):
             return None
         seconds[tool] = sum(r[1] for r in rs) / len(rs)
@@ -310,7 +316,8 @@ def timing_summary(db: sqlite3.Connection, pair: str, items: set[str]) -> dict |
         if tool == "peer":
             peer_approach = f"{rs[0][4]}/{rs[0][5]}"
     return {"pair": pair, "peer_approach": peer_approach, "items": len(items), **sides,
-            "speedup": round(seconds["peer"] / seconds["ponder"], 2) if seconds["ponder"] else None}
+            "speedup": round(seconds["peer"] / seconds["ponder"], 2) if seconds["ponder"] else None,
+            "machine": machine_label(machines)}
 
 
 def timed_pairs(db: sqlite3.Connection, model: str, items: set[str]) -> list[dict]:

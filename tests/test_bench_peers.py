@@ -83,6 +83,7 @@ def _sums(req, i):
 
 
 def test_the_speed_comparison_times_both_sides_item_after_item_and_resumes(tmp_path, fake_peer):
+    from ponder.evaluation.contention import cpu_model
     from ponder.testing import ArithmeticTask, ScriptedGenerator
 
     task = ArithmeticTask()
@@ -111,19 +112,23 @@ def test_the_speed_comparison_times_both_sides_item_after_item_and_resumes(tmp_p
     mean = {tool: sum(x for t, x in rows if t == tool) / 3 for tool in ("fake", "ponder")}
     assert summary["speedup"] == round(mean["fake"] / mean["ponder"], 2)
     assert summary["peer_approach"] == "fake/sc" and peers.timed_pairs(db, peers.SMALL, items) == [summary]
+    assert summary["machine"] == cpu_model()  # both sides timed on this machine, each row says so
     assert peers.timed_pairs(db, peers.SMALL, items | {"not-timed"}) == []  # a pair counts only once it covers every item
 
 
-def test_a_store_from_before_side_by_side_runs_gains_the_column(tmp_path):
+def test_a_store_from_before_side_by_side_runs_gains_the_columns(tmp_path):
     import sqlite3
 
     old = sqlite3.connect(tmp_path / "p.sqlite")
     old.execute(peers.SCHEMA.replace("concurrency INTEGER NOT NULL DEFAULT 1, ", ""))
+    old.execute(peers.TIMINGS)
     old.execute("INSERT INTO rows VALUES ('p','a','m',8,'i','t','1',1.0,10,20,2,3.5,NULL)")
+    old.execute("INSERT INTO timings VALUES ('pair','p','a','m',8,'i',3.5,10,1.0)")
     old.commit()
     old.close()
     db = peers.open_store(tmp_path / "p.sqlite")
     assert db.execute("SELECT item, concurrency FROM rows").fetchall() == [("i", 1)]
+    assert db.execute("SELECT item, machine FROM timings").fetchall() == [("i", None)]  # timed where, not recorded
 
 
 def test_the_runner_votes_on_the_stated_answer_with_the_fix(monkeypatch):

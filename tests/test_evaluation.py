@@ -580,7 +580,9 @@ def test_stored_samples_reach_a_scorer_with_the_answers_they_vote_for():
 
 def test_each_result_records_how_busy_the_rest_of_the_machine_was(tmp_path):
     """A result measured while another process kept a core busy says so (other_cpu, the summary's `contended`),
-    and a row derived again from its stored samples keeps what was measured when they were drawn."""
+    and the processor it ran on (the summary's `machine`); a row derived again from its stored samples keeps what
+    was measured when they were drawn."""
+    from ponder.evaluation.contention import cpu_model
     from ponder.evaluation.runner import Evaluator
     from ponder.testing import ArithmeticTask, ScriptedGenerator
 
@@ -603,9 +605,11 @@ def test_each_result_records_how_busy_the_rest_of_the_machine_was(tmp_path):
     assert row["other_cpu"] >= 0.5, row["other_cpu"]
     [summary] = summarize(store, "b")
     assert summary["contended"] == 1.0
+    assert row["machine"] == summary["machine"] == cpu_model() and cpu_model()
+    store.db.execute("UPDATE results SET machine='an older machine'")  # as if measured elsewhere, then derived here
     Evaluator(store, ArithmeticTask(), cfg).rederive("m", ArithmeticTask().problems(1, 1))
     [again] = store.results("b")
-    assert again["other_cpu"] == row["other_cpu"]
+    assert again["other_cpu"] == row["other_cpu"] and again["machine"] == "an older machine"
     # a busy-machine row can be dropped so that a resumed run measures it again; a quiet one stays
     assert store.delete_contended("b", "m", "majority", row["params"], cores=row["other_cpu"] + 0.1) == 0
     assert store.delete_contended("b", "m", "majority", row["params"], cores=0.5) == 1 and not store.results("b")

@@ -21,6 +21,37 @@ from dataclasses import dataclass
 CONTENDED_CORES = 0.5
 
 
+def cpu_model() -> str:
+    """The processor's model name (``/proc/cpuinfo``), else what the platform says: recorded with every result, so
+    seconds measured on another machine are never read as if measured on this one."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine_label(values: list[str | None]) -> str | None:
+    """What a summary row says about the machines its results were measured on: the one name, or each with its
+    count when they differ (results that recorded none are left out); None if none was recorded.
+
+    >>> machine_label(["Xeon", "Xeon", None]), machine_label([None]), machine_label(["EPYC", "Xeon", "Xeon"])
+    ('Xeon', None, 'Xeon (2), EPYC (1)')
+    """
+    counts: dict[str, int] = {}
+    for v in values:
+        if v is not None:
+            counts[v] = counts.get(v, 0) + 1
+    if len(counts) <= 1:
+        return next(iter(counts), None)
+    return ", ".join(f"{name} ({n})" for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def _busy_seconds() -> float | None:
     """Every process's busy CPU seconds since boot (user, nice, system, irq, softirq, steal), or None off Linux."""
     try:

@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from ponder.evaluation.contention import contended_share
+from ponder.evaluation.contention import contended_share, machine_label
 from ponder.evaluation.metrics import bootstrap_ci, mean_pass_at_k
 from ponder.evaluation.store import Store
 
@@ -84,6 +84,8 @@ def aggregate(rs: list, seed: int = 0, prices: Prices = Prices()) -> dict:
         "machine_seconds": seconds,
         # the share of items measured while other processes kept >= 0.5 cores busy (their seconds are inflated)
         "contended": contended_share([r["other_cpu"] if "other_cpu" in r.keys() else None for r in rs]),
+        # the processors the seconds were measured on (None: not recorded, a store that predates the column)
+        "machine": machine_label([r["machine"] if "machine" in r.keys() else None for r in rs]),
     }
 
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ponder.accounting import scorer_usage
-from ponder.evaluation.contention import CpuWindow
+from ponder.evaluation.contention import CpuWindow, cpu_model
 from ponder.evaluation.replay import ReplayGenerator
 from ponder.evaluation.store import Key, Store
 from ponder.protocols import Generator
@@ -247,9 +247,11 @@ class Evaluator:
         return stored_params(spec, self.config.scorer)
 
     def _put(self, key: Key, b: int, row: dict[str, Any], replace: bool = False) -> None:
-        """Store a result row with how busy the rest of the machine was while this strategy ran on this item."""
+        """Store a result row with the machine it ran on and how busy the rest of it was while this strategy ran on
+        this item."""
         window = _WINDOW.get()
-        self.store.put_result(key, b, {**row, "other_cpu": window.other_cores() if window else None}, replace=replace)
+        self.store.put_result(key, b, {**row, "other_cpu": window.other_cores() if window else None,
+                                       "machine": cpu_model() if window else None}, replace=replace)
 
     def _put_run(self, key: Key, b: int, problem: Problem, r: Result, gen: Generator) -> None:
         """Store a strategy run as the budget-``b`` result: each candidate is scored once (a sandbox run, for code

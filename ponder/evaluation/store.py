@@ -62,11 +62,13 @@ MIGRATIONS = {"scores": ("prompt_tokens INTEGER", "cached_prompt_tokens INTEGER"
               "results": ("trace BLOB",
                           # cores' worth of CPU other processes used on average while the result was measured
                           # (ponder.evaluation.contention): NULL where unknown or the store predates the column
-                          "other_cpu REAL")}
+                          "other_cpu REAL",
+                          # the processor it was measured on (contention.cpu_model): NULL where the store predates it
+                          "machine TEXT")}
 
 RESULT_COLUMNS = ("run", "task", "item", "model", "strategy", "params", "budget", "seed", "answer", "reference", "correct",
                   "prompt_tokens", "cached_prompt_tokens", "completion_tokens", "seconds", "n_candidates", "n_correct",
-                  "stopped_by", "created", "trace", "other_cpu")
+                  "stopped_by", "created", "trace", "other_cpu", "machine")
 
 
 def pack_trace(trace: dict[str, Any] | None) -> bytes | None:
@@ -150,6 +152,12 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
+    def _result_columns(self) -> str:
+        """Every result column but the trace, for a SELECT: a store opened read-only that predates a column (it
+        cannot be migrated) reads NULL there."""
+        have = getattr(self, "_columns", None)
+        return ", ".join(c if have is None or c in have else f"NULL AS {c}" for c in RESULT_COLUMNS if c != "trace")
+
     def runs(self) -> list[dict[str, Any]]:
         """Every run in the store: its name, when it began, its configuration and how many results it has."""
         rows = self.db.execute("SELECT runs.run, runs.created, runs.config, COUNT(results.item) AS results FROM runs "
@@ -161,7 +169,7 @@ class Store:
         """One result row (every column but the trace) and its stored trace (see ``pack_trace``; None where the row
         was stored before traces were kept), in one indexed lookup; ``task`` and ``seed`` when the run has several.
         None when there is no such row."""
-        columns = ", ".join(c for c in RESULT_COLUMNS if c != "trace")
+        columns = self._result_columns()
         trace = "trace" if "trace" in getattr(self, "_columns", {"trace"}) else "NULL AS trace"
         where = "run=? AND item=? AND model=? AND strategy=? AND params=? AND budget=?"
         args: list[Any] = [run, item, model, strategy, params, budget]
@@ -226,16 +234,16 @@ class Store:
         """Store a result row; an existing row is kept unless ``replace`` (a row known to be stale)."""
         with self._lock:
             where = (key.run, key.task, key.item, key.model, key.strategy, key.params, budget, key.seed)
-            # a row derived again from its stored samples keeps the contention measured when they were drawn
-            other = "COALESCE(?, (SELECT other_cpu FROM results WHERE run=? AND task=? AND item=? AND model=? " \
-                    "AND strategy=? AND params=? AND budget=? AND seed=?))"
+            # a row derived again from its stored samples keeps the contention and machine measured when they were drawn
+            kept = [f"COALESCE(?, (SELECT {c} FROM results WHERE run=? AND task=? AND item=? AND model=? "
+                    "AND strategy=? AND params=? AND budget=? AND seed=?))" for c in ("other_cpu", "machine")]
             self.db.execute(
                 f"INSERT OR {'REPLACE' if replace else 'IGNORE'} INTO results ({', '.join(RESULT_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * (len(RESULT_COLUMNS) - 1))}, {other})",
+                f"VALUES ({', '.join('?' * (len(RESULT_COLUMNS) - 2))}, {', '.join(kept)})",
                 (*where, r["answer"],
                  r["reference"], r["correct"], r["prompt_tokens"], r["cached_prompt_tokens"], r["completion_tokens"],
                  r["seconds"], r["n_candidates"], r["n_correct"], r["stopped_by"], time.time(), pack_trace(r.get("trace")),
-                 r.get("other_cpu"), *where))
+                 r.get("other_cpu"), *where, r.get("machine"), *where))
 
     def put_step_labels(self, sample, labels: Sequence[float], rollouts: int, usage: Usage) -> None:
         """A stored path's Monte-Carlo step labels (the share of rollouts from each step that reached the answer)
@@ -294,7 +302,7 @@ class Store:
 
     def results(self, run: str) -> list[sqlite3.Row]:
         """A run's result rows, every column but the trace (``trace`` reads that)."""
-        columns = ", ".join(c for c in RESULT_COLUMNS if c != "trace")
+        columns = self._result_columns()
         return self.db.execute(f"SELECT {columns} FROM results WHERE run = ? ORDER BY model, strategy, budget, item", (run,)).fetchall()
 
     def rescore(self, run: str, score: Callable[[str, dict[str, Any]], float | None]) -> tuple[int, int]:
