@@ -39,6 +39,10 @@ def model_provenance(name: str) -> dict:
     return {"name": name, "file": path.name, "sha256": sha}
 
 
+# the keys write_result adds around a benchmark's headline keys
+META = ("benchmark", "models", "seeds", "commit", "date", "machine", "details")
+
+
 def write_result(name: str, headline: dict, *, models_used: list[str], seeds: list[int], details: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"{name}.json"

@@ -78,22 +78,23 @@ PEERS = {
 SCHEMA = """CREATE TABLE IF NOT EXISTS rows (peer TEXT, approach TEXT, model TEXT, budget INTEGER, item TEXT, text TEXT,
 answer TEXT, correct REAL, completion_tokens INTEGER, prompt_tokens INTEGER, requests INTEGER, seconds REAL, error TEXT,
 concurrency INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (peer, approach, model, budget, item))"""
+# columns added after the first release, which an older store gains: rows written before items ran side by side ran
+# alone; the processor a pair was timed on (NULL: timed before the column existed; this project's machines have been
+# AMD EPYC and Intel Xeon ones, so such seconds compare only within their pair)
+MIGRATIONS = (("rows", "concurrency INTEGER NOT NULL DEFAULT 1"), ("timings", "machine TEXT"))
 # the speed comparison: the best peer approach and ponder's best, each item answered by one then the other, alone
 TIMINGS = """CREATE TABLE IF NOT EXISTS timings (pair TEXT, tool TEXT, approach TEXT, model TEXT, budget INTEGER, item TEXT,
 seconds REAL, completion_tokens INTEGER, correct REAL, PRIMARY KEY (pair, tool, item))"""
 
 
 def open_store(path: Path) -> sqlite3.Connection:
-    """The rows store (a store written before items ran side by side gains the concurrency column: they ran alone)."""
+    """The rows and timings store (an older one gains the columns added since: ``MIGRATIONS``)."""
     db = sqlite3.connect(path)
     db.execute(SCHEMA)
     db.execute(TIMINGS)
-    if "concurrency" not in {r[1] for r in db.execute("PRAGMA table_info(rows)")}:
-        db.execute("ALTER TABLE rows ADD COLUMN concurrency INTEGER NOT NULL DEFAULT 1")
-    # the processor a pair was timed on (NULL: timed before the column existed; this project's machines have been
-    # AMD EPYC and Intel Xeon ones, so such seconds compare only within their pair)
-    if "machine" not in {r[1] for r in db.execute("PRAGMA table_info(timings)")}:
-        db.execute("ALTER TABLE timings ADD COLUMN machine TEXT")
+    for table, column in MIGRATIONS:
+        if column.split()[0] not in {r[1] for r in db.execute(f"PRAGMA table_info({table})")}:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
     return db
 
 
@@ -252,9 +253,9 @@ def headline_spec(label: str, model: str) -> tuple[str, str | None]:
     raise KeyError(f"no headline phase of {model} is labelled {label!r}")
 
 
-async def ponder_answers(spec: str, scorer: str | None, budget: int, problem, generator, task) -> tuple[float, int, float]:
+async def ponder_run(spec: str, scorer: str | None, budget: int, problem, generator):
     """One item answered by ponder's configuration as ``ponder ask`` would (the headline's seed and budget, the
-    sandbox for programs): its wall seconds, generated tokens and score."""
+    sandbox for programs): its Result and wall seconds."""
     from ponder.strategies.registry import parse_spec, resolve_scorer
     from ponder.types import Budget
 
@@ -263,7 +264,12 @@ async def ponder_answers(spec: str, scorer: str | None, budget: int, problem, ge
     params = info.parse_params({**base.model_dump(), **seed, **info.budget_params(budget)})
     t0 = time.time()
     r = await info.run(problem, generator, resolve_scorer(info, scorer, generator), Budget(), params)
-    seconds = time.time() - t0
+    return r, time.time() - t0
+
+
+async def ponder_answers(spec: str, scorer: str | None, budget: int, problem, generator, task) -> tuple[float, int, float]:
+    """One item answered by ponder's configuration (``ponder_run``): its wall seconds, generated tokens and score."""
+    r, seconds = await ponder_run(spec, scorer, budget, problem, generator)
     return seconds, r.usage.completion_tokens, task.score(problem, r.text) if r.text else 0.0
 
 

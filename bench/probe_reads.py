@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 from bench.common import busy_machine_warning, write_result
-from bench.peers import headline_spec
+from bench.peers import headline_spec, ponder_run
 from bench.scaling import PROBE, SEED, SMALL, TASK
 from ponder.evaluation.runner import item_id
 from ponder.tasks import load_task
@@ -50,14 +50,10 @@ def measure(limit: int) -> list[dict]:
     from ponder.backends import open_generator
     from ponder.backends.hidden_states import HiddenStateReader
     from ponder.strategies.base import score_weights, vote
-    from ponder.strategies.registry import parse_spec, resolve_scorer
-    from ponder.types import Budget
     from ponder.verifier.probe import Probe
 
     spec, scorer_spec = headline_spec(LABEL, SMALL)
     task = load_task(TASK)
-    info, base = parse_spec(spec)
-    params = info.parse_params({**base.model_dump(), "seed": SEED, **info.budget_params(BUDGET)})
     probe = Probe.load(PROBE)
     gen = open_generator(SMALL)
     reader = HiddenStateReader(gen.engine.model.path, n_threads=gen.engine.config.n_threads)
@@ -73,12 +69,9 @@ def measure(limit: int) -> list[dict]:
     gen.read_hidden_states = recorded
     rows = []
     try:
-        scorer = resolve_scorer(info, scorer_spec, gen)
         for p in task.problems(limit, SEED):
             reads.clear()
-            t0 = time.perf_counter()
-            r = asyncio.run(info.run(p, gen, scorer, Budget(), params))
-            seconds = time.perf_counter() - t0
+            r, seconds = asyncio.run(ponder_run(spec, scorer_spec, BUDGET, p, gen))  # as bench/peers times it
             [(prompts, completions, ours, ours_s)] = reads
             seqs = [gen.engine.model.encode_prompt(a, b) for a, b in zip(prompts, completions, strict=True)]
             t0 = time.perf_counter()

@@ -62,7 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from bench.common import RESULTS, busy_machine_warning, write_result
+from bench.common import META, RESULTS, busy_machine_warning, write_result
 from bench.scaling import LARGE, LIMIT, PHASE_SCORERS, PHASES, PROBE, PROBE_LARGE, RUN, SEED, SMALL, TASK, spec
 from ponder.backends import open_generator
 from ponder.evaluation.metrics import bootstrap_ci
@@ -366,8 +366,7 @@ def refresh_beam(setup: Setup, limit: int) -> Path:
                          f"({shipped}): run the benchmark in full")
     task = load_task(TASK)
     keys, details = beam_figures(setup, {item_id(p) for p in task.problems(limit, SEED)})
-    fixed = ("benchmark", "models", "seeds", "commit", "date", "machine", "details")
-    headline = {k: v for k, v in record.items() if k not in fixed} | keys
+    headline = {k: v for k, v in record.items() if k not in META} | keys
     # the rest was measured at an earlier commit: say which, once
     measured = record["details"].get("measured", {k: record[k] for k in ("commit", "date", "machine")})
     return write_result(setup.result, headline, models_used=[setup.model], seeds=record["seeds"],

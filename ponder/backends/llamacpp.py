@@ -34,7 +34,7 @@ from ponder.backends.hidden_states import HiddenStates
 from ponder.backends.kv_slots import SlotTable
 from ponder.backends.llama_model import LlamaModel
 from ponder.errors import BackendError, ContextOverflow, InvalidRequest
-from ponder.types import Completion, GenerationRequest, Sample, TokenLogprob, Usage
+from ponder.types import Completion, GenerationRequest, Prompt, Sample, TokenLogprob, Usage
 
 log = logging.getLogger(__name__)
 
@@ -204,8 +204,6 @@ class LlamaEngine:
         tokens = list(tokens)[-(self.ctx_limit - 1):]
         if not tokens:
             raise InvalidRequest("nothing to read: the sequence is empty")
-        from ponder.types import Prompt
-
         handle = RequestHandle()
         req = _Req(GenerationRequest(prompt=Prompt(text=""), n=1), handle)
         req.tokens, req.read = tokens, True

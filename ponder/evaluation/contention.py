@@ -13,6 +13,7 @@ and its waited-for children (the sandboxed programs) included; elsewhere it reco
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import dataclass
@@ -21,9 +22,10 @@ from dataclasses import dataclass
 CONTENDED_CORES = 0.5
 
 
+@functools.cache
 def cpu_model() -> str:
-    """The processor's model name (``/proc/cpuinfo``), else what the platform says: recorded with every result, so
-    seconds measured on another machine are never read as if measured on this one."""
+    """The processor's model name (``/proc/cpuinfo``, read once a process), else what the platform says: recorded
+    with every result, so seconds measured on another machine are never read as if measured on this one."""
     import platform
 
     try:

@@ -152,11 +152,11 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
-    def _result_columns(self) -> str:
-        """Every result column but the trace, for a SELECT: a store opened read-only that predates a column (it
-        cannot be migrated) reads NULL there."""
+    def _result_columns(self, names: Sequence[str] = tuple(c for c in RESULT_COLUMNS if c != "trace")) -> str:
+        """Result columns for a SELECT (default: every one but the trace): a store opened read-only that predates a
+        column (it cannot be migrated) reads NULL there."""
         have = getattr(self, "_columns", None)
-        return ", ".join(c if have is None or c in have else f"NULL AS {c}" for c in RESULT_COLUMNS if c != "trace")
+        return ", ".join(c if have is None or c in have else f"NULL AS {c}" for c in names)
 
     def runs(self) -> list[dict[str, Any]]:
         """Every run in the store: its name, when it began, its configuration and how many results it has."""
@@ -170,7 +170,7 @@ class Store:
         was stored before traces were kept), in one indexed lookup; ``task`` and ``seed`` when the run has several.
         None when there is no such row."""
         columns = self._result_columns()
-        trace = "trace" if "trace" in getattr(self, "_columns", {"trace"}) else "NULL AS trace"
+        trace = self._result_columns(("trace",))
         where = "run=? AND item=? AND model=? AND strategy=? AND params=? AND budget=?"
         args: list[Any] = [run, item, model, strategy, params, budget]
         for name, value in (("task", task), ("seed", seed)):
