@@ -38,6 +38,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -125,15 +126,24 @@ class Upstream:
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen([sys.executable, "-m", "ponder", "serve", "--model", model, "--passthrough",
                                       "--passthrough-sampling", "ponder", "--port", str(self.port), "--max-seconds", "600"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for _ in range(600):
+            if self.proc.poll() is not None:  # it exited (no model pulled, a bad option): say why now, not in minutes
+                said = (self.proc.stdout.read() if self.proc.stdout else "").strip()[-800:]
+                raise RuntimeError(f"ponder serve --passthrough exited with status {self.proc.returncode}: {said}")
             try:
                 if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    threading.Thread(target=self._drain, daemon=True).start()
                     return
             except httpx.HTTPError:
                 time.sleep(0.5)
         self.close()
         raise RuntimeError("ponder serve --passthrough did not start")
+
+    def _drain(self) -> None:
+        """Read the server's output while it runs, so a full pipe never blocks it (the text itself is not kept)."""
+        for _ in self.proc.stdout or ():
+            pass
 
     def ledger(self, tag: str) -> dict[str, int]:
         """What the requests sent under ``/ledger/TAG/v1`` cost (all zero when none was sent)."""

@@ -180,3 +180,10 @@ def test_a_peer_vote_is_set_against_ponders_item_by_item(tmp_path, monkeypatch):
     assert (row["both_right"], row["peer_only"], row["ponder_only"], row["neither"]) == (1, 1, 1, 1)
     assert row["mcnemar_p"] == 1.0 and row["ponder"] == "majority@8"
     assert peers.versus_ponder_vote(db, "m", 8, {"a", "b", "c", "d", "e"}) == []  # a peer row short of items is left out
+
+
+def test_an_upstream_that_cannot_start_says_why_at_once():
+    """The server exits at once when its model is not there: the benchmark says why, instead of polling its health
+    for minutes (as it did on a fresh machine whose default model was not yet pulled)."""
+    with pytest.raises(RuntimeError, match=r"exited with status [1-9].*no-such-model"):
+        peers.Upstream("no-such-model")
