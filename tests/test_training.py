@@ -189,8 +189,8 @@ def test_the_gguf_adapter_moves_llama_cpp_as_the_lora_moves_the_trained_model(re
     import ponder.training.base_model as bm
 
     model, tok, info = bm.load("smollm2-135m")
+    torch.manual_seed(0)  # before PEFT draws lora_A, so the adapter (and the margin below) is the same every run
     peft = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=list(TrainConfig.__dataclass_fields__["target_modules"].default)))
-    torch.manual_seed(0)
     for n, p in peft.named_parameters():
         if "lora_B" in n:
             p.data.normal_(0, 0.05)
