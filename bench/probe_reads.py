@@ -3,9 +3,7 @@ cache (``LlamaEngine.submit_read``: the program just generated is still in its s
 is evaluated), against a second llama.cpp context that reads every program afresh (``HiddenStateReader``, how the
 probe scorer read them before, its question shared across an item's programs). Both read the very same sequences
 of real runs: ponder's probe-weighted vote over 8 programs of the 0.5B model (bench/scaling's phase 13 at budget 8,
-bench/peers' choice for ponder) on the first headline items. (Since the verifier reads each program as its path
-ends, beside the decoding of the batch's other paths, the engine's reading seconds here are the reads' own
-latencies, summed; bench/as_finished measures what that overlap saves the item.)
+bench/peers' choice for ponder) on the first headline items.
 
 Per item: the run's wall seconds, the engine's reading seconds (inside the run) and the second context's, the
 cosine between the two states of each program, the probe's scores from each, and whether the vote picks the same
@@ -50,7 +48,7 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 def measure(limit: int) -> list[dict]:
     from ponder.backends import open_generator
-    from ponder.backends.hidden_states import HiddenStateReader, HiddenStates
+    from ponder.backends.hidden_states import HiddenStateReader
     from ponder.strategies.base import score_weights, vote
     from ponder.verifier.probe import Probe
 
@@ -74,15 +72,7 @@ def measure(limit: int) -> list[dict]:
         for p in task.problems(limit, SEED):
             reads.clear()
             r, seconds = asyncio.run(ponder_run(spec, scorer_spec, BUDGET, p, gen))  # as bench/peers times it
-            # the verifier reads each program as its path ends (one read each, beside the decoding of the others):
-            # gather them in the candidates' order; the seconds are the reads' own latencies, summed
-            by_text = {c: (p_, x.states[j], x.tokens, x.reused) for p_s, cs, x, _ in reads
-                       for j, (p_, c) in enumerate(zip(p_s, cs, strict=True))}
-            got = [by_text[c.text] for c in r.candidates]
-            prompts, completions = [g[0] for g in got], [c.text for c in r.candidates]
-            ours = HiddenStates(np.vstack([g[1] for g in got]), sum(x.tokens for _, _, x, _ in reads),
-                                sum(x.reused for _, _, x, _ in reads))
-            ours_s = sum(t for *_, t in reads)
+            [(prompts, completions, ours, ours_s)] = reads
             seqs = [gen.engine.model.encode_prompt(a, b) for a, b in zip(prompts, completions, strict=True)]
             t0 = time.perf_counter()
             fresh = reader.read(seqs)

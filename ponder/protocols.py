@@ -29,8 +29,6 @@ class Scorer(Protocol):
 
     Outcome scores rank complete answers (best-of-n, weighted voting, verification); step scores rank partial
     reasoning (beam search, DVTS, MCTS). Higher is better; scores in [0, 1] read as probabilities of correctness.
-    A scorer whose score of a trace depends on that trace alone may say so with a class attribute ``per_trace =
-    True``: sampling strategies then score each path as it ends, while the batch's others still decode.
     """
 
     name: str

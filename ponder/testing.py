@@ -112,18 +112,16 @@ class ScriptedGenerator:
             usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=sum(s.n_tokens for s in samples), requests=1)
             out.append(Completion(samples, usage))
         longest = max((s.n_tokens for c in out for s in c.samples), default=0)
-        listening = [(r, c) for r, c in zip(requests, out, strict=True) if r.on_text is not None or r.on_sample is not None]
-        if listening:  # word by word, as a streaming backend hands out text while it decodes; a sample ends after its last
-            for step in range(longest + 1):
-                for r, c in listening:
+        streamed = [(r, c) for r, c in zip(requests, out, strict=True) if r.on_text is not None]
+        if streamed:  # word by word, as a streaming backend hands out text while it decodes
+            for step in range(longest):
+                if self.seconds_per_token:
+                    await asyncio.sleep(self.seconds_per_token)
+                for r, c in streamed:
                     for i, s in enumerate(c.samples):
                         words = _words(s.text)
-                        if r.on_text is not None and step < len(words):
+                        if step < len(words):
                             r.on_text(i, words[step])
-                        if r.on_sample is not None and step == s.n_tokens:
-                            r.on_sample(i, s)
-                if step < longest and self.seconds_per_token:
-                    await asyncio.sleep(self.seconds_per_token)
         elif self.seconds_per_token:
             await asyncio.sleep(self.seconds_per_token * longest)
         return out
@@ -154,14 +152,11 @@ class RecordingGenerator:
 
 class ScriptedScorer:
     """A Scorer from two functions: ``outcome(text) -> score`` and ``step(step_text) -> score`` (each may return
-    None to abstain). Records every trace it was asked about. ``per_trace``: it says it judges each trace alone (as
-    the learned verifier does), so strategies may score each path as it ends."""
+    None to abstain). Records every trace it was asked about."""
 
     name = "scripted"
 
-    def __init__(self, outcome: Callable[[str], float | None] | None = None, step: Callable[[str], float | None] | None = None,
-                 per_trace: bool = False):
-        self.per_trace = per_trace
+    def __init__(self, outcome: Callable[[str], float | None] | None = None, step: Callable[[str], float | None] | None = None):
         self.outcome = outcome or (lambda text: None)
         self.step = step or (lambda text: None)
         self.outcome_calls: list[list[str]] = []

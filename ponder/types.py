@@ -128,10 +128,6 @@ class GenerationRequest:
     # called with (sample index, new text) as the text grows, never with text a stop string will cut; a backend
     # that cannot stream ignores it. The embedded engine calls it from its own thread.
     on_text: Callable[[int, str], None] | None = field(default=None, compare=False, repr=False)
-    # called with (sample index, the finished Sample) as each sample ends, while others may still decode, so work on
-    # it (running its program, scoring it) can start at once; a backend that cannot tell when a sample ends ignores
-    # it. The embedded engine calls it from its own thread.
-    on_sample: Callable[[int, Sample], None] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         _check(1 <= self.n <= 256, f"n must be in [1, 256], got {self.n}")

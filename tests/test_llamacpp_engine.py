@@ -273,33 +273,3 @@ def test_reads_share_decode_steps_with_generation_and_fail_alone(engine):
     empty = asyncio.run(engine.read_hidden_states([], []))
     assert empty.states.shape == (0, engine.engine.model.n_embd) and empty.tokens == 0
 
-
-def test_each_sample_is_reported_as_it_ends_and_read_from_its_slot_at_once(engine):
-    """The engine reports each sample through ``on_sample`` once, from its own thread, as the very Sample the
-    completion holds; work started on it right then (reading the path's hidden state while the batch's other
-    paths still decode) takes the path from its slot, evaluating only what is appended."""
-    from ponder.strategies.as_finished import generate_then
-
-    prompt = Prompt.chat("Write a Python program that prints 7 * 6. (read as each path ends)")
-    n_prompt = len(engine.engine.model.encode_prompt(prompt))
-
-    async def read(sample):
-        return sample, await engine.read_hidden_states([prompt], [sample.text + "\n```output\n42\n```"])
-
-    reports = []
-    req = GenerationRequest(prompt, n=4, params=SamplingParams(temperature=0.9, max_tokens=48, seed=11),
-                            on_sample=lambda i, s: reports.append((i, s, threading.current_thread().name)))
-    [c], [done] = asyncio.run(generate_then(engine, [req], read))
-    assert sorted((i, s) for i, s, _ in reports) == list(enumerate(c.samples))  # each once, the completion's own
-    assert all(name != threading.main_thread().name for _, _, name in reports)
-    assert [s for s, _ in done] == list(c.samples)
-    from ponder.backends.hidden_states import shared_prefix
-
-    model = engine.engine.model
-    for s, r in done:
-        # the prompt and the path come from the path's slot, as far as the text tokenised afresh agrees with what
-        # was sampled (see test_a_path_just_generated_is_read_from_its_cached_slot)
-        held = model.encode_prompt(prompt) + list(s.token_ids[:-1])
-        read_seq = model.encode_prompt(prompt, s.text + "\n```output\n42\n```")
-        assert r.states.shape == (1, model.n_embd)
-        assert r.reused >= min(shared_prefix(held, read_seq), len(read_seq) - 1) >= n_prompt, (r.reused, s.text)

@@ -539,12 +539,6 @@ class LlamaEngine:
         llama_cpp.llama_sampler_free(seq.sampler)
         seq.sampler = None
         self.slots.release(seq.slot)
-        callback = seq.req.request.on_sample
-        if callback is not None:
-            try:
-                callback(seq.index, seq.req.samples[seq.index])
-            except Exception:  # noqa: BLE001 - a listener's failure must not stop the engine
-                log.exception("on_sample callback failed")
 
     def _finish_all(self, req: _Req, reason: str) -> None:
         """End every unfinished sample of ``req`` now (deadline): partial text is kept."""

@@ -46,8 +46,6 @@ def trace_confidence(logprobs: Sequence[float], mode: Mode = "mean", window: int
 class ConfidenceScorer:
     """Scores traces by their own token confidence; abstains (``None``) on traces without logprobs."""
 
-    per_trace = True  # a path's score depends on that path alone
-
     def __init__(self, mode: Mode = "mean", window: int = 32):
         self.mode, self.window = mode, window
         self.name = f"confidence-{mode}"

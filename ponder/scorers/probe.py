@@ -18,7 +18,6 @@ from ponder.types import Problem, Trace, Usage
 
 class ProbeScorer:
     name = "probe"
-    per_trace = True  # a path's score depends on that path alone: strategies score each as it ends
 
     def __init__(self, generator: Generator, path: str):
         from ponder.verifier.probe import Probe

@@ -54,7 +54,6 @@ class ReferenceScorer:
     has no reference. A ``checker`` in the problem's metadata (``(text) -> float``) wins over equivalence."""
 
     name = "reference"
-    per_trace = True  # a path's score depends on that path alone: strategies score each as it ends
 
     async def score(self, problem: Problem, traces: Sequence[Trace]) -> list[float | None]:
         checker = problem.meta("checker")

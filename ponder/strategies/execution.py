@@ -108,12 +108,6 @@ async def run_programs(texts: Sequence[str], meter: Meter, executor: Executor | 
     return ran
 
 
-async def run_program(text: str, meter: Meter, executor: Executor, wall_seconds: float = WALL_SECONDS) -> Execution | None:
-    """The program in one text run (see :func:`run_programs`), None when it has none."""
-    [ran] = await run_programs([text], meter, executor, wall_seconds)
-    return ran
-
-
 async def executed_candidates(samples: Sequence[Sample], meter: Meter, executor: Executor | None = None,
                               wall_seconds: float = WALL_SECONDS) -> tuple[Candidate, ...]:
     """Each sample's program run (see :func:`run_programs`), as candidates answering with what they printed."""

@@ -20,8 +20,7 @@ from pydantic import Field
 
 from ponder.protocols import Executor, Generator
 from ponder.strategies.base import Meter, SamplingOptions, fit_samples, make_candidate, result, vote
-from ponder.strategies.as_finished import sample_candidates
-from ponder.strategies.execution import OUTPUT_SHOWN, default_executor
+from ponder.strategies.execution import OUTPUT_SHOWN, default_executor, executed_candidates
 from ponder.strategies.prompts import PAL, TIR
 from ponder.types import Budget, Execution, GenerationRequest, Problem, Result, Usage
 
@@ -50,11 +49,13 @@ async def program(problem: Problem, generator: Generator, scorer, budget: Budget
     if n - len(requests) > 0:
         requests.append(GenerationRequest(prompt, n=n - len(requests), params=params.sampling(max_tokens=max_tokens, logprobs=0),
                                           deadline=meter.deadline))
-    candidates = await sample_candidates(generator, requests, meter, execute=True, executor=executor,
-                                         wall_seconds=params.wall_seconds) if requests else ()
+    completions = await generator.generate(requests) if requests else []
+    meter.add(completions)
+    samples = [s for c in completions for s in c.samples]
+    candidates = await executed_candidates(samples, meter, executor, params.wall_seconds)
     v = vote(candidates)
     runs = [c.executions[0] for c in candidates if c.executions]
-    extra = {"programs": len(candidates), "ran": len(runs), "failed": sum(1 for e in runs if not e.ok),
+    extra = {"programs": len(samples), "ran": len(runs), "failed": sum(1 for e in runs if not e.ok),
              "abstained": sum(1 for c in candidates if c.key is None)}
     return result("program", params, meter, candidates, chosen=v.chosen, votes=v.votes, extra=extra)
 

@@ -9,9 +9,8 @@ from dataclasses import replace
 from pydantic import Field
 
 from ponder.protocols import Generator, Scorer
-from ponder.strategies.base import Meter, SamplingOptions, fit_samples, result, score_weights, vote
-from ponder.strategies.as_finished import sample_candidates
-from ponder.strategies.execution import executes
+from ponder.strategies.base import Meter, SamplingOptions, fit_samples, result, score_candidates, score_weights, vote
+from ponder.strategies.execution import candidates_of
 from ponder.types import Budget, Candidate, GenerationRequest, Problem, Result
 
 
@@ -59,7 +58,9 @@ async def _sample_and_vote(name: str, problem: Problem, generator: Generator, bu
     # logprobs=0: the chosen token's logprob only, for the confidence that breaks ties
     request = GenerationRequest(params.prompt_for(problem), n=n, params=params.sampling(max_tokens=max_tokens, logprobs=0),
                                 deadline=meter.deadline)
-    candidates = await sample_candidates(generator, [request], meter, execute=executes(params.prompt))
+    [completion] = await generator.generate([request])
+    meter.add([completion])
+    candidates = await candidates_of(completion.samples, params.prompt, meter)
     v = vote(candidates)
     return result(name, params, meter, candidates, chosen=v.chosen, votes=v.votes)
 
@@ -102,7 +103,9 @@ async def _sample_scored(problem: Problem, generator: Generator, scorer: Scorer,
         return ()
     request = GenerationRequest(params.prompt_for(problem), n=n, params=params.sampling(max_tokens=max_tokens, logprobs=0),
                                 deadline=meter.deadline)
-    return await sample_candidates(generator, [request], meter, execute=executes(params.prompt), scorer=scorer, problem=problem)
+    [completion] = await generator.generate([request])
+    meter.add([completion])
+    return await score_candidates(scorer, problem, await candidates_of(completion.samples, params.prompt, meter))
 
 
 async def best_of_n(problem: Problem, generator: Generator, scorer: Scorer, budget: Budget, params: BestOfNParams) -> Result:
