@@ -38,7 +38,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -124,26 +124,23 @@ class Upstream:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
+        self.output = tempfile.TemporaryFile("w+")  # the server's own words, read back if it exits at start
         self.proc = subprocess.Popen([sys.executable, "-m", "ponder", "serve", "--model", model, "--passthrough",
                                       "--passthrough-sampling", "ponder", "--port", str(self.port), "--max-seconds", "600"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                     stdout=self.output, stderr=subprocess.STDOUT, text=True)
         for _ in range(600):
             if self.proc.poll() is not None:  # it exited (no model pulled, a bad option): say why now, not in minutes
-                said = (self.proc.stdout.read() if self.proc.stdout else "").strip()[-800:]
+                self.output.seek(0)
+                said = self.output.read().strip()[-800:]
+                self.output.close()
                 raise RuntimeError(f"ponder serve --passthrough exited with status {self.proc.returncode}: {said}")
             try:
                 if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    threading.Thread(target=self._drain, daemon=True).start()
                     return
             except httpx.HTTPError:
                 time.sleep(0.5)
         self.close()
         raise RuntimeError("ponder serve --passthrough did not start")
-
-    def _drain(self) -> None:
-        """Read the server's output while it runs, so a full pipe never blocks it (the text itself is not kept)."""
-        for _ in self.proc.stdout or ():
-            pass
 
     def ledger(self, tag: str) -> dict[str, int]:
         """What the requests sent under ``/ledger/TAG/v1`` cost (all zero when none was sent)."""
@@ -159,6 +156,7 @@ class Upstream:
             self.proc.wait(30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+        self.output.close()
 
 
 def run_item(upstream: Upstream, py: Path, peer: str, approach: str, model: str, budget: int, p, task) -> tuple:

@@ -220,7 +220,7 @@ def test_a_path_just_generated_is_read_from_its_cached_slot(smol_path):
     """Reading the hidden state of a path the engine just generated, with a program's output block appended,
     evaluates only the appended tokens (the prompt and the path come from the path's slot), and the state equals a
     fresh read of the whole sequence by a second context (up to float rounding: other batch shapes)."""
-    from ponder.backends.hidden_states import HiddenStateReader
+    from ponder.backends.hidden_states import HiddenStateReader, shared_prefix
 
     prompt = Prompt.chat("Write a Python program that prints 14 * 3 + 23 * 2. (read after generation)")
     with LlamaCppGenerator(smol_path, EngineConfig(n_ctx=4096, n_slots=8)) as gen:
@@ -228,7 +228,8 @@ def test_a_path_just_generated_is_read_from_its_cached_slot(smol_path):
         texts = [s.text + "\n```output\n88\n```" for s in c.samples]
         model = gen.engine.model
         seqs = [model.encode_prompt(prompt, t) for t in texts]
-        n_prompt = len(model.encode_prompt(prompt))
+        prompt_tokens = model.encode_prompt(prompt)
+        n_prompt = len(prompt_tokens)
         evaluated = gen.stats.prompt_tokens_evaluated
         read = asyncio.run(gen.read_hidden_states([prompt] * 4, texts))
         evaluated = gen.stats.prompt_tokens_evaluated - evaluated
@@ -236,9 +237,7 @@ def test_a_path_just_generated_is_read_from_its_cached_slot(smol_path):
         # is reused as far as the text, tokenised afresh, agrees with it: a sampled path need not be the canonical
         # tokenisation of its own text (SmolLM2 on an AMD EPYC sampled "\n   " + " for" here), and the
         # appended output block joins the path's end
-        from ponder.backends.hidden_states import shared_prefix
-
-        held = [model.encode_prompt(prompt) + list(s.token_ids[:-1]) for s in c.samples]
+        held = [prompt_tokens + list(s.token_ids[:-1]) for s in c.samples]
         agree = [min(shared_prefix(h, q), len(q) - 1) for h, q in zip(held, seqs, strict=True)]
         assert read.tokens == sum(len(s) for s in seqs)
         assert read.reused >= sum(agree) and sum(agree) >= sum(n_prompt + s.n_tokens // 2 for s in c.samples), (read.reused, agree)
@@ -272,4 +271,3 @@ def test_reads_share_decode_steps_with_generation_and_fail_alone(engine):
         engine.engine.submit_read([])
     empty = asyncio.run(engine.read_hidden_states([], []))
     assert empty.states.shape == (0, engine.engine.model.n_embd) and empty.tokens == 0
-
