@@ -395,6 +395,12 @@ def peers_markdown() -> str:
                          f"against ponder's {t['ponder']['seconds']:.0f} s ({t['speedup']:.2f}×)" for t in others)
         timed += (f"; the other peers' seconds come from their own items run alone earlier, where {d['peer_best']} took "
                   f"{_seconds(best_row)})")
+        if b := timing.get("batching"):
+            timed += (f". What batching buys there, measured in the same run: a bare decode step of {b['sequences']} sequences "
+                      f"took {b['ms_per_step_n']:.0f} ms against {b['ms_per_step_1']:.0f} ms for one, {b['gain']:.2f}× the "
+                      f"tokens a second, the most ponder's batch can gain at equal tokens over a peer drawing one path at a "
+                      f"time before the peer's own request overheads (ponder's verifier reads and its uneven path lengths "
+                      f"take from it)")
     else:
         timed = "Not yet timed side by side (`--time-alone`)"
     lines += [f"On the first {d['items']} headline items, the same GGUF ({d['models'][0]['name']}) behind one upstream that "

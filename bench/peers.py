@@ -25,6 +25,9 @@ exactly. Items go slice by slice (``--concurrency`` items, every approach answer
 so a run stopped at any time leaves whole items. Wall seconds per item come from items that ran alone (concurrency
 1); the speedup from ``--time-alone N``: the best peer approach and ponder's best answer the first N items alone,
 one after the other in one run (ponder embedded, its model loaded once before, as the upstream's is).
+Right after, on the same engine, bare decode steps of one and of ponder's n sequences are timed (``floors``): what
+batching buys on that machine, the most a batched strategy gains at equal tokens over a peer decoding one path at a
+time.
 
 Writes bench/results/peers.json: ponder_best_accuracy, ponder_best_strategy, ponder_best_tokens_per_item,
 peer_best_accuracy, peer_best, peer_best_tokens_per_item, ponder_speedup_vs_peer_best, and a row per tool x approach.
@@ -86,6 +89,10 @@ MIGRATIONS = (("rows", "concurrency INTEGER NOT NULL DEFAULT 1"), ("timings", "m
 # the speed comparison: the best peer approach and ponder's best, each item answered by one then the other, alone
 TIMINGS = """CREATE TABLE IF NOT EXISTS timings (pair TEXT, tool TEXT, approach TEXT, model TEXT, budget INTEGER, item TEXT,
 seconds REAL, completion_tokens INTEGER, correct REAL, PRIMARY KEY (pair, tool, item))"""
+# what batching can buy on the machine that timed a pair: milliseconds per bare decode step of 1 and of ponder's n
+# sequences on ponder's own engine, measured in the same run, right after the pair's items
+FLOORS = """CREATE TABLE IF NOT EXISTS floors (pair TEXT, sequences INTEGER, ms_per_step REAL, machine TEXT,
+PRIMARY KEY (pair, sequences))"""
 
 
 def open_store(path: Path) -> sqlite3.Connection:
@@ -93,6 +100,7 @@ def open_store(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path)
     db.execute(SCHEMA)
     db.execute(TIMINGS)
+    db.execute(FLOORS)
     for table, column in MIGRATIONS:
         if column.split()[0] not in {r[1] for r in db.execute(f"PRAGMA table_info({table})")}:
             db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
@@ -310,7 +318,34 @@ def time_alone(db: sqlite3.Connection, upstream: Upstream, peer: tuple[str, str]
             db.execute("INSERT OR REPLACE INTO timings VALUES (?,?,?,?,?,?,?,?,?,?)",
                        (pair, "ponder", label, model, ours_budget, item_id(p), seconds, tokens, correct, cpu_model()))
             db.commit()
+    if getattr(generator, "engine", None) is not None and (again or not db.execute(
+            "SELECT 1 FROM floors WHERE pair=?", (pair,)).fetchone()):
+        decode_floor(db, pair, generator, sorted({1, ours_budget}))
     return pair
+
+
+def decode_floor(db: sqlite3.Connection, pair: str, generator, sequences: list[int]) -> None:
+    """Milliseconds per bare ``llama_decode`` step of each count of ``sequences`` on the embedded engine (no sampling,
+    no Python bookkeeping, near-empty contexts: bench/parallel_sampling's floor), stored beside the pair it explains:
+    n sequences a step against one is the most tokens a second that batching buys on this machine, so the most a
+    batched strategy can gain at equal tokens over a peer that decodes one path at a time (before the peer's own
+    request overheads, and ponder's verifier and uneven path lengths)."""
+    from bench.parallel_sampling import raw_decode_ms
+
+    for n in sequences:
+        db.execute("INSERT OR REPLACE INTO floors VALUES (?,?,?,?)", (pair, n, raw_decode_ms(generator, n), cpu_model()))
+    db.commit()
+
+
+def batching_gain(db: sqlite3.Connection, pair: str) -> dict | None:
+    """The pair's decode floor (see decode_floor): ms per step of one and of the most sequences measured, and how many
+    times the tokens a second of one sequence the most give (None when not measured)."""
+    rows = db.execute("SELECT sequences, ms_per_step, machine FROM floors WHERE pair=? ORDER BY sequences", (pair,)).fetchall()
+    if len(rows) < 2 or rows[0][0] != 1:
+        return None
+    (_, one, _), (n, many, machine) = rows[0], rows[-1]
+    return {"sequences": n, "ms_per_step_1": round(one, 1), "ms_per_step_n": round(many, 1),
+            "gain": round(n * one / many, 2), "machine": machine}
 
 
 def timing_summary(db: sqlite3.Connection, pair: str, items: set[str]) -> dict | None:
@@ -331,7 +366,7 @@ def timing_summary(db: sqlite3.Connection, pair: str, items: set[str]) -> dict |
             peer_approach = f"{rs[0][4]}/{rs[0][5]}"
     return {"pair": pair, "peer_approach": peer_approach, "items": len(items), **sides,
             "speedup": round(seconds["peer"] / seconds["ponder"], 2) if seconds["ponder"] else None,
-            "machine": machine_label(machines)}
+            "machine": machine_label(machines), "batching": batching_gain(db, pair)}
 
 
 def timed_pairs(db: sqlite3.Connection, model: str, items: set[str]) -> list[dict]:

@@ -113,7 +113,24 @@ def test_the_speed_comparison_times_both_sides_item_after_item_and_resumes(tmp_p
     assert summary["speedup"] == round(mean["fake"] / mean["ponder"], 2)
     assert summary["peer_approach"] == "fake/sc" and peers.timed_pairs(db, peers.SMALL, items) == [summary]
     assert summary["machine"] == cpu_model()  # both sides timed on this machine, each row says so
+    assert summary["batching"] is None  # a scripted ponder has no engine whose decode steps could be timed
     assert peers.timed_pairs(db, peers.SMALL, items | {"not-timed"}) == []  # a pair counts only once it covers every item
+
+
+def test_what_batching_buys_is_measured_on_ponders_engine_beside_its_pair(tmp_path, engine):
+    gen = engine  # the embedded engine (SmolLM2), as the benchmark's ponder side runs on its own
+    db = peers.open_store(tmp_path / "peers.sqlite")
+    assert peers.batching_gain(db, "pair") is None
+    peers.decode_floor(db, "pair", gen, [1, 4])
+    gain = peers.batching_gain(db, "pair")
+    assert gain["sequences"] == 4 and 0 < gain["ms_per_step_1"] and 0 < gain["ms_per_step_n"]
+    # from the unrounded milliseconds (no speed is judged here: that is the benchmark's figure)
+    assert gain["gain"] == pytest.approx(4 * gain["ms_per_step_1"] / gain["ms_per_step_n"], rel=0.05)
+    # the engine still serves after its slots were borrowed for the bare steps
+    from ponder.types import GenerationRequest, Prompt, SamplingParams
+
+    [c] = gen.generate_sync([GenerationRequest(Prompt.chat("Say hi"), n=2, params=SamplingParams(max_tokens=4, seed=1))])
+    assert len(c.samples) == 2 and all(s.n_tokens > 0 for s in c.samples)
 
 
 def test_a_store_from_before_side_by_side_runs_gains_the_columns(tmp_path):

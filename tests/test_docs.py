@@ -65,3 +65,25 @@ def test_the_readme_peers_table_holds_peers_json_figures():
 
 def test_readme_is_short():
     assert len((ROOT / "README.md").read_text().splitlines()) < 250
+
+
+def test_the_peers_text_says_what_batching_buys_where_the_pair_was_timed(monkeypatch):
+    import copy
+    import json
+
+    import bench.docs as docs
+
+    data = json.loads((ROOT / "bench" / "results" / "peers.json").read_text())
+    if not data["details"].get("timing"):
+        data["details"]["timing"] = {"pair": "p", "peer_approach": data["peer_best"], "items": 10, "machine": "CPU",
+                                     "peer": {"seconds": 88.0}, "ponder": {"seconds": 63.0}, "speedup": 1.4}
+        data["ponder_speedup_vs_peer_best"] = 1.4
+    timed = copy.deepcopy(data)
+    timed["details"]["timing"]["batching"] = {"sequences": 16, "ms_per_step_1": 28.4, "ms_per_step_n": 231.0,
+                                              "gain": 1.97, "machine": "CPU"}
+    monkeypatch.setattr(docs, "load", lambda name: timed)
+    text = docs.peers_markdown()
+    assert "a bare decode step of 16 sequences took 231 ms against 28 ms for one, 1.97× the tokens a second" in text
+    data["details"]["timing"].pop("batching", None)
+    monkeypatch.setattr(docs, "load", lambda name: data)
+    assert "bare decode step" not in docs.peers_markdown()  # a pair timed before the floor was measured says nothing
