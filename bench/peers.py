@@ -6,7 +6,8 @@ ponder``; the peers send only the temperature), so a peer and ponder's strategie
 Each item is asked with ponder's own chain-of-thought instruction and scored by the task's checker, as ponder's rows
 are; ponder's rows come from the headline store (the same items, seed 2024). ponder's side is chosen before
 looking at the peers' items: its most accurate configuration over all 100 headline items among those using no
-more generated tokens than the best peer approach, then scored on the peers' items.
+more generated tokens than the best peer approach, then scored on the peers' items; beside it, the cheapest of those
+configurations whose headline accuracy clears the best peer's by the target's 5 points (what the target costs at least).
 
 Peers: its_hub 1.2.0 (self-consistency as shipped, with the smallest fix: voting on the stated answer, and
 best-of-N with its LLM judge); optillm 0.4.0 over the local CPU torch wheel (its approaches called as functions on
@@ -30,7 +31,8 @@ batching buys on that machine, the most a batched strategy gains at equal tokens
 time.
 
 Writes bench/results/peers.json: ponder_best_accuracy, ponder_best_strategy, ponder_best_tokens_per_item,
-peer_best_accuracy, peer_best, peer_best_tokens_per_item, ponder_speedup_vs_peer_best, and a row per tool x approach.
+peer_best_accuracy, peer_best, peer_best_tokens_per_item, ponder_speedup_vs_peer_best, the same for the cheapest
+configuration clearing the target (ponder_cheapest_clearing_*), and a row per tool x approach.
 """
 
 from __future__ import annotations
@@ -134,7 +136,11 @@ class Upstream:
         self.url = f"http://127.0.0.1:{self.port}"
         self.output = tempfile.TemporaryFile("w+")  # the server's own words, read back if it exits at start
         self.proc = subprocess.Popen([sys.executable, "-m", "ponder", "serve", "--model", model, "--passthrough",
-                                      "--passthrough-sampling", "ponder", "--port", str(self.port), "--max-seconds", "600"],
+                                      "--passthrough-sampling", "ponder", "--port", str(self.port), "--max-seconds", "600",
+                                      # the benchmark is its only client: queue whatever it sends (items side by side send
+                                      # concurrency x budget requests at once; the default queue of 64 answered its_hub
+                                      # with 429s at 10 items of 8 paths), never refuse it
+                                      "--max-queue", "100000"],
                                      stdout=self.output, stderr=subprocess.STDOUT, text=True)
         for _ in range(600):
             if self.proc.poll() is not None:  # it exited (no model pulled, a bad option): say why now, not in minutes
@@ -245,6 +251,34 @@ def ponder_best(headline: list[dict], here: list[dict], token_cap: float | None)
     return key[(chosen["strategy"], chosen["budget"])]
 
 
+MARGIN = 0.05  # the issue's target: ponder's side at least this much more accurate than the best peer approach
+
+
+def ponder_cheapest_clearing(headline: list[dict], here: list[dict], peer_accuracy: float, token_cap: float,
+                             margin: float = MARGIN) -> dict | None:
+    """ponder's cheapest configuration that clears the target, chosen the same way before looking at the peers'
+    items: among those whose accuracy over all the headline items is at least the best peer approach's plus ``margin``
+    and which use at most ``token_cap`` tokens an item there, the one using the fewest (the most accurate of equals);
+    then its row on the peers' items. The most accurate configuration (``ponder_best``) answers what ponder can do
+    within the peer's tokens; this one what the target costs at the least, and so how fast ponder can clear it.
+
+    >>> row = lambda s, b, acc, tok: {"strategy": s, "budget": b, "accuracy": acc, "completion_tokens": tok}
+    >>> headline = [row("a", 1, 0.30, 100), row("b", 8, 0.40, 600), row("c", 16, 0.46, 2200), row("d", 4, 0.40, 600)]
+    >>> here = [row("a", 1, 0.20, 90), row("b", 8, 0.42, 500), row("c", 16, 0.45, 2100), row("d", 4, 0.38, 650)]
+    >>> ponder_cheapest_clearing(headline, here, 0.30, 2300)["strategy"], ponder_cheapest_clearing(headline, here, 0.40, 2300)["strategy"]
+    ('b', 'c')
+    >>> ponder_cheapest_clearing(headline, here, 0.45, 2300) is None
+    True
+    """
+    key = {(r["strategy"], r["budget"]): r for r in here}
+    clearing = [r for r in headline if (r["strategy"], r["budget"]) in key and r["completion_tokens"] <= token_cap
+                and r["accuracy"] >= peer_accuracy + margin - 1e-9]
+    if not clearing:
+        return None
+    chosen = min(clearing, key=lambda r: (r["completion_tokens"], -r["accuracy"], r["strategy"]))
+    return key[(chosen["strategy"], chosen["budget"])]
+
+
 def headline_spec(label: str, model: str) -> tuple[str, str | None]:
     """The full spec (every parameter, the token cap included) and the scorer of the headline phase whose rows carry
     ``label`` for ``model``, labelled exactly as the headline's summary labels them.
@@ -295,8 +329,8 @@ def time_alone(db: sqlite3.Connection, upstream: Upstream, peer: tuple[str, str]
     (its runner against the upstream) and then by ponder's best configuration (embedded, its model loaded once
     before, as the upstream's is), item after item, so whatever the machine does meanwhile touches both alike.
     Resumable: pairs already timed are kept, unless ``again`` (after a change to ponder or to the machine: both sides
-    are timed again in this run, never one side against the other's old figures). Returns the pair's key in the
-    ``timings`` table."""
+    are timed again in this run, never one side against the other's old figures); a run that timed ponder's side on the
+    embedded engine then measures its decode floor (``decode_floor``). Returns the pair's key in the ``timings`` table."""
     import asyncio
 
     label, ours_budget = ours
@@ -307,6 +341,7 @@ def time_alone(db: sqlite3.Connection, upstream: Upstream, peer: tuple[str, str]
         db.commit()
     done = {(t, i) for t, i in db.execute("SELECT tool, item FROM timings WHERE pair=?", (pair,))}
     py = venv_python(peer[0]) if any((peer[0], item_id(p)) not in done for p in problems) else None
+    ran = any(("ponder", item_id(p)) not in done for p in problems)  # the floor is measured only in a run that timed
     for p in problems:
         if (peer[0], item_id(p)) not in done:
             row = run_item(upstream, py, peer[0], peer[1], model, budget, p, task)
@@ -318,8 +353,7 @@ def time_alone(db: sqlite3.Connection, upstream: Upstream, peer: tuple[str, str]
             db.execute("INSERT OR REPLACE INTO timings VALUES (?,?,?,?,?,?,?,?,?,?)",
                        (pair, "ponder", label, model, ours_budget, item_id(p), seconds, tokens, correct, cpu_model()))
             db.commit()
-    if getattr(generator, "engine", None) is not None and (again or not db.execute(
-            "SELECT 1 FROM floors WHERE pair=?", (pair,)).fetchone()):
+    if ran and getattr(generator, "engine", None) is not None:
         decode_floor(db, pair, generator, sorted({1, ours_budget}))
     return pair
 
@@ -507,11 +541,13 @@ def main() -> None:
     # ponder's rows, from the headline store (this benchmark never writes it): on the peers' items and on all of them
     ours, headline_rows = ponder_rows(items, args.model), ponder_rows(headline_items, args.model)
 
-    def chosen() -> tuple[list[dict], dict | None, dict | None]:
-        """The peers' rows as stored now and their best; ponder's side (see ponder_best)."""
+    def chosen() -> tuple[list[dict], dict | None, dict | None, dict | None]:
+        """The peers' rows as stored now and their best; ponder's side (see ponder_best), and its cheapest
+        configuration that clears the target (see ponder_cheapest_clearing)."""
         rows = peer_summaries(db, args.model, args.budget, items)
         best = max(rows, key=lambda r: (r["accuracy"], -r["completion_tokens"])) if rows else None
-        return rows, best, ponder_best(headline_rows, ours, best["completion_tokens"] if best else None)
+        cheapest = ponder_cheapest_clearing(headline_rows, ours, best["accuracy"], best["completion_tokens"]) if best else None
+        return rows, best, ponder_best(headline_rows, ours, best["completion_tokens"] if best else None), cheapest
 
     if not args.report_only:
         upstream = Upstream(args.model)
@@ -526,26 +562,30 @@ def main() -> None:
                                      args.concurrency)
                         except RuntimeError as exc:  # could not install: the row says why
                             failures[f"{peer}/{approach}"] = str(exc)
-            _, best_peer, best_ours = chosen()
+            _, best_peer, best_ours, cheapest = chosen()
             if timed and best_peer and best_ours:
                 from ponder.backends import open_generator
 
                 generator = open_generator(args.model)
                 try:
-                    time_alone(db, upstream, (best_peer["tool"], best_peer["approach"]),
-                               (best_ours["strategy"], best_ours["budget"]), args.model, args.budget, timed, task, generator,
-                               again=args.retime)
+                    for side in [best_ours] + ([cheapest] if cheapest and cheapest is not best_ours else []):
+                        time_alone(db, upstream, (best_peer["tool"], best_peer["approach"]),
+                                   (side["strategy"], side["budget"]), args.model, args.budget, timed, task, generator,
+                                   again=args.retime)
                 finally:
                     generator.close()
         finally:
             upstream.close()
-    peer_rows, best_peer, best_ours = chosen()
+    peer_rows, best_peer, best_ours, cheapest = chosen()
     pairs = timed_pairs(db, args.model, {item_id(p) for p in timed}) if timed else []
-    timing = None
-    if best_peer and best_ours:
-        best_pair = pair_key((best_peer["tool"], best_peer["approach"]), args.budget,
-                             (best_ours["strategy"], best_ours["budget"]), args.model)
-        timing = next((t for t in pairs if t["pair"] == best_pair), None)
+
+    def timing_of(side: dict | None) -> dict | None:
+        if not (best_peer and side):
+            return None
+        key = pair_key((best_peer["tool"], best_peer["approach"]), args.budget, (side["strategy"], side["budget"]), args.model)
+        return next((t for t in pairs if t["pair"] == key), None)
+
+    timing, cheapest_timing = timing_of(best_ours), timing_of(cheapest)
     headline = {
         "ponder_best_accuracy": round(best_ours["accuracy"], 4) if best_ours else None,
         "ponder_best_strategy": f"{best_ours['strategy']}@{best_ours['budget']}" if best_ours else None,
@@ -555,12 +595,17 @@ def main() -> None:
         "peer_best_tokens_per_item": best_peer["completion_tokens"] if best_peer else None,
         # measured side by side in one run (time_alone), never from the headline's seconds (4 items side by side)
         "ponder_speedup_vs_peer_best": timing["speedup"] if timing else None,
+        # the cheapest configuration clearing the target (+MARGIN over the peer best on the headline items)
+        "ponder_cheapest_clearing_strategy": f"{cheapest['strategy']}@{cheapest['budget']}" if cheapest else None,
+        "ponder_cheapest_clearing_accuracy": round(cheapest["accuracy"], 4) if cheapest else None,
+        "ponder_cheapest_clearing_tokens_per_item": round(cheapest["completion_tokens"], 1) if cheapest else None,
+        "ponder_cheapest_clearing_speedup": cheapest_timing["speedup"] if cheapest_timing else None,
         "items": len(items),
     }
     out = write_result("peers", headline, models_used=[args.model], seeds=[SEED],
                        details={"rows": peer_rows, "ponder_rows": [{k: r[k] for k in ("strategy", "budget", "accuracy", "ci_low", "ci_high", "completion_tokens", "seconds")}
                                                 for r in ours],
-                                "timing": timing, "headline_items": HEADLINE_ITEMS,
+                                "timing": timing, "cheapest_clearing_timing": cheapest_timing, "headline_items": HEADLINE_ITEMS,
                                 "timed_pairs": pairs,
                                 "versus_ponder_vote": versus_ponder_vote(db, args.model, args.budget, items),
                                 "extraction": extraction_disagreements(db, args.model, args.budget, items, task, problems),

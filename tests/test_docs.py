@@ -87,3 +87,32 @@ def test_the_peers_text_says_what_batching_buys_where_the_pair_was_timed(monkeyp
     data["details"]["timing"].pop("batching", None)
     monkeypatch.setattr(docs, "load", lambda name: data)
     assert "bare decode step" not in docs.peers_markdown()  # a pair timed before the floor was measured says nothing
+
+
+def test_the_peers_verdict_names_the_configuration_that_meets_the_target(monkeypatch):
+    import copy
+    import json
+
+    import bench.docs as docs
+
+    data = json.loads((ROOT / "bench" / "results" / "peers.json").read_text())
+    best = next(r for r in data["details"]["ponder_rows"] if f"{r['strategy']}@{r['budget']}" == data["ponder_best_strategy"])
+    cheap = {**best, "strategy": "program", "budget": 1, "accuracy": data["peer_best_accuracy"] + 0.05,
+             "ci_low": 0.2, "ci_high": 0.5, "completion_tokens": 120.0}
+    data["details"]["ponder_rows"].append(cheap)
+    data["ponder_cheapest_clearing_strategy"] = "program@1"
+    data["details"]["cheapest_clearing_timing"], data["ponder_cheapest_clearing_speedup"] = None, None
+    timing = {"pair": "p", "peer_approach": data["peer_best"], "items": 10, "machine": "CPU",
+              "peer": {"seconds": 88.0}, "ponder": {"seconds": 63.0}, "speedup": 1.4}
+    data["details"]["timing"], data["ponder_speedup_vs_peer_best"] = timing, 1.4
+    slow = copy.deepcopy(data)
+    monkeypatch.setattr(docs, "load", lambda name: slow)
+    text = docs.peers_markdown()
+    assert "`program@1`" in text and "it is not yet timed side by side" in text and "is not met" in text
+    assert "| ponder | `program` (1) |" in text  # its own row in the table
+    data["details"]["cheapest_clearing_timing"] = {**timing, "ponder": {"seconds": 4.0}, "speedup": 22.0}
+    data["ponder_cheapest_clearing_speedup"] = 22.0
+    monkeypatch.setattr(docs, "load", lambda name: data)
+    text = docs.peers_markdown()
+    assert "took 4 s an item against the peer's 88 s (22.00×)" in text
+    assert "is met on these" in text and "(by the cheapest configuration)" in text
