@@ -207,10 +207,15 @@ def run_peer(db: sqlite3.Connection, upstream: Upstream, peer: str, approach: st
     if not todo:
         return
     py = venv_python(peer)
+    t0, errors = time.time(), 0
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         for row in pool.map(lambda p: run_item(upstream, py, peer, approach, model, budget, p, task), todo):
             db.execute("INSERT OR REPLACE INTO rows VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", (*row, concurrency))
             db.commit()
+            errors += row[12] is not None
+    # a line a pass, so a run of hours shows where it is (the rows are in the store already)
+    print(f"{peer}/{approach}: {len(todo)} item{'s' * (len(todo) != 1)} ({item_id(todo[0])} ... {item_id(todo[-1])}), {concurrency} at a time, "
+          f"{errors} failed, {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
 
 
 def ponder_rows(items: set[str], model: str) -> list[dict]:

@@ -49,7 +49,7 @@ def upstream(gen):
         yield up
 
 
-def test_items_run_side_by_side_are_each_charged_exactly_what_they_sent(tmp_path, fake_peer):
+def test_items_run_side_by_side_are_each_charged_exactly_what_they_sent(tmp_path, fake_peer, capsys):
     from ponder.testing import ArithmeticTask, ScriptedGenerator
 
     task = ArithmeticTask()
@@ -66,6 +66,9 @@ def test_items_run_side_by_side_are_each_charged_exactly_what_they_sent(tmp_path
         peers.run_peer(db, up, "fake", "sc", "m", 3, problems, task, concurrency=1)
         again = db.execute("SELECT item, error, concurrency FROM rows ORDER BY concurrency").fetchall()
     assert again[0] == (problems[0].id, None, 1) and all(c == 3 for _, _, c in again[1:])
+    said = capsys.readouterr().err.splitlines()  # a line a pass: what ran, how many at once, how many failed
+    assert said[0].startswith(f"fake/sc: 5 items ({problems[0].id} ... {problems[-1].id}), 3 at a time, 0 failed, ")
+    assert said[1].startswith(f"fake/sc: 1 item ({problems[0].id} ... {problems[0].id}), 1 at a time, 0 failed, ")
     assert sorted(r[0] for r in rows) == sorted(p.id for p in problems)
     assert all(r[1] == 3 and r[4] == 3 and r[5] == "4" for r in rows)
     total = sum(float(line.split()[-1]) for line in metrics.splitlines()
