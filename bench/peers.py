@@ -65,7 +65,8 @@ STORE = RESULTS / "peers.sqlite"
 VENVS = Path("bench-peers")  # each peer's virtual environment (not committed)
 RUNNERS = Path(__file__).parent / "peer_runners"
 PEERS = {
-    "its_hub": {"pip": ["its_hub[lm]==1.2.0"], "runner": "its_hub_runner.py",
+    # its_hub sends an item's ``budget`` paths at once (the others one request at a time): see item_concurrency
+    "its_hub": {"pip": ["its_hub[lm]==1.2.0"], "runner": "its_hub_runner.py", "paths_at_once": True,
                 "approaches": ("self_consistency", "self_consistency_answer", "best_of_n")},
     # optillm pulls torch: pinned to the local CPU wheel (an unpinned one is a CUDA build of several GB); 3.2 GB venv
     # and optimum pinned: optillm needs adaptive-classifier (every version needs optimum[onnxruntime]); optimum 2.x's
@@ -81,6 +82,24 @@ PEERS = {
                      "unavailable": "needs vllm 0.12 (a CUDA build pinning torch 2.9.0 and flashinfer; runs on an NVIDIA "
                                     "GPU only) and evalplus (fetches its data at run time): not runnable on a CPU-only machine"},
 }
+UPSTREAM_DECODING = 16  # requests the upstream decodes at once (its --max-concurrent); the rest wait in its queue
+
+
+def item_concurrency(peer: str, budget: int, concurrency: int) -> int:
+    """Items of ``peer`` to run side by side: ``concurrency``, except for a peer that sends an item's ``budget`` paths
+    at once, which gets only as many items as the upstream decodes paths at once. More would only queue at the
+    upstream (it decodes 16 requests at a time), each path's wait counted against the peer's own client timeout:
+    at 10 items of 8 paths, 4 of its_hub's self-consistency items 41-50 failed on aiohttp's 300 s timeout (and 9 of
+    its answer vote's, with 429s from a queue then too short), each to be run again.
+
+    >>> item_concurrency("its_hub", 8, 10), item_concurrency("optillm", 8, 10), item_concurrency("its_hub", 32, 10)
+    (2, 10, 1)
+    """
+    if PEERS.get(peer, {}).get("paths_at_once"):
+        return max(1, min(concurrency, UPSTREAM_DECODING // budget))
+    return concurrency
+
+
 SCHEMA = """CREATE TABLE IF NOT EXISTS rows (peer TEXT, approach TEXT, model TEXT, budget INTEGER, item TEXT, text TEXT,
 answer TEXT, correct REAL, completion_tokens INTEGER, prompt_tokens INTEGER, requests INTEGER, seconds REAL, error TEXT,
 concurrency INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (peer, approach, model, budget, item))"""
@@ -137,6 +156,7 @@ class Upstream:
         self.output = tempfile.TemporaryFile("w+")  # the server's own words, read back if it exits at start
         self.proc = subprocess.Popen([sys.executable, "-m", "ponder", "serve", "--model", model, "--passthrough",
                                       "--passthrough-sampling", "ponder", "--port", str(self.port), "--max-seconds", "600",
+                                      "--max-concurrent", str(UPSTREAM_DECODING),
                                       # the benchmark is its only client: queue whatever it sends (items side by side send
                                       # concurrency x budget requests at once; the default queue of 64 answered its_hub
                                       # with 429s at 10 items of 8 paths), never refuse it
@@ -196,9 +216,9 @@ def run_item(upstream: Upstream, py: Path, peer: str, approach: str, model: str,
 
 def run_peer(db: sqlite3.Connection, upstream: Upstream, peer: str, approach: str, model: str, budget: int, problems, task,
              concurrency: int = 1) -> None:
-    """Every item of ``problems`` not yet stored, ``concurrency`` at a time (their requests batched together by the
-    upstream's engine); each row is stored as it finishes, with the concurrency it ran at (its wall seconds are
-    comparable only at 1)."""
+    """Every item of ``problems`` not yet stored, ``concurrency`` at a time (fewer for a peer that sends an item's
+    paths at once: ``item_concurrency``), their requests batched together by the upstream's engine; each row is
+    stored as it finishes, with the concurrency it ran at (its wall seconds are comparable only at 1)."""
     # an item that failed while others ran beside it (its requests queued at the upstream past the peer's own client
     # timeout: aiohttp's 300 s for its_hub) is run again; run such a pass with --concurrency 1
     have = {r[0] for r in db.execute("SELECT item FROM rows WHERE peer=? AND approach=? AND model=? AND budget=? AND NOT "
@@ -207,6 +227,7 @@ def run_peer(db: sqlite3.Connection, upstream: Upstream, peer: str, approach: st
     if not todo:
         return
     py = venv_python(peer)
+    concurrency = item_concurrency(peer, budget, concurrency)
     t0, errors = time.time(), 0
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         for row in pool.map(lambda p: run_item(upstream, py, peer, approach, model, budget, p, task), todo):

@@ -77,6 +77,20 @@ def test_items_run_side_by_side_are_each_charged_exactly_what_they_sent(tmp_path
     assert len({r[2] for r in rows}) > 1  # items of different lengths were charged differently
 
 
+def test_a_peer_sending_its_paths_at_once_runs_only_as_many_items_as_the_upstream_decodes(tmp_path, fake_peer, monkeypatch):
+    from ponder.testing import ArithmeticTask, ScriptedGenerator
+
+    monkeypatch.setitem(peers.PEERS, "fake", {**peers.PEERS["fake"], "paths_at_once": True})
+    monkeypatch.setattr(peers, "UPSTREAM_DECODING", 6)
+    task = ArithmeticTask()
+    problems = task.problems(4, 1)
+    with upstream(ScriptedGenerator(lambda req, i: "The answer is 4")) as up:
+        db = peers.open_store(tmp_path / "peers.sqlite")
+        peers.run_peer(db, up, "fake", "sc", "m", 3, problems, task, concurrency=4)
+    # 6 paths decoded at once, 3 an item: 2 items side by side, however many were asked for
+    assert {c for (c,) in db.execute("SELECT concurrency FROM rows")} == {2}
+
+
 def _sums(req, i):
     """Right sums, one word longer for every sample index, from the question in the request."""
     import re
