@@ -203,3 +203,42 @@ def test_arc_program_scores_are_computed_outside():
 
 def test_program_extraction_joins_a_signature_prompt():
     assert extract_program("    return a + b\n", "def add(a, b):\n") == "def add(a, b):\n    return a + b\n"
+
+
+def test_one_executor_and_one_verifier_serve_one_event_loop_after_another():
+    """A library user's loop: the same executor (and code scorer) in one ``asyncio.run`` after another, with more
+    programs than it runs at once, so its limit is waited on in each loop (an asyncio semaphore shared across loops
+    raises 'bound to a different event loop' in the second)."""
+    from ponder.sandbox.executor import SandboxExecutor
+
+    executor, verifier = SandboxExecutor(FAST, max_parallel=1), CodeVerifier(FAST, max_parallel=1)
+    problem = Problem("Write add(a, b).", metadata=(("tests", "assert add(2, 3) == 5\n"),))
+    for _ in range(2):
+        runs = asyncio.run(executor.execute([f"print({i} * 2)" for i in range(3)], wall_seconds=2))
+        assert [r.stdout for r in runs] == ["0\n", "2\n", "4\n"]
+        traces = [Trace.of("def add(a, b):\n    return a + b"), Trace.of("def add(a, b):\n    return a - b")]
+        assert asyncio.run(verifier.score(problem, traces)) == [1.0, 0.0]
+
+
+def test_loop_slots_limit_holders_within_a_loop_and_serve_any_loop():
+    from ponder.loop_slots import LoopSlots
+
+    slots = LoopSlots(2)
+
+    async def busy() -> int:
+        peak = held = 0
+
+        async def hold():
+            nonlocal peak, held
+            async with slots():
+                held += 1
+                peak = max(peak, held)
+                await asyncio.sleep(0.01)
+                held -= 1
+
+        await asyncio.gather(*(hold() for _ in range(5)))
+        return peak
+
+    assert [asyncio.run(busy()) for _ in range(2)] == [2, 2]  # never more than 2 at once, in either loop
+    with pytest.raises(ValueError):
+        LoopSlots(0)

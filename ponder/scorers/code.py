@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Sequence
 
+from ponder.loop_slots import LoopSlots
 from ponder.sandbox import SandboxLimits
 from ponder.sandbox.boundary import Verdict, check_with_tests
 from ponder.types import Problem, Trace
@@ -44,11 +45,11 @@ class CodeVerifier:
 
     def __init__(self, limits: SandboxLimits | None = None, max_parallel: int | None = None):
         self.limits = limits or SandboxLimits()
-        self._sem = asyncio.Semaphore(max_parallel or max(1, os.cpu_count() or 1))
+        self._slots = LoopSlots(max_parallel or max(1, os.cpu_count() or 1))  # usable from one asyncio.run after another
         self.last_results: list = []
 
     async def _run(self, program: str, tests: str, entry_point: str | None, prompt_code: str | None) -> Verdict:
-        async with self._sem:
+        async with self._slots():
             return await asyncio.to_thread(check_with_tests, program, tests, entry_point=entry_point,
                                            prompt_code=prompt_code, limits=self.limits)
 
