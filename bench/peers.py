@@ -268,13 +268,19 @@ def ponder_best(headline: list[dict], here: list[dict], token_cap: float | None)
     >>> ponder_best(headline, here, 50) is None
     True
     """
-    key = {(r["strategy"], r["budget"]): r for r in here}
-    within = [r for r in headline if (r["strategy"], r["budget"]) in key
-              and (token_cap is None or r["completion_tokens"] <= token_cap)]
+    key, within = _within(headline, here, token_cap)
     if not within:
         return None
     chosen = max(within, key=lambda r: (r["accuracy"], -r["completion_tokens"]))
     return key[(chosen["strategy"], chosen["budget"])]
+
+
+def _within(headline: list[dict], here: list[dict], token_cap: float | None) -> tuple[dict[tuple, dict], list[dict]]:
+    """ponder's rows on the peers' items by (strategy, budget), and the headline rows of those configurations using
+    at most ``token_cap`` generated tokens an item (any, without a cap): what either choice of ponder's side picks from."""
+    key = {(r["strategy"], r["budget"]): r for r in here}
+    return key, [r for r in headline if (r["strategy"], r["budget"]) in key
+                 and (token_cap is None or r["completion_tokens"] <= token_cap)]
 
 
 MARGIN = 0.05  # the issue's target: ponder's side at least this much more accurate than the best peer approach
@@ -296,9 +302,8 @@ def ponder_cheapest_clearing(headline: list[dict], here: list[dict], peer_accura
     >>> ponder_cheapest_clearing(headline, here, 0.45, 2300) is None
     True
     """
-    key = {(r["strategy"], r["budget"]): r for r in here}
-    clearing = [r for r in headline if (r["strategy"], r["budget"]) in key and r["completion_tokens"] <= token_cap
-                and r["accuracy"] >= peer_accuracy + margin - 1e-9]
+    key, within = _within(headline, here, token_cap)
+    clearing = [r for r in within if r["accuracy"] >= peer_accuracy + margin - 1e-9]
     if not clearing:
         return None
     chosen = min(clearing, key=lambda r: (r["completion_tokens"], -r["accuracy"], r["strategy"]))
