@@ -210,17 +210,12 @@ def test_gpu_layers_reach_the_model_and_a_cpu_build_says_it_runs_on_the_cpu(smol
         gen.close()
 
 
-def _cosine(a, b) -> float:
-    import numpy as np
-
-    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
-
-
 def test_a_path_just_generated_is_read_from_its_cached_slot(smol_path):
     """Reading the hidden state of a path the engine just generated, with a program's output block appended,
     evaluates only the appended tokens (the prompt and the path come from the path's slot), and the state equals a
     fresh read of the whole sequence by a second context (up to float rounding: other batch shapes)."""
     from ponder.backends.hidden_states import HiddenStateReader, shared_prefix
+    from bench.probe_reads import cosine
 
     prompt = Prompt.chat("Write a Python program that prints 14 * 3 + 23 * 2. (read after generation)")
     with LlamaCppGenerator(smol_path, EngineConfig(n_ctx=4096, n_slots=8)) as gen:
@@ -250,7 +245,7 @@ def test_a_path_just_generated_is_read_from_its_cached_slot(smol_path):
     finally:
         reader.close()
     for ours, theirs, twice in zip(read.states, fresh.states, again.states, strict=True):
-        assert _cosine(ours, theirs) > 0.999 and _cosine(twice, theirs) > 0.999
+        assert cosine(ours, theirs) > 0.999 and cosine(twice, theirs) > 0.999
         assert abs(np.linalg.norm(ours) / np.linalg.norm(theirs) - 1) < 0.01
 
 
