@@ -94,11 +94,11 @@ NOTES = {
     "peers": "On the same {items} items, the same GGUF and one upstream (`ponder serve --passthrough`, every token counted "
              "there, a ledger per item): ponder's best within the best peer's tokens, `{ponder_best_strategy}`, answers "
              "{ponder_best_accuracy} with {ponder_best_tokens_per_item} generated tokens an item; the best peer approach, "
-             "{peer_best}, {peer_best_accuracy} with {peer_best_tokens_per_item}; ponder is {ponder_speedup_vs_peer_best}× "
-             "faster per item (the two timed alone, item after item in one run: `details.timing`). ponder's cheapest "
+             "{peer_best}, {peer_best_accuracy} with {peer_best_tokens_per_item}; ponder is {ponder_speedup_vs_peer_best} "
+             "per item (the two timed alone, item after item in one run: `details.timing`). ponder's cheapest "
              "configuration clearing the best peer by 5 points on the headline items, `{ponder_cheapest_clearing_strategy}`, "
              "answers {ponder_cheapest_clearing_accuracy} with {ponder_cheapest_clearing_tokens_per_item} tokens, "
-             "{ponder_cheapest_clearing_speedup}× faster (`details.cheapest_clearing_timing`). The first table is each peer approach (its errors "
+             "{ponder_cheapest_clearing_speedup} (`details.cheapest_clearing_timing`). The first table is each peer approach (its errors "
              "and unparsable answers counted), the second ponder's own rows on the same items from the headline store "
              "(their seconds with 4 items side by side, so not comparable with the first table's); "
              "the third sets each peer vote that draws ponder's own paths (its instruction, T 0.7, 384 tokens) against "
@@ -146,9 +146,25 @@ def describe(name: str) -> str:
 ADDED_LATER = {"verifier": ("probe_beam_width",)}
 
 
+# speed ratios a note states as "N× faster", which a pair not yet timed side by side lacks
+SPEEDUPS = {"peers": ("ponder_speedup_vs_peer_best", "ponder_cheapest_clearing_speedup")}
+
+
+def speedup_phrase(ratio: float | None) -> str:
+    """
+    >>> speedup_phrase(1.38), speedup_phrase(0.5), speedup_phrase(None)
+    ('1.380× faster', '0.500× as fast', 'not yet timed side by side')
+    """
+    if ratio is None:
+        return "not yet timed side by side"
+    return f"{fmt(float(ratio))}× faster" if ratio >= 1 else f"{fmt(float(ratio))}× as fast"
+
+
 def note(name: str, d: dict) -> str:
     values = {k: fmt(None) for k in ADDED_LATER.get(name, ())} | {k: fmt(v) for k, v in d.items() if k not in META}
     values["incomplete_phases"] = ", ".join(map(str, d.get("details", {}).get("incomplete_phases", []))) or "none"
+    for key in SPEEDUPS.get(name, ()):
+        values[key] = speedup_phrase(d.get(key))
     return NOTES.get(name, "").format(**values)
 
 
