@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from bench.common import META
+from bench.peers import MARGIN
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -96,7 +97,7 @@ NOTES = {
              "{ponder_best_accuracy} with {ponder_best_tokens_per_item} generated tokens an item; the best peer approach, "
              "{peer_best}, {peer_best_accuracy} with {peer_best_tokens_per_item}; ponder is {ponder_speedup_vs_peer_best} "
              "per item (the two timed alone, item after item in one run: `details.timing`). ponder's cheapest "
-             "configuration clearing the best peer by 5 points on the headline items, `{ponder_cheapest_clearing_strategy}`, "
+             "configuration clearing the best peer by {margin_points} points on the headline items, `{ponder_cheapest_clearing_strategy}`, "
              "answers {ponder_cheapest_clearing_accuracy} with {ponder_cheapest_clearing_tokens_per_item} tokens, "
              "{ponder_cheapest_clearing_speedup} (`details.cheapest_clearing_timing`). The first table is each peer approach (its errors "
              "and unparsable answers counted), the second ponder's own rows on the same items from the headline store "
@@ -157,12 +158,13 @@ def speedup_phrase(ratio: float | None) -> str:
     """
     if ratio is None:
         return "not yet timed side by side"
-    return f"{fmt(float(ratio))}× faster" if ratio >= 1 else f"{fmt(float(ratio))}× as fast"
+    return f"{fmt(float(ratio))}× " + ("faster" if ratio >= 1 else "as fast")
 
 
 def note(name: str, d: dict) -> str:
     values = {k: fmt(None) for k in ADDED_LATER.get(name, ())} | {k: fmt(v) for k, v in d.items() if k not in META}
     values["incomplete_phases"] = ", ".join(map(str, d.get("details", {}).get("incomplete_phases", []))) or "none"
+    values["margin_points"] = f"{MARGIN * 100:.0f}"  # the peers target's margin, as bench.peers applies it
     for key in SPEEDUPS.get(name, ()):
         values[key] = speedup_phrase(d.get(key))
     return NOTES.get(name, "").format(**values)
@@ -394,7 +396,6 @@ def peers_markdown() -> str:
     gain = ours["accuracy"] - d["peer_best_accuracy"]
     speed = d.get("ponder_speedup_vs_peer_best")
     timing = d["details"].get("timing")
-    from bench.peers import MARGIN
 
     def meets(row: dict | None, speedup: float | None) -> bool:
         return bool(row) and row["accuracy"] - d["peer_best_accuracy"] >= MARGIN - 1e-9 \
